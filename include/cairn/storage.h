@@ -1,6 +1,6 @@
 // The storage-driver contract. Every backend (local directory, S3, ...) fills
 // in this one interface, and every driver must pass the conformance suite in
-// src/storage/storage_conformance.h.
+// src/storage/testing/storage_conformance.h.
 //
 // The contract is shaped for object stores: whole-object puts that are atomic
 // (a reader sees the old object, no object, or the whole new one, never a

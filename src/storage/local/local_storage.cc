@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -65,14 +64,44 @@ Status FsyncDirectory(const std::string& dir) {
   return Status::Ok();
 }
 
-Status MakeDirectories(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
-  if (errno != ENOENT) return Status::FromErrno(errno, "create directory " + path);
+std::string ParentOf(const std::string& path) {
   size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos || slash == 0) return Status::FromErrno(ENOENT, "create directory " + path);
-  CAIRN_RETURN_IF_ERROR(MakeDirectories(path.substr(0, slash)));
-  if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) return Status::Ok();
-  return Status::FromErrno(errno, "create directory " + path);
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Status MakeDirectories(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return Status::Ok();
+    size_t slash = path.find_last_of('/');
+    if (errno != ENOENT || slash == std::string::npos || slash == 0)
+      return Status::FromErrno(errno, "create directory " + path);
+    CAIRN_RETURN_IF_ERROR(MakeDirectories(path.substr(0, slash)));
+    if (::mkdir(path.c_str(), 0700) != 0) {
+      if (errno == EEXIST) return Status::Ok();
+      return Status::FromErrno(errno, "create directory " + path);
+    }
+  }
+  // The new directory's entry lives in its parent: unsynced, a crash could
+  // take the directory, and every object Put below it, away.
+  return FsyncDirectory(ParentOf(path));
+}
+
+// Random rather than pid + counter: in a container every run may get the same
+// pid, and a crashed run's temp file must never block a later Put (O_EXCL).
+std::string TempPathFor(const std::string& path) {
+  thread_local std::mt19937_64 random(std::random_device{}());
+  return path + std::string(kTempMarker) + std::to_string(::getpid()) + "-" + std::to_string(random());
+}
+
+// Object stores have no directories, so a directory here (a key that only
+// prefixes other keys) is no object either.
+Status ObjectSize(int fd, const std::string& path, uint64_t* size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  if (!S_ISREG(st.st_mode)) return Status::NotFound(path + " is not a file");
+  *size = static_cast<uint64_t>(st.st_size);
+  return Status::Ok();
 }
 
 class LocalStorage final : public Storage {
@@ -83,8 +112,7 @@ class LocalStorage final : public Storage {
     CAIRN_RETURN_IF_ERROR(CheckKey(key));
     const std::string path = PathOf(key);
     const std::string dir = path.substr(0, path.find_last_of('/'));
-    std::string temp = path + std::string(kTempMarker) + std::to_string(::getpid()) + "-" +
-                       std::to_string(temp_counter_.fetch_add(1));
+    const std::string temp = TempPathFor(path);
     int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (raw < 0 && errno == ENOENT) {
       CAIRN_RETURN_IF_ERROR(MakeDirectories(dir));
@@ -108,9 +136,9 @@ class LocalStorage final : public Storage {
     const std::string path = PathOf(key);
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-    Bytes out(static_cast<size_t>(st.st_size));
+    uint64_t size;
+    CAIRN_RETURN_IF_ERROR(ObjectSize(fd.get(), path, &size));
+    Bytes out(size);
     CAIRN_RETURN_IF_ERROR(ReadExactlyAt(fd.get(), out.data(), out.size(), 0, path));
     return out;
   }
@@ -120,6 +148,13 @@ class LocalStorage final : public Storage {
     const std::string path = PathOf(key);
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return Status::FromErrno(errno, "open " + path);
+    uint64_t size;
+    CAIRN_RETURN_IF_ERROR(ObjectSize(fd.get(), path, &size));
+    // Checked before allocating, since a corrupt index can ask for any length,
+    // and without computing offset + length, which can overflow.
+    if (offset > size || length > size - offset)
+      return Status::Corruption(path + " is shorter than expected: " + std::to_string(size) + " bytes, asked for " +
+                                std::to_string(length) + " at offset " + std::to_string(offset));
     Bytes out(length);
     CAIRN_RETURN_IF_ERROR(ReadExactlyAt(fd.get(), out.data(), length, offset, path));
     return out;
@@ -136,7 +171,10 @@ class LocalStorage final : public Storage {
   Status Delete(std::string_view key) override {
     CAIRN_RETURN_IF_ERROR(CheckKey(key));
     const std::string path = PathOf(key);
-    if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "delete " + path);
+    if (::unlink(path.c_str()) != 0) {
+      if (errno == EISDIR) return Status::NotFound(path + " is not a file");
+      return Status::FromErrno(errno, "delete " + path);
+    }
     return Status::Ok();
   }
 
@@ -167,7 +205,8 @@ class LocalStorage final : public Storage {
     const std::string dir = dir_key.empty() ? root_ : root_ + "/" + dir_key;
     DIR* d = ::opendir(dir.c_str());
     if (!d) {
-      if (errno == ENOENT) return Status::Ok();
+      // ENOTDIR: the prefix runs through an object's key; nothing is below it.
+      if (errno == ENOENT || errno == ENOTDIR) return Status::Ok();
       return Status::FromErrno(errno, "list " + dir);
     }
     std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
@@ -190,7 +229,6 @@ class LocalStorage final : public Storage {
   }
 
   std::string root_;
-  std::atomic<uint64_t> temp_counter_{0};
 };
 
 }  // namespace

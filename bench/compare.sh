@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Compare Cairn with restic and borg on the same generated dataset, in one run.
+#
+# For every tool (in TOOLS order) and every repetition (REPEAT):
+#   fresh copy of the dataset -> init -> initial backup -> unchanged re-backup
+#   -> 1% mutation (bench/mutate_dataset.py) -> backup -> full restore of the
+#   latest snapshot into an empty dir -> verify the restored tree (untimed).
+# Each timed step records wall time, user+sys CPU, peak RSS (/usr/bin/time)
+# and, after backups, the repository size (du -sb).  Results: markdown on
+# stdout, JSON in $RESULTS.  Medians over REPEAT runs.
+#
+# Environment (all optional):
+#   TOOLS="cairn restic borg"   tools to run, in this order (drop one to skip it)
+#   CAIRN=<repo>/build/cairn     Cairn binary
+#   BENCH_DIR=/tmp/cairn-bench   work dir (dataset, repos, restores, logs)
+#   SIZE_MIB=1024 SEED=1         dataset parameters (bench/gen_dataset.py)
+#   DATASET=$BENCH_DIR/dataset-<SIZE_MIB>m-s<SEED>   pristine dataset (reused if complete)
+#   REPEAT=1                     runs per tool; the table shows medians
+#   RESULTS=$BENCH_DIR/results.json
+#   VERIFY=1                     compare restored tree with the source (untimed)
+#   DROP_CACHES=1                sync + drop page cache at the points described in docs/benchmarks.md
+#   KEEP=0                       1 = keep the last run's repos/restores/src
+#   CAIRN_PASSWORD / RESTIC_PASSWORD / BORG_PASSPHRASE  default to a fixed bench password
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CAIRN=${CAIRN:-$HERE/../build/cairn}
+BENCH_DIR=${BENCH_DIR:-/tmp/cairn-bench}
+SIZE_MIB=${SIZE_MIB:-1024}
+SEED=${SEED:-1}
+REPEAT=${REPEAT:-1}
+TOOLS=${TOOLS:-"cairn restic borg"}
+VERIFY=${VERIFY:-1}
+DROP_CACHES=${DROP_CACHES:-1}
+KEEP=${KEEP:-0}
+
+die() { echo "compare.sh: error: $*" >&2; exit 1; }
+note() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# ---- sanity checks -------------------------------------------------------------------
+BENCH_DIR=$(realpath -m -- "$BENCH_DIR")
+case "$BENCH_DIR" in
+  /|/bin|/boot|/dev|/etc|/home|/lib*|/proc|/root|/run|/sbin|/sys|/tmp|/usr|/var|/work|/work/main)
+    die "BENCH_DIR=$BENCH_DIR is too dangerous (the script deletes things under it)";;
+esac
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer (got '$REPEAT')"
+[[ "$SIZE_MIB" =~ ^[0-9]+$ ]] || die "SIZE_MIB must be an integer (got '$SIZE_MIB')"
+DATASET=$(realpath -m -- "${DATASET:-$BENCH_DIR/dataset-${SIZE_MIB}m-s${SEED}}")
+RESULTS=$(realpath -m -- "${RESULTS:-$BENCH_DIR/results.json}")
+[ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time)"
+command -v python3 >/dev/null || die "python3 not found"
+read -r -a TOOL_LIST <<<"$TOOLS"
+[ "${#TOOL_LIST[@]}" -gt 0 ] || die "TOOLS is empty"
+for t in "${TOOL_LIST[@]}"; do
+  case "$t" in
+    cairn)
+      [ -x "$CAIRN" ] || die "Cairn binary not found or not executable: $CAIRN (build it, set CAIRN=..., or run with TOOLS=\"restic borg\")"
+      CAIRN=$(realpath -- "$CAIRN");;
+    restic) command -v restic >/dev/null || die "restic not found (apt-get install restic, or drop it from TOOLS)";;
+    borg) command -v borg >/dev/null || die "borg not found (apt-get install borgbackup, or drop it from TOOLS)";;
+    *) die "unknown tool '$t' in TOOLS (known: cairn restic borg)";;
+  esac
+done
+
+export CAIRN_PASSWORD=${CAIRN_PASSWORD:-cairn-bench-password}
+export RESTIC_PASSWORD=${RESTIC_PASSWORD:-cairn-bench-password}
+export BORG_PASSPHRASE=${BORG_PASSPHRASE:-cairn-bench-password}
+export BORG_BASE_DIR=$BENCH_DIR/borg-base
+export RESTIC_CACHE_DIR=$BENCH_DIR/cache/restic
+export XDG_CACHE_HOME=$BENCH_DIR/cache/xdg
+export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no
+
+SRC=$BENCH_DIR/src
+LOGS=$BENCH_DIR/logs
+RAW=$BENCH_DIR/raw.tsv
+EXTRA=$BENCH_DIR/extra.tsv
+mkdir -p "$BENCH_DIR" "$LOGS"
+
+DROP_WARNED=0
+drop_caches() {
+  sync
+  [ "$DROP_CACHES" = 1 ] || return 0
+  if ! { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null; then
+    if [ "$DROP_WARNED" = 0 ]; then
+      note "warning: cannot write /proc/sys/vm/drop_caches (not root?); results will be noisier"
+      DROP_WARNED=1
+    fi
+  fi
+}
+
+# Read a tree once so the timed step starts with a warm page cache.
+# (GNU tar skips reading file data when writing to /dev/null, hence the cat.)
+warm() { tar cf - -C "$1" . | cat > /dev/null; }
+
+# Remove everything a tool run leaves behind, then sync + drop caches: creating
+# many files right after deleting a large tree is 3-4x slower otherwise.
+clean_run_dirs() {
+  rm -rf -- "$SRC" "$BENCH_DIR"/repo-* "$BENCH_DIR"/restore-* "$BENCH_DIR/cache" "$BORG_BASE_DIR"
+  drop_caches
+}
+
+# ---- dataset ---------------------------------------------------------------------------
+if [ -d "$DATASET" ] && [ -f "$DATASET.json" ]; then
+  note "reusing dataset $DATASET"
+else
+  [ -e "$DATASET" ] && { note "removing incomplete dataset $DATASET"; rm -rf -- "$DATASET"; sync; }
+  note "generating dataset ($SIZE_MIB MiB, seed $SEED) in $DATASET"
+  python3 "$HERE/gen_dataset.py" --size-mib "$SIZE_MIB" --seed "$SEED" --json "$DATASET.json.tmp" "$DATASET" >&2 \
+    || die "dataset generation failed"
+  mv "$DATASET.json.tmp" "$DATASET.json"
+fi
+
+# ---- tool commands ----------------------------------------------------------------------
+# tool_cmd TOOL STEP REPO [RESTORE_DIR] -> prints nothing, sets CMD array
+tool_cmd() {
+  local tool=$1 step=$2 repo=$3 target=${4:-}
+  case "$tool:$step" in
+    cairn:init)      CMD=("$CAIRN" repo init --repo "$repo");;
+    cairn:backup*)   CMD=("$CAIRN" repo backup --repo "$repo" --json "$SRC");;
+    cairn:restore)   CMD=("$CAIRN" repo restore --repo "$repo" latest --target "$target");;
+    restic:init)     CMD=(restic init --repo "$repo");;
+    restic:backup*)  CMD=(restic backup --repo "$repo" --compression auto "$SRC");;
+    restic:restore)  CMD=(restic restore --repo "$repo" latest --target "$target");;
+    borg:init)       CMD=(borg init -e repokey-blake2 "$repo");;
+    borg:backup*)    CMD=(borg create --compression lz4 "$repo::$step" "$SRC");;
+    borg:restore)    CMD=(env -C "$target" borg extract "$repo::backup-mutated");;
+    *) die "internal: no command for $tool:$step";;
+  esac
+}
+
+# timed TOOL REP STEP REPO -- CMD...: run under /usr/bin/time, append a row to $RAW.
+timed() {
+  local tool=$1 rep=$2 step=$3 repo=$4; shift 5
+  local base=$LOGS/$tool-r$rep-$step rc=0
+  /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err" || rc=$?
+  # borg exits 1 for warnings (e.g. file changed while reading); anything else is an error.
+  if [ "$rc" -ne 0 ] && ! { [ "$tool" = borg ] && [ "$rc" -eq 1 ]; }; then
+    echo "compare.sh: $tool $step failed (exit $rc): $*" >&2
+    echo "--- last lines of $base.err / .out:" >&2
+    tail -n 15 "$base.err" >&2 || true
+    tail -n 5 "$base.out" >&2 || true
+    return 1
+  fi
+  local wall user sys rss repo_bytes=""
+  read -r wall user sys rss < <(tail -n 1 "$base.time")
+  if [[ "$step" == backup* || "$step" == init ]]; then
+    repo_bytes=$(du -sb -- "$repo" | cut -f1)
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" "$repo_bytes" >>"$RAW"
+  note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB}"
+}
+
+extra() {  # tool rep key value(single line)
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(printf '%s' "$4" | tr '\t\n' '  ')" >>"$EXTRA"
+}
+
+# Compare the restored tree with the source: content (diff -r) and metadata.
+verify_restore() {
+  local tool=$1 rep=$2 target=$3 marker root
+  marker=$(find "$target" -maxdepth 12 -name DATASET.txt -print -quit 2>/dev/null || true)
+  if [ -z "$marker" ]; then
+    note "  VERIFY FAILED: no DATASET.txt (the dataset's root marker) found under $target"
+    extra "$tool" "$rep" verify "missing-tree"
+    return 0
+  fi
+  root=$(dirname "$marker")
+  if ! diff -r --no-dereference -q "$SRC" "$root" >"$LOGS/$tool-r$rep-verify.diff" 2>&1; then
+    note "  VERIFY FAILED: restored content differs ($(wc -l <"$LOGS/$tool-r$rep-verify.diff") lines in $LOGS/$tool-r$rep-verify.diff)"
+    head -n 5 "$LOGS/$tool-r$rep-verify.diff" >&2
+    extra "$tool" "$rep" verify "content-mismatch"
+    return 0
+  fi
+  local meta_src meta_dst nmeta
+  meta_src=$(cd "$SRC" && { find . -type f -printf '%P %s %m %T@\n'; find . -type d -printf '%P/ %m\n'; } | sort)
+  meta_dst=$(cd "$root" && { find . -type f -printf '%P %s %m %T@\n'; find . -type d -printf '%P/ %m\n'; } | sort)
+  nmeta=$(diff <(echo "$meta_src") <(echo "$meta_dst") | grep -c '^>' || true)
+  if [ "$nmeta" -ne 0 ]; then
+    diff <(echo "$meta_src") <(echo "$meta_dst") >"$LOGS/$tool-r$rep-verify-meta.diff" || true
+    note "  verify: content OK, $nmeta entries with different size/mode/mtime (see $LOGS/$tool-r$rep-verify-meta.diff)"
+    extra "$tool" "$rep" verify "content-ok-metadata-mismatch:$nmeta"
+  else
+    note "  verify: restored tree identical (content, modes, file mtimes)"
+    extra "$tool" "$rep" verify "ok"
+  fi
+}
+
+# One complete run of one tool.  Runs in a subshell with set -e active.
+run_tool() {
+  local tool=$1 rep=$2
+  local repo=$BENCH_DIR/repo-$tool target=$BENCH_DIR/restore-$tool
+  note "== $tool (run $rep/$REPEAT)"
+  clean_run_dirs
+  cp -a -- "$DATASET" "$SRC"
+  drop_caches
+  warm "$SRC"
+
+  tool_cmd "$tool" init "$repo"; timed "$tool" "$rep" init "$repo" -- "${CMD[@]}"
+
+  local step
+  for step in backup-initial backup-unchanged backup-mutated; do
+    if [ "$step" = backup-mutated ]; then
+      python3 "$HERE/mutate_dataset.py" --seed "$SEED" "$SRC" >"$LOGS/$tool-r$rep-mutate.log"
+      extra "$tool" "$rep" mutation "$(tail -n 1 "$LOGS/$tool-r$rep-mutate.log")"
+    fi
+    sync
+    warm "$SRC"
+    tool_cmd "$tool" "$step" "$repo"; timed "$tool" "$rep" "$step" "$repo" -- "${CMD[@]}"
+    sync
+    if [ "$tool" = cairn ]; then
+      extra "$tool" "$rep" "$step-json" "$(jq -c . "$LOGS/$tool-r$rep-$step.out" 2>/dev/null || tr '\n' ' ' <"$LOGS/$tool-r$rep-$step.out")"
+    fi
+  done
+
+  if [ "$tool" = cairn ]; then
+    if "$CAIRN" repo stats --repo "$repo" --json >"$LOGS/$tool-r$rep-stats.json" 2>"$LOGS/$tool-r$rep-stats.err"; then
+      extra "$tool" "$rep" stats "$(jq -c . "$LOGS/$tool-r$rep-stats.json" 2>/dev/null || tr '\n' ' ' <"$LOGS/$tool-r$rep-stats.json")"
+    else
+      note "  warning: cairn repo stats failed (see $LOGS/$tool-r$rep-stats.err)"
+    fi
+  fi
+
+  # Restore: empty target, flushed disk, warm repository.
+  mkdir -p "$target"
+  drop_caches
+  warm "$repo"
+  tool_cmd "$tool" restore "$repo" "$target"; timed "$tool" "$rep" restore "$repo" -- "${CMD[@]}"
+  local t0 t1
+  t0=$(date +%s.%N); sync; t1=$(date +%s.%N)
+  extra "$tool" "$rep" restore-sync-seconds "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')"
+
+  if [ "$VERIFY" = 1 ]; then verify_restore "$tool" "$rep" "$target"; fi
+}
+
+# ---- main loop ---------------------------------------------------------------------------
+: >"$RAW"
+: >"$EXTRA"
+{
+  echo "started	$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  for t in "${TOOL_LIST[@]}"; do
+    case "$t" in
+      cairn) echo "version-cairn	$("$CAIRN" --version 2>/dev/null | head -n 1 || echo unknown)";;
+      restic) echo "version-restic	$(restic version | head -n 1)";;
+      borg) echo "version-borg	$(borg --version | head -n 1)";;
+    esac
+  done
+} >"$BENCH_DIR/meta.tsv"
+
+failed=()
+for rep in $(seq 1 "$REPEAT"); do
+  for tool in "${TOOL_LIST[@]}"; do
+    set +e
+    ( set -e; run_tool "$tool" "$rep" )
+    rc=$?
+    set -e
+    if [ "$rc" -ne 0 ]; then
+      note "!! $tool run $rep failed (exit $rc); logs in $LOGS"
+      failed+=("$tool#$rep")
+      extra "$tool" "$rep" failed "exit $rc"
+    fi
+  done
+done
+[ "$KEEP" = 1 ] || clean_run_dirs
+
+python3 "$HERE/report.py" --raw "$RAW" --extra "$EXTRA" --meta "$BENCH_DIR/meta.tsv" \
+  --dataset "$DATASET.json" --tools "${TOOL_LIST[*]}" --repeat "$REPEAT" --out "$RESULTS"
+note "results written to $RESULTS (logs in $LOGS)"
+if [ "${#failed[@]}" -gt 0 ]; then
+  note "some runs failed: ${failed[*]}"
+  exit 1
+fi

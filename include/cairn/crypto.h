@@ -1,0 +1,59 @@
+// Cryptography used by the repository format (see docs/format.md):
+//  - AES-256-GCM authenticated encryption of every stored blob and metadata
+//    object, with a fresh random 96-bit nonce per message;
+//  - HMAC-SHA-256 under a repository secret for blob ids, so stored names
+//    reveal nothing about content;
+//  - SHA-256 for naming stored files by their content;
+//  - Argon2id (libsodium) to derive the key that wraps the master key.
+// All functions are thread-safe. Sealing contexts are cached per thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "cairn/bytes.h"
+#include "cairn/status.h"
+
+namespace cairn::crypto {
+
+constexpr size_t kKeySize = 32;
+constexpr size_t kNonceSize = 12;
+constexpr size_t kTagSize = 16;
+constexpr size_t kSealOverhead = kNonceSize + kTagSize;
+
+// The repository's secrets, generated once at `repo init` and stored only
+// wrapped (encrypted) in key files.
+struct MasterKey {
+  std::array<uint8_t, kKeySize> encryption{};  // AES-256-GCM key
+  std::array<uint8_t, kKeySize> id_mac{};      // HMAC-SHA-256 key for blob ids
+  uint64_t chunker_seed = 0;                   // keys the chunker's gear table
+
+  static MasterKey Generate();
+  Bytes Serialize() const;
+  static Result<MasterKey> Parse(ByteView data);
+};
+
+// Output layout: nonce (12) || ciphertext || tag (16).
+// `associated` is authenticated but not stored (binds a ciphertext to its role).
+void Seal(const MasterKey& key, ByteView plaintext, Bytes* out, ByteView associated = {});
+Bytes Seal(const MasterKey& key, ByteView plaintext, ByteView associated = {});
+// Same, with a raw 32-byte key (used for key files).
+Bytes SealWithKey(const uint8_t* key32, ByteView plaintext);
+// Corruption when the message was altered or the key is wrong.
+Status Open(const MasterKey& key, ByteView sealed, Bytes* plaintext, ByteView associated = {});
+Status OpenWithKey(const uint8_t* key32, ByteView sealed, Bytes* plaintext);
+
+Id BlobId(const MasterKey& key, ByteView plaintext);
+Id Sha256(ByteView data);
+void RandomBytes(uint8_t* out, size_t n);
+
+struct KdfParams {
+  uint64_t ops_limit = 3;                  // Argon2id passes
+  uint64_t mem_limit = 64ull * 1024 * 1024;  // bytes of memory
+};
+// Derives a 32-byte key from a password with Argon2id.
+Status DeriveKey(const std::string& password, ByteView salt, const KdfParams& params,
+                 std::array<uint8_t, kKeySize>* out);
+
+}  // namespace cairn::crypto

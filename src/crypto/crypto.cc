@@ -1,0 +1,146 @@
+#include "cairn/crypto.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+namespace cairn::crypto {
+namespace {
+
+struct CipherCtxDeleter {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+
+// EVP context creation is measurable at per-blob rates, so each thread keeps one.
+EVP_CIPHER_CTX* ThreadCipherContext() {
+  thread_local std::unique_ptr<EVP_CIPHER_CTX, CipherCtxDeleter> ctx(EVP_CIPHER_CTX_new());
+  return ctx.get();
+}
+
+const EVP_CIPHER* Aes256Gcm() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
+void SealRaw(const uint8_t* key, ByteView plaintext, ByteView associated, Bytes* out) {
+  const size_t start = out->size();
+  out->resize(start + kNonceSize + plaintext.size() + kTagSize);
+  uint8_t* nonce = out->data() + start;
+  RandomBytes(nonce, kNonceSize);
+  EVP_CIPHER_CTX* ctx = ThreadCipherContext();
+  int len = 0;
+  bool ok = EVP_EncryptInit_ex(ctx, Aes256Gcm(), nullptr, key, nonce) == 1;
+  if (ok && !associated.empty())
+    ok = EVP_EncryptUpdate(ctx, nullptr, &len, associated.data(), static_cast<int>(associated.size())) == 1;
+  uint8_t* ct = nonce + kNonceSize;
+  if (ok && !plaintext.empty())
+    ok = EVP_EncryptUpdate(ctx, ct, &len, plaintext.data(), static_cast<int>(plaintext.size())) == 1;
+  ok = ok && EVP_EncryptFinal_ex(ctx, ct + plaintext.size(), &len) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) == 1;
+  // Encryption with a valid key cannot fail short of a broken libcrypto.
+  if (!ok) throw std::runtime_error("AES-256-GCM encryption failed inside OpenSSL");
+}
+
+Status OpenRaw(const uint8_t* key, ByteView sealed, ByteView associated, Bytes* plaintext) {
+  if (sealed.size() < kSealOverhead) return Status::Corruption("encrypted object is too short");
+  const uint8_t* nonce = sealed.data();
+  const uint8_t* ct = nonce + kNonceSize;
+  const size_t ct_len = sealed.size() - kSealOverhead;
+  plaintext->resize(ct_len);
+  EVP_CIPHER_CTX* ctx = ThreadCipherContext();
+  int len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx, Aes256Gcm(), nullptr, key, nonce) == 1;
+  if (ok && !associated.empty())
+    ok = EVP_DecryptUpdate(ctx, nullptr, &len, associated.data(), static_cast<int>(associated.size())) == 1;
+  if (ok && ct_len) ok = EVP_DecryptUpdate(ctx, plaintext->data(), &len, ct, static_cast<int>(ct_len)) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagSize,
+                                 const_cast<uint8_t*>(ct + ct_len)) == 1;
+  ok = ok && EVP_DecryptFinal_ex(ctx, plaintext->data() + ct_len, &len) == 1;
+  if (!ok) return Status::Corruption("authentication failed (data altered or wrong key)");
+  return Status::Ok();
+}
+
+}  // namespace
+
+MasterKey MasterKey::Generate() {
+  MasterKey k;
+  RandomBytes(k.encryption.data(), k.encryption.size());
+  RandomBytes(k.id_mac.data(), k.id_mac.size());
+  RandomBytes(reinterpret_cast<uint8_t*>(&k.chunker_seed), sizeof(k.chunker_seed));
+  return k;
+}
+
+Bytes MasterKey::Serialize() const {
+  Bytes out(encryption.begin(), encryption.end());
+  out.insert(out.end(), id_mac.begin(), id_mac.end());
+  PutU64(&out, chunker_seed);
+  return out;
+}
+
+Result<MasterKey> MasterKey::Parse(ByteView data) {
+  MasterKey k;
+  ByteReader r(data);
+  ByteView enc, mac;
+  if (!r.Raw(kKeySize, &enc) || !r.Raw(kKeySize, &mac) || !r.U64(&k.chunker_seed) || !r.done())
+    return Status::Corruption("master key has the wrong length");
+  std::memcpy(k.encryption.data(), enc.data(), kKeySize);
+  std::memcpy(k.id_mac.data(), mac.data(), kKeySize);
+  return k;
+}
+
+void Seal(const MasterKey& key, ByteView plaintext, Bytes* out, ByteView associated) {
+  SealRaw(key.encryption.data(), plaintext, associated, out);
+}
+Bytes Seal(const MasterKey& key, ByteView plaintext, ByteView associated) {
+  Bytes out;
+  Seal(key, plaintext, &out, associated);
+  return out;
+}
+Bytes SealWithKey(const uint8_t* key32, ByteView plaintext) {
+  Bytes out;
+  SealRaw(key32, plaintext, {}, &out);
+  return out;
+}
+Status Open(const MasterKey& key, ByteView sealed, Bytes* plaintext, ByteView associated) {
+  return OpenRaw(key.encryption.data(), sealed, associated, plaintext);
+}
+Status OpenWithKey(const uint8_t* key32, ByteView sealed, Bytes* plaintext) {
+  return OpenRaw(key32, sealed, {}, plaintext);
+}
+
+Id BlobId(const MasterKey& key, ByteView plaintext) {
+  Id id;
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.id_mac.data(), kKeySize, plaintext.data(), plaintext.size(), id.bytes.data(), &len);
+  return id;
+}
+
+Id Sha256(ByteView data) {
+  Id id;
+  SHA256(data.data(), data.size(), id.bytes.data());
+  return id;
+}
+
+void RandomBytes(uint8_t* out, size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1)
+    throw std::runtime_error("the system random number generator failed");
+}
+
+Status DeriveKey(const std::string& password, ByteView salt, const KdfParams& params,
+                 std::array<uint8_t, kKeySize>* out) {
+  static const bool initialised = sodium_init() >= 0;
+  if (!initialised) return Status::IOError("libsodium failed to initialise");
+  if (salt.size() != crypto_pwhash_SALTBYTES) return Status::Corruption("key file salt has the wrong length");
+  if (crypto_pwhash(out->data(), out->size(), password.data(), password.size(), salt.data(), params.ops_limit,
+                    params.mem_limit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    return Status::IOError("Argon2id key derivation ran out of memory");
+  return Status::Ok();
+}
+
+}  // namespace cairn::crypto

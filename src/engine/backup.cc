@@ -1,0 +1,638 @@
+// The backup pipeline: walk and chunk (serial, in order) -> hash, compress,
+// encrypt (parallel) -> assemble trees and store blobs (serial, in order).
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tbb/global_control.h>
+#include <tbb/parallel_pipeline.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "cairn/engine.h"
+#include "engine/metadata.h"
+
+namespace cairn {
+namespace {
+
+enum class FileState { kNew, kChanged, kUnmodified };
+
+struct Event {
+  enum Type { kEnter, kLeave, kNode, kOpenFile, kCloseFile, kAbortFile } type;
+  Node node;
+  FileState state = FileState::kNew;
+};
+
+// One pipeline token: metadata events, then at most one chunk.
+struct Work {
+  std::vector<Event> events;
+  bool has_chunk = false;
+  bool zero_run = false;  // a hole the walker skipped; `data` is not filled
+  size_t length = 0;
+  Bytes data;
+  Id id;
+  bool encoded = false;
+  Bytes stored;
+  uint32_t raw_length = 0;
+
+  void Reset() {
+    events.clear();
+    has_chunk = zero_run = encoded = false;
+    length = 0;
+    stored.clear();
+  }
+};
+
+// The set of paths to back up, as a tree of path components. Components
+// above a backed-up path become directories in the snapshot (with their real
+// metadata) that list only the way down.
+struct PathTrie {
+  std::map<std::string, PathTrie> children;
+  bool backed_up = false;
+};
+
+std::string NormalizePath(const std::string& path) {
+  std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
+  std::string s = p.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+bool IsExcluded(const std::vector<std::string>& patterns, const std::string& path, const std::string& name) {
+  for (const auto& pattern : patterns)
+    if (fnmatch(pattern.c_str(), path.c_str(), 0) == 0 || fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
+  return false;
+}
+
+// A byte range of a file that holds data (everything else is a hole).
+struct Extent {
+  uint64_t begin, end;
+};
+
+std::vector<Extent> DataExtents(int fd, uint64_t size) {
+  std::vector<Extent> out;
+  off_t pos = 0;
+  while (static_cast<uint64_t>(pos) < size) {
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0) break;  // ENXIO: only a hole remains
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) hole = static_cast<off_t>(size);
+    out.push_back({static_cast<uint64_t>(data), static_cast<uint64_t>(hole)});
+    pos = hole;
+  }
+  return out;
+}
+
+class SourceWalker {
+ public:
+  SourceWalker(Repository& repo, const BackupOptions& options, const PathTrie& trie, std::optional<Tree> parent_root,
+               std::vector<std::string>* warnings, std::atomic<uint64_t>* errors)
+      : repo_(repo), options_(options), chunker_(repo.chunker()), warnings_(warnings), errors_(errors) {
+    const uint32_t max = chunker_.params().max_size;
+    buffer_.resize(static_cast<size_t>(max) + kReadBlock);
+    zero_chunk_length_ = chunker_.NextBoundary(Bytes(max, 0));
+    Frame root;
+    root.trie = &trie;
+    for (const auto& [name, child] : trie.children) root.names.push_back(name);
+    root.parent = std::move(parent_root);
+    stack_.push_back(std::move(root));
+  }
+
+  size_t zero_chunk_length() const { return zero_chunk_length_; }
+
+  // Fills `work` with the next events and at most one chunk; false at the end.
+  bool Next(Work* work) {
+    for (;;) {
+      if (close_pending_) {
+        close_pending_ = false;
+        work->events.push_back(Event{Event::kCloseFile, {}, {}});
+      }
+      if (file_fd_ >= 0) {
+        if (ReadChunk(work)) return true;
+        continue;
+      }
+      if (work->events.size() >= kEventsPerToken) return true;
+      if (stack_.empty()) return !work->events.empty();
+      Frame& frame = stack_.back();
+      if (frame.next == frame.names.size()) {
+        if (stack_.size() > 1) work->events.push_back(Event{Event::kLeave, {}, {}});
+        stack_.pop_back();
+        continue;
+      }
+      const std::string name = frame.names[frame.next++];
+      VisitEntry(frame, name, work);
+    }
+  }
+
+ private:
+  static constexpr size_t kReadBlock = 1 << 20;
+  static constexpr size_t kEventsPerToken = 256;
+
+  struct Frame {
+    std::string path;  // "" for the snapshot root
+    std::vector<std::string> names;
+    size_t next = 0;
+    const PathTrie* trie = nullptr;  // set while walking the path components above a backed-up path
+    std::optional<Tree> parent;      // this directory in the parent snapshot
+  };
+
+  void Warn(const std::string& message) {
+    warnings_->push_back(message);
+    ++*errors_;
+    if (options_.progress) ++options_.progress->errors;
+    if (options_.on_warning) options_.on_warning(message);
+  }
+
+  std::optional<Tree> ParentSubtree(const Frame& frame, const std::string& name) {
+    if (!frame.parent) return std::nullopt;
+    const Node* old = frame.parent->Find(name);
+    if (!old || old->type != NodeType::kDir || !old->subtree) return std::nullopt;
+    auto tree = repo_.LoadTree(*old->subtree);
+    if (!tree.ok()) return std::nullopt;  // a damaged parent only costs re-reading
+    return std::move(tree).value();
+  }
+
+  void VisitEntry(Frame& frame, const std::string& name, Work* work) {
+    const std::string path = frame.path + "/" + name;
+    const PathTrie* child_trie = frame.trie ? &frame.trie->children.at(name) : nullptr;
+    if (!child_trie && IsExcluded(options_.excludes, path, name)) return;
+
+    Node node;
+    node.name = name;
+    Status st = ReadNodeMetadata(path, &node);
+    if (!st.ok()) {
+      Warn(st.message());
+      return;
+    }
+    if (child_trie && !child_trie->backed_up) {
+      if (node.type != NodeType::kDir) {
+        Warn("cannot back up below " + path + ": not a directory");
+        return;
+      }
+      Frame next;
+      next.path = path;
+      next.trie = child_trie;
+      for (const auto& [child, unused] : child_trie->children) next.names.push_back(child);
+      next.parent = ParentSubtree(frame, name);
+      work->events.push_back(Event{Event::kEnter, std::move(node), {}});
+      stack_.push_back(std::move(next));
+      return;
+    }
+    switch (node.type) {
+      case NodeType::kDir: EnterDirectory(frame, path, std::move(node), work); return;
+      case NodeType::kFile: StartFile(frame, path, std::move(node), work); return;
+      default: work->events.push_back(Event{Event::kNode, std::move(node), {}}); return;
+    }
+  }
+
+  void EnterDirectory(Frame& frame, const std::string& path, Node node, Work* work) {
+    Frame next;
+    next.path = path;
+    DIR* dir = ::opendir(path.c_str());
+    if (!dir) {
+      Warn(Status::FromErrno(errno, "cannot read directory " + path).message());
+    } else {
+      while (dirent* e = ::readdir(dir)) {
+        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+        next.names.emplace_back(e->d_name);
+      }
+      ::closedir(dir);
+      std::sort(next.names.begin(), next.names.end());
+    }
+    next.parent = ParentSubtree(frame, node.name);
+    work->events.push_back(Event{Event::kEnter, std::move(node), {}});
+    stack_.push_back(std::move(next));
+  }
+
+  void StartFile(Frame& frame, const std::string& path, Node node, Work* work) {
+    FileState state = FileState::kNew;
+    if (frame.parent && !options_.force_reread) {
+      if (const Node* old = frame.parent->Find(node.name); old && old->type == NodeType::kFile) {
+        state = FileState::kChanged;
+        if (old->size == node.size && old->mtime_ns == node.mtime_ns && old->ctime_ns == node.ctime_ns &&
+            old->inode == node.inode) {
+          node.content = old->content;
+          work->events.push_back(Event{Event::kNode, std::move(node), FileState::kUnmodified});
+          return;
+        }
+      }
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Warn(Status::FromErrno(errno, "cannot read " + path).message());
+      return;
+    }
+    BeginReading(fd, path, node.size);
+    const bool sparse = node.size > 0 && [&] {
+      struct stat st;
+      return ::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_blocks) * 512 < node.size;
+    }();
+    if (sparse) extents_ = DataExtents(fd, node.size);
+    work->events.push_back(Event{Event::kOpenFile, std::move(node), state});
+  }
+
+ public:
+  void StartStdin(const std::string& name, Work* work) {
+    Node node;
+    node.name = name;
+    node.type = NodeType::kFile;
+    node.mode = S_IFREG | 0644;
+    node.uid = ::geteuid();
+    node.gid = ::getegid();
+    node.mtime_ns = node.ctime_ns = node.atime_ns = NowNs();
+    node.user = Username();
+    BeginReading(options_.stdin_fd, "standard input", UINT64_MAX);
+    owns_fd_ = false;
+    stack_.back().names.clear();  // the stdin file is the snapshot's only entry
+    work->events.push_back(Event{Event::kOpenFile, std::move(node), FileState::kNew});
+  }
+
+ private:
+  void BeginReading(int fd, const std::string& path, uint64_t size) {
+    file_fd_ = fd;
+    owns_fd_ = true;
+    file_path_ = path;
+    file_size_ = size;
+    file_pos_ = 0;
+    file_eof_ = false;
+    buffer_begin_ = buffer_end_ = 0;
+    extents_.reset();
+  }
+
+  void EndReading() {
+    if (owns_fd_) ::close(file_fd_);
+    file_fd_ = -1;
+    extents_.reset();
+  }
+
+  // Whether [pos, pos+len) is entirely a hole of the current sparse file.
+  bool IsHole(uint64_t pos, uint64_t len) const {
+    if (!extents_) return false;
+    for (const Extent& e : *extents_)
+      if (e.begin < pos + len && e.end > pos) return false;
+    return true;
+  }
+
+  // Reads more of the file into the buffer; holes are filled with zeros
+  // without reading them.
+  Status Fill() {
+    if (buffer_begin_ > 0) {
+      std::memmove(buffer_.data(), buffer_.data() + buffer_begin_, buffer_end_ - buffer_begin_);
+      buffer_end_ -= buffer_begin_;
+      buffer_begin_ = 0;
+    }
+    while (buffer_end_ < buffer_.size() && !file_eof_) {
+      size_t want = buffer_.size() - buffer_end_;
+      if (extents_) {
+        if (file_pos_ >= file_size_) {
+          file_eof_ = true;
+          break;
+        }
+        uint64_t next_data = file_size_, data_end = file_size_;
+        for (const Extent& e : *extents_) {
+          if (e.end > file_pos_) {
+            next_data = std::max(e.begin, file_pos_);
+            data_end = e.end;
+            break;
+          }
+        }
+        if (next_data > file_pos_) {  // in a hole
+          size_t zeros = static_cast<size_t>(std::min<uint64_t>(want, next_data - file_pos_));
+          std::memset(buffer_.data() + buffer_end_, 0, zeros);
+          buffer_end_ += zeros;
+          file_pos_ += zeros;
+          continue;
+        }
+        want = static_cast<size_t>(std::min<uint64_t>(want, data_end - file_pos_));
+      }
+      ssize_t n = ::pread(file_fd_, buffer_.data() + buffer_end_, want, static_cast<off_t>(file_pos_));
+      if (n < 0 && errno == ESPIPE) n = ::read(file_fd_, buffer_.data() + buffer_end_, want);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(errno, "cannot read " + file_path_);
+      }
+      if (n == 0) file_eof_ = true;
+      buffer_end_ += static_cast<size_t>(n);
+      file_pos_ += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  bool ReadChunk(Work* work) {
+    const size_t max = chunker_.params().max_size;
+    const uint64_t chunk_start = file_pos_ - (buffer_end_ - buffer_begin_);
+    // A long hole becomes the known all-zero chunk without reading or hashing it.
+    if (extents_ && chunk_start + max <= file_size_ && IsHole(chunk_start, zero_chunk_length_)) {
+      buffer_begin_ = buffer_end_ = 0;
+      file_pos_ = chunk_start + zero_chunk_length_;
+      work->has_chunk = work->zero_run = true;
+      work->length = zero_chunk_length_;
+      return true;
+    }
+    if (buffer_end_ - buffer_begin_ < max && !file_eof_) {
+      Status st = Fill();
+      if (!st.ok()) {
+        Warn(st.message());
+        EndReading();
+        work->events.push_back(Event{Event::kAbortFile, {}, {}});
+        return false;
+      }
+    }
+    if (buffer_end_ == buffer_begin_) {
+      EndReading();
+      work->events.push_back(Event{Event::kCloseFile, {}, {}});
+      return false;
+    }
+    ByteView available(buffer_.data() + buffer_begin_, buffer_end_ - buffer_begin_);
+    const size_t cut = chunker_.NextBoundary(available);
+    work->data.assign(available.begin(), available.begin() + cut);
+    work->length = cut;
+    work->has_chunk = true;
+    buffer_begin_ += cut;
+    if (buffer_begin_ == buffer_end_ && file_eof_) {
+      EndReading();
+      close_pending_ = true;
+    }
+    return true;
+  }
+
+  Repository& repo_;
+  const BackupOptions& options_;
+  const Chunker& chunker_;
+  std::vector<std::string>* warnings_;
+  std::atomic<uint64_t>* errors_;
+  std::vector<Frame> stack_;
+  size_t zero_chunk_length_ = 0;
+
+  int file_fd_ = -1;
+  bool owns_fd_ = true;
+  std::string file_path_;
+  uint64_t file_size_ = 0, file_pos_ = 0;
+  bool file_eof_ = false, close_pending_ = false;
+  std::optional<std::vector<Extent>> extents_;  // set for sparse files
+  Bytes buffer_;
+  size_t buffer_begin_ = 0, buffer_end_ = 0;
+};
+
+// Builds trees from the event stream, in order, and stores new blobs.
+class TreeAssembler {
+ public:
+  TreeAssembler(RepositoryWriter& writer, SnapshotSummary* summary, JobProgress* progress)
+      : writer_(writer), summary_(summary), progress_(progress) {
+    frames_.emplace_back();
+  }
+
+  void Apply(Work* work) {
+    for (Event& e : work->events) ApplyEvent(e);
+    if (!work->has_chunk) return;
+    if (work->encoded && writer_.AddEncoded(BlobType::kData, work->id, work->stored, work->raw_length))
+      summary_->bytes_added += work->length;
+    open_file_.content.push_back(work->id);
+    open_bytes_ += work->length;
+    summary_->bytes_read += work->zero_run ? 0 : work->length;
+    if (progress_) progress_->bytes_done += work->length;
+  }
+
+  Id FinishRoot() {
+    Tree tree{std::move(frames_.front().nodes)};
+    return writer_.Add(BlobType::kTree, EncodeTree(tree));
+  }
+
+ private:
+  struct Frame {
+    Node dir;
+    std::vector<Node> nodes;
+  };
+
+  void CountFile(FileState state, uint64_t size) {
+    switch (state) {
+      case FileState::kNew: ++summary_->files_new; break;
+      case FileState::kChanged: ++summary_->files_changed; break;
+      case FileState::kUnmodified: ++summary_->files_unmodified; break;
+    }
+    summary_->total_bytes += size;
+    if (progress_) ++progress_->files_done;
+  }
+
+  void ApplyEvent(Event& e) {
+    switch (e.type) {
+      case Event::kEnter: frames_.push_back(Frame{std::move(e.node), {}}); break;
+      case Event::kLeave: {
+        Frame frame = std::move(frames_.back());
+        frames_.pop_back();
+        frame.dir.subtree = writer_.Add(BlobType::kTree, EncodeTree(Tree{std::move(frame.nodes)}));
+        frames_.back().nodes.push_back(std::move(frame.dir));
+        ++summary_->dirs;
+        break;
+      }
+      case Event::kNode:
+        if (e.node.type == NodeType::kFile) {
+          CountFile(FileState::kUnmodified, e.node.size);
+          if (progress_) progress_->bytes_done += e.node.size;
+        }
+        frames_.back().nodes.push_back(std::move(e.node));
+        break;
+      case Event::kOpenFile:
+        open_file_ = std::move(e.node);
+        open_file_.content.clear();
+        open_state_ = e.state;
+        open_bytes_ = 0;
+        break;
+      case Event::kCloseFile:
+        open_file_.size = open_bytes_;  // what was read, even if the file changed meanwhile
+        CountFile(open_state_, open_bytes_);
+        frames_.back().nodes.push_back(std::move(open_file_));
+        break;
+      case Event::kAbortFile: break;
+    }
+  }
+
+  RepositoryWriter& writer_;
+  SnapshotSummary* summary_;
+  JobProgress* progress_;
+  std::vector<Frame> frames_;
+  Node open_file_;
+  FileState open_state_ = FileState::kNew;
+  uint64_t open_bytes_ = 0;
+};
+
+// Counts files and bytes ahead of the backup so progress can show an ETA.
+void ScanTotals(const PathTrie& trie, const std::string& prefix, const BackupOptions& options, JobProgress* progress,
+                const std::atomic<bool>& stop) {
+  std::vector<std::string> pending;
+  std::function<void(const PathTrie&, const std::string&)> roots = [&](const PathTrie& t, const std::string& p) {
+    for (const auto& [name, child] : t.children) {
+      if (child.backed_up) pending.push_back(p + "/" + name);
+      else roots(child, p + "/" + name);
+    }
+  };
+  roots(trie, prefix);
+  while (!pending.empty() && !stop) {
+    std::string path = std::move(pending.back());
+    pending.pop_back();
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISREG(st.st_mode)) {
+      ++progress->files_total;
+      progress->bytes_total += static_cast<uint64_t>(st.st_size);
+    } else if (S_ISDIR(st.st_mode)) {
+      if (DIR* d = ::opendir(path.c_str())) {
+        while (dirent* e = ::readdir(d)) {
+          if (!std::strcmp(e->d_name, ".") || !std::strcmp(e->d_name, "..")) continue;
+          std::string child = path + "/" + e->d_name;
+          if (!IsExcluded(options.excludes, child, e->d_name)) pending.push_back(std::move(child));
+        }
+        ::closedir(d);
+      }
+    }
+  }
+  progress->totals_known = true;
+}
+
+std::optional<Snapshot> FindParent(const std::vector<Snapshot>& snapshots, const std::string& host,
+                                   const std::vector<std::string>& paths) {
+  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it)
+    if (it->hostname == host && it->paths == paths) return *it;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  BackupResult result;
+  Snapshot& snap = result.snapshot;
+  snap.time_ns = NowNs();
+  snap.hostname = options.hostname.empty() ? Hostname() : options.hostname;
+  snap.username = Username();
+  snap.tags = options.tags;
+  snap.excludes = options.excludes;
+  snap.program_version = CAIRN_VERSION;
+
+  PathTrie trie;
+  if (options.stdin_name) {
+    if (options.stdin_name->empty() || options.stdin_name->find('/') != std::string::npos)
+      return Status::InvalidArgument("--stdin-name must be a plain file name");
+    snap.paths = {*options.stdin_name};
+  } else {
+    if (options.paths.empty()) return Status::InvalidArgument("nothing to back up: give at least one path");
+    for (const std::string& raw : options.paths) {
+      std::string path = NormalizePath(raw);
+      struct stat st;
+      if (::lstat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "cannot back up " + raw);
+      snap.paths.push_back(path);
+    }
+    std::sort(snap.paths.begin(), snap.paths.end());
+    snap.paths.erase(std::unique(snap.paths.begin(), snap.paths.end()), snap.paths.end());
+    for (const std::string& path : snap.paths) {
+      PathTrie* node = &trie;
+      bool covered = false;
+      for (const auto& part : std::filesystem::path(path).relative_path()) {
+        if (node->backed_up) covered = true;
+        node = &node->children[part.string()];
+      }
+      if (path == "/") node = &trie;
+      if (!covered) node->backed_up = true;
+    }
+    if (trie.backed_up) return Status::InvalidArgument("backing up / as a whole is not supported; list its directories");
+  }
+
+  CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/false));
+  CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots());
+  std::optional<Tree> parent_root;
+  if (auto parent = FindParent(snapshots, snap.hostname, snap.paths); parent && !options.stdin_name) {
+    snap.parent = parent->id;
+    if (auto tree = repo.LoadTree(parent->tree); tree.ok()) parent_root = std::move(tree).value();
+  }
+
+  const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads) + 1);
+  std::atomic<bool> scan_stop{false};
+  std::thread scanner;
+  if (options.progress && !options.stdin_name)
+    scanner = std::thread([&] { ScanTotals(trie, "", options, options.progress, scan_stop); });
+
+  std::atomic<uint64_t> errors{0};
+  auto writer = repo.NewWriter(options.compression);
+  SourceWalker walker(repo, options, trie, std::move(parent_root), &result.warnings, &errors);
+  TreeAssembler assembler(*writer, &snap.summary, options.progress);
+  const Id zero_id = crypto::BlobId(repo.key(), Bytes(walker.zero_chunk_length(), 0));
+
+  const size_t tokens = static_cast<size_t>(threads) * 3;
+  std::vector<std::unique_ptr<Work>> all_work;
+  std::vector<Work*> free_work;
+  std::mutex free_mu;
+  for (size_t i = 0; i < tokens + 1; ++i) {
+    all_work.push_back(std::make_unique<Work>());
+    free_work.push_back(all_work.back().get());
+  }
+  bool stdin_started = false;
+  tbb::parallel_pipeline(
+      tokens,
+      tbb::make_filter<void, Work*>(tbb::filter_mode::serial_in_order,
+                                    [&](tbb::flow_control& fc) -> Work* {
+                                      Work* w;
+                                      {
+                                        std::lock_guard lock(free_mu);
+                                        w = free_work.back();
+                                        free_work.pop_back();
+                                      }
+                                      w->Reset();
+                                      if (options.stdin_name && !stdin_started) {
+                                        walker.StartStdin(*options.stdin_name, w);
+                                        stdin_started = true;
+                                      }
+                                      if (writer->failed() || !walker.Next(w)) {
+                                        std::lock_guard lock(free_mu);
+                                        free_work.push_back(w);
+                                        fc.stop();
+                                        return nullptr;
+                                      }
+                                      return w;
+                                    }) &
+          tbb::make_filter<Work*, Work*>(tbb::filter_mode::parallel,
+                                         [&](Work* w) {
+                                           if (!w->has_chunk) return w;
+                                           if (w->zero_run) {
+                                             w->id = zero_id;
+                                             if (writer->Known(w->id)) return w;
+                                             w->data.assign(w->length, 0);
+                                           } else {
+                                             w->id = crypto::BlobId(repo.key(), w->data);
+                                             if (writer->Known(w->id)) return w;
+                                           }
+                                           w->raw_length = EncodeBlob(repo.key(), w->data, options.compression,
+                                                                      &w->stored);
+                                           w->encoded = true;
+                                           return w;
+                                         }) &
+          tbb::make_filter<Work*, void>(tbb::filter_mode::serial_in_order, [&](Work* w) {
+            assembler.Apply(w);
+            std::lock_guard lock(free_mu);
+            free_work.push_back(w);
+          }));
+
+  scan_stop = true;
+  if (scanner.joinable()) scanner.join();
+  if (writer->failed()) return writer->Finish().WithContext("backup failed");
+  snap.tree = assembler.FinishRoot();
+  CAIRN_RETURN_IF_ERROR(writer->Finish().WithContext("backup failed"));
+  snap.summary.bytes_stored = writer->bytes_stored();
+  snap.summary.errors = errors;
+  snap.summary.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  CAIRN_ASSIGN_OR_RETURN(snap.id, repo.SaveSnapshot(snap));
+  return result;
+}
+
+}  // namespace cairn

@@ -1,0 +1,129 @@
+#include <algorithm>
+
+#include "cairn/repository.h"
+
+namespace cairn {
+
+std::string PackKey(const Id& pack) { return "data/" + pack.Hex().substr(0, 2) + "/" + pack.Hex(); }
+
+RepositoryWriter::RepositoryWriter(Repository& repo, const CompressionOptions& compression,
+                                   bool dedup_against_index)
+    : repo_(repo), compression_(compression), dedup_against_index_(dedup_against_index) {
+  // Closed packs waiting for or in upload are the writer's whole memory cost,
+  // so allow only as many as there are uploaders.
+  const int uploaders = std::max(1, repo.storage().capabilities().preferred_concurrency);
+  max_queued_ = static_cast<size_t>(uploaders);
+  for (int i = 0; i < uploaders; ++i) uploaders_.emplace_back(&RepositoryWriter::UploadLoop, this);
+}
+
+RepositoryWriter::~RepositoryWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  for (auto& t : uploaders_)
+    if (t.joinable()) t.join();
+}
+
+bool RepositoryWriter::Known(const Id& id) const {
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.count(id)) return true;
+  }
+  return dedup_against_index_ && repo_.Lookup(id).has_value();
+}
+
+bool RepositoryWriter::AddEncoded(BlobType type, const Id& id, ByteView stored, uint32_t raw_length) {
+  std::unique_lock lock(mu_);
+  if (pending_.count(id) || (dedup_against_index_ && repo_.Lookup(id))) return false;
+  pending_.emplace(id, true);
+  OpenPack& pack = open_[static_cast<int>(type)];
+  if (pack.data.empty()) pack.data.reserve(repo_.config().pack_size + stored.size());
+  pack.blobs.push_back(PackedBlob{type, id, static_cast<uint32_t>(pack.data.size()),
+                                  static_cast<uint32_t>(stored.size()), raw_length});
+  pack.data.insert(pack.data.end(), stored.begin(), stored.end());
+  bytes_stored_ += stored.size();
+  if (pack.data.size() >= repo_.config().pack_size) {
+    // ClosePack may wait for an upload slot; it takes the lock with it.
+    lock.release();
+    ClosePack(&pack);
+    mu_.unlock();
+  }
+  return true;
+}
+
+Id RepositoryWriter::Add(BlobType type, ByteView plaintext) {
+  Id id = crypto::BlobId(repo_.key(), plaintext);
+  if (Known(id)) return id;
+  Bytes stored;
+  uint32_t raw = EncodeBlob(repo_.key(), plaintext, compression_, &stored);
+  AddEncoded(type, id, stored, raw);
+  return id;
+}
+
+void RepositoryWriter::ClosePack(OpenPack* pack) {
+  std::unique_lock lock(mu_, std::adopt_lock);
+  if (!pack->blobs.empty()) {
+    // Take the pack out before waiting, so that other adders start a new one.
+    Bytes data = std::move(pack->data);
+    std::vector<PackedBlob> blobs = std::move(pack->blobs);
+    pack->data = Bytes();
+    pack->blobs.clear();
+    Bytes header = crypto::Seal(repo_.key(), EncodePackHeader(blobs));
+    data.insert(data.end(), header.begin(), header.end());
+    PutU32(&data, static_cast<uint32_t>(header.size()));
+    queue_cv_.wait(lock, [&] { return queue_.size() + uploads_in_flight_ < max_queued_ || stopping_; });
+    queue_.emplace_back(std::move(data), std::move(blobs));
+    queue_cv_.notify_all();
+  }
+  lock.release();
+}
+
+void RepositoryWriter::UploadLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return;
+    auto [data, blobs] = std::move(queue_.front());
+    queue_.erase(queue_.begin());
+    ++uploads_in_flight_;
+    lock.unlock();
+    const Id pack_id = crypto::Sha256(data);
+    Status st = repo_.storage().Put(PackKey(pack_id), data);
+    if (st.ok()) repo_.AddToIndex(pack_id, blobs);
+    data = Bytes();
+    lock.lock();
+    --uploads_in_flight_;
+    if (st.ok()) {
+      written_.push_back(PackContents{pack_id, std::move(blobs)});
+      ++packs_written_;
+    } else if (upload_status_.ok()) {
+      upload_status_ = st.WithContext("writing pack");
+    }
+    queue_cv_.notify_all();
+  }
+}
+
+Status RepositoryWriter::Finish() {
+  mu_.lock();
+  for (OpenPack& pack : open_) {
+    ClosePack(&pack);  // keeps mu_ locked
+  }
+  stopping_ = true;
+  mu_.unlock();
+  queue_cv_.notify_all();
+  for (auto& t : uploaders_)
+    if (t.joinable()) t.join();
+  std::lock_guard lock(mu_);
+  CAIRN_RETURN_IF_ERROR(upload_status_);
+  if (!written_.empty()) {
+    auto index = repo_.PutContentAddressed("index", EncodeIndex(written_));
+    if (!index.ok()) return index.status().WithContext("writing index");
+    index_written_ = *index;
+    written_.clear();
+  }
+  return Status::Ok();
+}
+
+}  // namespace cairn

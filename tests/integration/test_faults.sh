@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# Fault injection against the real binary:
+#  A. kill -9 during a ~300 MiB backup: check passes, no partial snapshot, the
+#     stale lock does not block, the next backup succeeds and restores intact.
+#  B. kill -9 during prune (at several points of a measured prune run): check
+#     passes, a second prune completes, check --read-data passes and the kept
+#     snapshots restore intact.
+#  C. flipped bytes in a pack, an index file, a snapshot file and a key file
+#     (each in its own copy of a good repository): check (--read-data for the
+#     pack) exits non-zero, names the object and says "corrupt"; restore and
+#     dump from the repository with the bad pack fail clearly.
+#  D. locks: a backup blocked on stdin holds a lock; prune meanwhile either is
+#     refused ("locked") or leaves the repository consistent; a backup killed
+#     with -9 while holding its lock leaves a stale lock that does not block
+#     anything; a live exclusive lock (a prune stopped with SIGSTOP) makes a
+#     backup fail with exit 1 and "locked".
+#
+# Usage: bash test_faults.sh /path/to/cairn
+source "$(dirname "$0")/lib.sh" "$@"
+
+lock_count() { find "$1/locks" -type f 2>/dev/null | wc -l; }
+
+# dump_eq DESC REPO SNAP PATH EXPECTED_FILE
+dump_eq() {
+  cx_out "$TMP/.dumped" repo dump --repo "$2" "$3" "$4"
+  if [[ $RC == 0 ]] && cmp -s "$TMP/.dumped" "$5"; then ok "$1"; else
+    fail "$1" "$(_rc_detail)
+dumped $(stat -c %s "$TMP/.dumped" 2>/dev/null || echo 0) bytes, expected $(stat -c %s "$5") bytes"; fi
+  rm -f "$TMP/.dumped"
+}
+
+# ================================================================ A. kill -9 during backup
+log "A. kill -9 during backup"
+RA="$TMP/repo-a"
+SMALL="$TMP/small-src"
+BIG="$TMP/big-src"
+mkdir -p "$SMALL" "$BIG/d1" "$BIG/d2"
+echo "small" >"$SMALL/s.txt"
+for i in $(seq 1 15); do make_random "$BIG/d1/f$i.bin" $((10 * 1024 * 1024)); done
+for i in $(seq 1 15); do make_random "$BIG/d2/g$i.bin" $((10 * 1024 * 1024)); done
+for i in $(seq 1 50); do echo "small file $i" >"$BIG/d2/s$i.txt"; done
+must_ok "A: init" repo init --repo "$RA"
+must_ok "A: a first small backup" repo backup --repo "$RA" "$SMALL"
+SNAP_SMALL=$(grep -Eo '[0-9a-f]{64}' <<<"$OUT" | head -1 || true)
+packs0=$(pack_count "$RA")
+
+"$CAIRN" repo backup --repo "$RA" "$BIG" >"$TMP/a.out" 2>"$TMP/a.err" &
+pid=$!
+BG_PIDS+=("$pid")
+enough_packs() { (($(pack_count "$RA") >= packs0 + 2)); }
+wait_for 3 enough_packs || true
+sleep 0.1
+if kill -0 "$pid" 2>/dev/null; then
+  log "killing backup (pid $pid) with $(($(pack_count "$RA") - packs0)) new pack files present"
+  kill -9 "$pid"
+  set +e; { wait "$pid"; } 2>/dev/null; krc=$?; set -e
+  assert_eq 137 "$krc" "A: backup was killed by SIGKILL mid-run"
+else
+  set +e; { wait "$pid"; } 2>/dev/null; krc=$?; set -e
+  fail "A: backup was killed by SIGKILL mid-run" "backup finished (exit $krc) before it could be killed; fault not exercised"
+fi
+log "after kill: $(lock_count "$RA") lock file(s), $(pack_count "$RA") pack files, $(find "$RA/index" -type f | wc -l) index files"
+expect_ok "A: check passes after kill -9 during backup (stale lock of a dead process ignored)" repo check --repo "$RA"
+cx repo snapshots --repo "$RA" --json
+assert_rc 0 "A: snapshots works after the kill"
+assert_eq "[\"$SNAP_SMALL\"]" "$(json '[s["id"] for s in d]' <<<"$OUT")" "A: no partial snapshot: only the earlier snapshot is listed"
+assert_eq 1 "$(find "$RA/snapshots" -type f | wc -l)" "A: only one file under snapshots/"
+cx repo backup --repo "$RA" "$BIG"
+assert_rc 0 "A: the next backup of the same tree succeeds"
+SNAP_BIG=$(grep -Eo '[0-9a-f]{64}' <<<"$OUT" | head -1 || true)
+cx repo restore --repo "$RA" "$SNAP_BIG" --target "$TMP/ra-restore"
+assert_rc 0 "A: restore of the new snapshot"
+compare_trees "A: restored tree identical to the source" "$BIG" "$TMP/ra-restore$BIG"
+rm -rf "$TMP/ra-restore"
+expect_ok "A: check --read-data passes" repo check --repo "$RA" --read-data
+dump_eq "A: the earlier snapshot is intact" "$RA" "$SNAP_SMALL" "$SMALL/s.txt" "$SMALL/s.txt"
+expect_ok "A: prune reclaims what the killed backup left" repo prune --repo "$RA"
+expect_ok "A: check --read-data after prune" repo check --repo "$RA" --read-data
+rm -rf "$RA" "$BIG"
+
+# ================================================================ B. kill -9 during prune
+log "B. kill -9 during prune"
+RB="$TMP/repo-b"
+PS="$TMP/prune-src"
+mkdir -p "$PS/sub" "$TMP/versions"
+make_random "$PS/keep.bin" $((12 * 1024 * 1024))
+must_ok "B: init" repo init --repo "$RB"
+for i in 1 2 3 4 5 6; do
+  make_random "$PS/var.bin" $((8 * 1024 * 1024))
+  make_random "$PS/sub/small$i.bin" 100000
+  echo "version $i" >"$PS/sub/version.txt"
+  cp "$PS/var.bin" "$TMP/versions/var.$i"
+  cp "$PS/sub/version.txt" "$TMP/versions/version.$i"
+  must_ok "B: backup $i" repo backup --repo "$RB" "$PS"
+  sleep 1.1   # distinct snapshot times
+done
+mapfile -t BSNAPS < <(snapshot_ids "$RB")
+assert_eq 6 "${#BSNAPS[@]}" "B: six snapshots"
+must_ok "B: forget --keep-last 2 (no prune)" repo forget --repo "$RB" --keep-last 2
+KEEP5=${BSNAPS[4]}
+KEEP6=${BSNAPS[5]}
+cp -a "$RB" "$TMP/repo-b-pristine"
+
+# measure one undisturbed prune
+cp -a "$TMP/repo-b-pristine" "$TMP/repo-b-timing"
+t0=$(date +%s%N)
+cx repo prune --repo "$TMP/repo-b-timing"
+t1=$(date +%s%N)
+assert_rc 0 "B: undisturbed prune (timing run)"
+prune_ms=$(((t1 - t0) / 1000000))
+log "undisturbed prune took ${prune_ms} ms; data $(data_bytes "$TMP/repo-b-pristine") -> $(data_bytes "$TMP/repo-b-timing") bytes"
+rm -rf "$TMP/repo-b-timing"
+
+killed_any=0
+for pct in 10 35 60 85; do
+  W="$TMP/repo-b-kill$pct"
+  rm -rf "$W"
+  cp -a "$TMP/repo-b-pristine" "$W"
+  delay_ms=$((prune_ms * pct / 100))
+  "$CAIRN" repo prune --repo "$W" >"$TMP/p.out" 2>"$TMP/p.err" &
+  pid=$!
+  BG_PIDS+=("$pid")
+  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  if kill -9 "$pid" 2>/dev/null; then
+    set +e; { wait "$pid"; } 2>/dev/null; krc=$?; set -e
+    if [[ $krc == 137 ]]; then
+      killed_any=1
+      log "prune killed at ~${delay_ms} ms (${pct}%): $(pack_count "$W") packs, $(find "$W/index" -type f | wc -l) index files, $(lock_count "$W") lock file(s)"
+    else
+      log "prune at ${pct}% had already exited ($krc) before the kill"
+    fi
+  else
+    set +e; { wait "$pid"; } 2>/dev/null; krc=$?; set -e
+    log "prune at ${pct}% had already exited ($krc) before the kill"
+  fi
+  expect_ok "B[$pct%]: check passes after kill -9 during prune" repo check --repo "$W"
+  mapfile -t left < <(snapshot_ids "$W")
+  assert_eq "$KEEP5 $KEEP6" "${left[*]}" "B[$pct%]: the two kept snapshots are still listed"
+  expect_ok "B[$pct%]: a second prune completes" repo prune --repo "$W"
+  expect_ok "B[$pct%]: check --read-data passes" repo check --repo "$W" --read-data
+  dump_eq "B[$pct%]: kept snapshot 5 var.bin intact" "$W" "$KEEP5" "$PS/var.bin" "$TMP/versions/var.5"
+  dump_eq "B[$pct%]: kept snapshot 6 var.bin intact" "$W" "$KEEP6" "$PS/var.bin" "$TMP/versions/var.6"
+  dump_eq "B[$pct%]: kept snapshot 5 keep.bin intact" "$W" "$KEEP5" "$PS/keep.bin" "$PS/keep.bin"
+  cx repo restore --repo "$W" "$KEEP6" --target "$TMP/rb-restore"
+  assert_rc 0 "B[$pct%]: restore of the newest kept snapshot"
+  compare_trees "B[$pct%]: newest kept snapshot restores identical" "$PS" "$TMP/rb-restore$PS"
+  rm -rf "$TMP/rb-restore" "$W"
+done
+if ((killed_any)); then ok "B: at least one prune was killed mid-run"; else
+  fail "B: at least one prune was killed mid-run" "prune always finished before the kill (undisturbed run: ${prune_ms} ms); fault not exercised"; fi
+rm -rf "$TMP/repo-b-pristine"
+
+# ================================================================ C. flipped bytes
+log "C. flipped bytes"
+RC_GOOD="$TMP/repo-c"
+CS="$TMP/corrupt-src"
+mkdir -p "$CS"
+make_random "$CS/big.bin" $((6 * 1024 * 1024))
+echo "small one" >"$CS/small.txt"
+must_ok "C: init" repo init --repo "$RC_GOOD"
+must_ok "C: backup 1" repo backup --repo "$RC_GOOD" "$CS"
+echo "changed" >>"$CS/small.txt"
+must_ok "C: backup 2" repo backup --repo "$RC_GOOD" "$CS"
+expect_ok "C: the good repository passes check --read-data" repo check --repo "$RC_GOOD" --read-data
+
+# flip_case KIND RELPATH CHECK_ARGS...
+flip_case() {
+  local kind=$1 rel=$2; shift 2
+  local W="$TMP/repo-c-$kind" id
+  rm -rf "$W"
+  cp -a "$RC_GOOD" "$W"
+  id=$(basename "$rel")
+  flip_byte "$W/$rel"
+  cx repo check --repo "$W" "$@"
+  local text="$OUT
+$ERR"
+  if [[ $RC != 0 ]] && ((RC < 128)); then ok "C[$kind]: check $* fails on a flipped byte in $rel"; else
+    fail "C[$kind]: check $* fails on a flipped byte in $rel" "$(_rc_detail)"; fi
+  if names_object "$id" "$text" || grep -Fq -- "$rel" <<<"$text"; then ok "C[$kind]: check output names the object ($id)"; else
+    fail "C[$kind]: check output names the object ($id)" "$(_rc_detail)"; fi
+  assert_imatch 'corrupt' "$text" "C[$kind]: check output says corrupt"
+}
+
+PACK_REL=$(cd "$RC_GOOD" && find data -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+INDEX_REL=$(cd "$RC_GOOD" && find index -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+SNAP_REL=$(cd "$RC_GOOD" && find snapshots -type f | head -1)
+KEY_REL=$(cd "$RC_GOOD" && find keys -type f | head -1)
+flip_case pack "$PACK_REL" --read-data
+flip_case index "$INDEX_REL"
+flip_case snapshot "$SNAP_REL"
+flip_case key "$KEY_REL"
+
+# restore and dump from the repository with the flipped pack byte
+W="$TMP/repo-c-pack"
+cx repo restore --repo "$W" latest --target "$TMP/rc-restore"
+if [[ $RC == 1 ]]; then ok "C[pack]: restore from a corrupt pack exits 1"; else
+  fail "C[pack]: restore from a corrupt pack exits 1" "$(_rc_detail)"; fi
+assert_imatch 'corrupt' "$ERR" "C[pack]: restore error says corrupt"
+if [[ -f $TMP/rc-restore$CS/big.bin ]] && [[ $(stat -c %s "$TMP/rc-restore$CS/big.bin") == $(stat -c %s "$CS/big.bin") ]] \
+   && ! cmp -s "$TMP/rc-restore$CS/big.bin" "$CS/big.bin" && [[ $RC == 0 ]]; then
+  fail "C[pack]: restore never writes wrong data silently" "big.bin restored with wrong content and exit 0"
+else
+  ok "C[pack]: restore never writes wrong data silently"
+fi
+cx_out "$TMP/rc-dump" repo dump --repo "$W" latest "$CS/big.bin"
+if [[ $RC == 1 ]]; then ok "C[pack]: dump of the affected file exits 1"; else
+  fail "C[pack]: dump of the affected file exits 1" "$(_rc_detail)
+dump output $(stat -c %s "$TMP/rc-dump") bytes; equals source: $(cmp -s "$TMP/rc-dump" "$CS/big.bin" && echo yes || echo no)"; fi
+assert_imatch 'corrupt' "$ERR" "C[pack]: dump error says corrupt"
+rm -rf "$TMP/rc-restore" "$TMP/rc-dump" "$TMP"/repo-c-*
+
+# ================================================================ D. locks
+log "D. locks"
+RD="$TMP/repo-d"
+cp -a "$RC_GOOD" "$RD"
+FIFO="$TMP/stdin.fifo"
+make_random "$TMP/held.bin" $((1024 * 1024))
+
+# D1: a live (non-exclusive) backup lock and a concurrent prune
+mkfifo "$FIFO"
+"$CAIRN" repo backup --repo "$RD" --stdin-name held.bin <"$FIFO" >"$TMP/d1.out" 2>"$TMP/d1.err" &
+pid=$!
+BG_PIDS+=("$pid")
+exec 7>"$FIFO"
+has_lock() { (($(lock_count "$RD") >= 1)); }
+if wait_for 15 has_lock; then
+  ok "D1: a running backup holds a lock file in locks/"
+  cx repo prune --repo "$RD"
+  if [[ $RC == 1 ]] && grep -Eiq 'locked' <<<"$ERR"; then
+    ok "D1: prune during a live backup is refused with 'locked'"
+    prune_ran=0
+  elif [[ $RC == 0 ]]; then
+    ok "D1: prune during a live backup ran (must leave the backup's data intact; verified below)"
+    prune_ran=1
+  else
+    fail "D1: prune during a live backup is refused with 'locked' or succeeds" "$(_rc_detail)"
+    prune_ran=0
+  fi
+else
+  fail "D1: a running backup holds a lock file in locks/" "no file appeared in $RD/locks within 15 s"
+fi
+cat "$TMP/held.bin" >&7
+exec 7>&-
+set +e; wait "$pid"; brc=$?; set -e
+if [[ $brc == 0 ]]; then ok "D1: the stdin backup completes after its input ends"; else
+  fail "D1: the stdin backup completes after its input ends" "exit $brc; stderr: $(cat "$TMP/d1.err")"; fi
+HSNAP=$(grep -Eo '[0-9a-f]{64}' "$TMP/d1.out" | head -1 || true)
+dump_eq "D1: the stdin snapshot's data is intact" "$RD" "${HSNAP:-latest}" held.bin "$TMP/held.bin"
+expect_ok "D1: check --read-data passes" repo check --repo "$RD" --read-data
+assert_eq 0 "$(lock_count "$RD")" "D1: no lock left behind by finished commands"
+rm -f "$FIFO"
+
+# D2: a backup killed with -9 while holding its lock leaves a stale lock
+mkfifo "$FIFO"
+"$CAIRN" repo backup --repo "$RD" --stdin-name killed.bin <"$FIFO" >"$TMP/d2.out" 2>"$TMP/d2.err" &
+pid=$!
+BG_PIDS+=("$pid")
+exec 7>"$FIFO"
+head -c 100000 /dev/urandom >&7
+if wait_for 15 has_lock; then
+  kill -9 "$pid"
+  set +e; { wait "$pid"; } 2>/dev/null; set -e
+  exec 7>&-
+  assert_eq 1 "$(lock_count "$RD")" "D2: the killed backup left its (now stale) lock file"
+  n_before=$(snapshot_count "$RD")
+  expect_ok "D2: prune (exclusive) is not blocked by the stale lock" repo prune --repo "$RD"
+  expect_ok "D2: backup is not blocked by the stale lock" repo backup --repo "$RD" "$CS"
+  expect_ok "D2: check passes" repo check --repo "$RD"
+  assert_eq $((n_before + 1)) "$(snapshot_count "$RD")" "D2: the killed backup added no snapshot"
+else
+  kill -9 "$pid" 2>/dev/null || true
+  set +e; { wait "$pid"; } 2>/dev/null; set -e
+  exec 7>&-
+  fail "D2: a running backup holds a lock file in locks/" "no file appeared in $RD/locks within 15 s"
+fi
+rm -f "$FIFO"
+
+# D3: a live exclusive lock (prune stopped with SIGSTOP while holding it)
+# Make prune have some work: forget all but one snapshot first.
+must_ok "D3: forget --keep-last 1" repo forget --repo "$RD" --keep-last 1
+python3 - "$CAIRN" "$RD" "$TMP/d3.state" <<'EOF' &
+import os, signal, subprocess, sys, time
+cairn, repo, state = sys.argv[1:4]
+locks = os.path.join(repo, "locks")
+before = set(os.listdir(locks))
+p = subprocess.Popen([cairn, "repo", "prune", "--repo", repo],
+                     stdout=subprocess.DEVNULL, stderr=open(state + ".err", "w"))
+deadline = time.time() + 30
+status = "timeout"
+while time.time() < deadline:
+    if set(os.listdir(locks)) - before:
+        os.kill(p.pid, signal.SIGSTOP)
+        status = "stopped %d" % p.pid
+        break
+    if p.poll() is not None:
+        status = "finished"
+        break
+with open(state + ".tmp", "w") as f:
+    f.write(status + "\n")
+os.rename(state + ".tmp", state)
+rc = p.wait()
+with open(state + ".rc", "w") as f:
+    f.write("%d\n" % rc)
+EOF
+helper=$!
+BG_PIDS+=("$helper")
+wait_for 35 test -e "$TMP/d3.state" || true
+state=$(cat "$TMP/d3.state" 2>/dev/null || echo "no state")
+if [[ $state == stopped* ]]; then
+  ppid_=${state#stopped }
+  BG_PIDS+=("$ppid_")
+  expect_fail 1 'locked' "D3: backup while prune holds the exclusive lock fails with exit 1 and 'locked'" \
+    repo backup --repo "$RD" "$CS"
+  kill -CONT "$ppid_"
+  set +e; wait "$helper"; set -e
+  assert_eq 0 "$(cat "$TMP/d3.state.rc" 2>/dev/null)" "D3: the stopped prune completes after SIGCONT"
+  expect_ok "D3: check --read-data passes" repo check --repo "$RD" --read-data
+else
+  set +e; wait "$helper"; set -e
+  fail "D3: catch prune while it holds its exclusive lock" "helper state: $state (prune rc $(cat "$TMP/d3.state.rc" 2>/dev/null)); fault not exercised"
+fi
+
+finish
