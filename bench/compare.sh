@@ -132,7 +132,8 @@ tool_cmd() {
 # timed TOOL REP STEP REPO -- CMD...: run under /usr/bin/time, append a row to $RAW.
 timed() {
   local tool=$1 rep=$2 step=$3 repo=$4; shift 5
-  local base=$LOGS/$tool-r$rep-$step rc=0
+  local base=$LOGS/$tool-r$rep-$step rc=0 load
+  load=$(cut -d' ' -f1 /proc/loadavg)  # 1-min load before the step: >0.5 means something else is running
   /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err" || rc=$?
   # borg exits 1 for warnings (e.g. file changed while reading); anything else is an error.
   if [ "$rc" -ne 0 ] && ! { [ "$tool" = borg ] && [ "$rc" -eq 1 ]; }; then
@@ -147,8 +148,8 @@ timed() {
   if [[ "$step" == backup* || "$step" == init ]]; then
     repo_bytes=$(du -sb -- "$repo" | cut -f1)
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" "$repo_bytes" >>"$RAW"
-  note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB}"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" "$repo_bytes" "$load" >>"$RAW"
+  note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB} (load before: $load)"
 }
 
 extra() {  # tool rep key value(single line)
@@ -245,6 +246,11 @@ run_tool() {
     esac
   done
 } >"$BENCH_DIR/meta.tsv"
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" 'BEGIN{exit !(l > 0.5)}'; then
+  note "warning: 1-min load average is $load; other work on this machine will distort the timings"
+fi
 
 failed=()
 for rep in $(seq 1 "$REPEAT"); do

@@ -79,6 +79,7 @@ def main() -> int:
             if len(parts) < 8:
                 continue
             tool, rep, step, wall, user, sys_, rss, repo = parts[:8]
+            load = float(parts[8]) if len(parts) > 8 and parts[8] else None
             runs.setdefault(tool, {s: [] for s in STEPS}).setdefault(step, []).append({
                 "run": int(rep),
                 "wall_s": float(wall),
@@ -87,6 +88,7 @@ def main() -> int:
                 "cpu_s": round(float(user) + float(sys_), 2),
                 "peak_rss_kib": int(rss),
                 "repo_bytes": int(repo) if repo else None,
+                "load1_before": load,
             })
     extra: dict = {}
     with open(a.extra) as f:
@@ -200,6 +202,11 @@ def main() -> int:
                   f"| {fmt(q['rss_cairn_over_peer'])} | {fmt(q['repo_cairn_over_peer'])} |\n")
         w("\n")
     notes = []
+    loads = [r["load1_before"] for t in runs.values() for rs in t.values() for r in rs
+             if r.get("load1_before") is not None]
+    if loads and max(loads) > 0.5:
+        notes.append(f"- WARNING: the 1-min load average before a timed step reached {max(loads):.2f} "
+                     "(other work was running on the machine); wall times are inflated and noisy.")
     for t in tools:
         for rep, kv in sorted(extra.get(t, {}).items()):
             bits = []

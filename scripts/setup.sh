@@ -8,12 +8,16 @@ PACKAGES=(
   # toolchain
   build-essential cmake pkg-config git ca-certificates
   # libraries the binary links (see docs/dependencies.md for why each)
-  libssl-dev libsodium-dev libzstd-dev libsqlite3-dev libtbb-dev
+  libssl-dev libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev libtbb-dev
   nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   attr acl python3 time restic borgbackup
+  # S3 driver tests: rclone as an independent client, openssl for a TLS test
+  # certificate; the S3 test server is an npm package (needs node + npm)
+  rclone openssl
 )
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

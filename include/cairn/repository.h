@@ -33,12 +33,14 @@ struct RepositoryConfig {
   std::string id;
   std::string created;
   ChunkerParams chunker;
-  uint32_t pack_size = 16 * 1024 * 1024;  // packs are closed at about this size
+  uint32_t pack_size = 8 * 1024 * 1024;  // packs are closed at about this size
 };
 
 struct InitOptions {
   ChunkerParams chunker;                   // defaults: 512 KiB / 1 MiB / 8 MiB
-  uint32_t pack_size = 16 * 1024 * 1024;
+  // Packs in flight are most of a backup's memory; 8 MiB keeps the peak low
+  // and still makes few objects (128 per GiB).
+  uint32_t pack_size = 8 * 1024 * 1024;
   crypto::KdfParams kdf;                   // Argon2id cost of the first key
 };
 
@@ -210,6 +212,7 @@ class RepositoryWriter {
   std::unordered_map<Id, bool, IdHash> pending_;  // added by this writer, not yet indexed
   OpenPack open_[2];                              // by BlobType
   std::vector<std::pair<Bytes, std::vector<PackedBlob>>> queue_;
+  std::vector<Bytes> spare_buffers_;  // uploaded packs' buffers, reused to avoid first-touch page faults
   size_t uploads_in_flight_ = 0;
   size_t max_queued_ = 1;
   bool stopping_ = false;

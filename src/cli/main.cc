@@ -257,8 +257,8 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   auto* backup = repo->add_subcommand("backup", "Back up files and directories, or standard input");
   add_common(backup);
   backup->add_option("paths", bopt.paths, "Files and directories to back up");
-  backup->add_option("--tag", bopt.tags, "Tag the snapshot (repeatable)");
-  backup->add_option("--exclude,-e", bopt.excludes, "Skip paths matching this glob (full path or name; repeatable)");
+  backup->add_option("--tag", bopt.tags, "Tag the snapshot (repeatable)")->allow_extra_args(false);
+  backup->add_option("--exclude,-e", bopt.excludes, "Skip paths matching this glob (full path or name; repeatable)")->allow_extra_args(false);
   backup->add_option("--host", bopt.hostname, "Host name to record (default: this machine)");
   backup->add_option("--stdin-name", stdin_name, "Back up standard input as a file of this name");
   backup->add_flag("--force", bopt.force_reread, "Re-read every file even if unchanged since the parent snapshot");
@@ -338,7 +338,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   add_common(restore);
   restore->add_option("snapshot", snapshot_arg, "Snapshot id (prefix) or 'latest'")->required();
   restore->add_option("--target,-t", target, "Directory to restore into")->required();
-  restore->add_option("--include,-i", includes, "Restore only this absolute path inside the snapshot (repeatable)");
+  restore->add_option("--include,-i", includes, "Restore only this absolute path inside the snapshot (repeatable)")->allow_extra_args(false);
   restore->add_option("--threads", restore_threads, "Worker threads");
   restore->add_flag("--progress-json", progress_json, "Print progress as JSON lines on stderr");
   restore->callback([&] {
@@ -420,7 +420,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   forget->add_option("--keep-monthly", fopt.policy.keep_monthly, "Keep the newest of each of N months");
   forget->add_option("--keep-yearly", fopt.policy.keep_yearly, "Keep the newest of each of N years");
   forget->add_option("--keep-within", keep_within, "Keep all within this duration of the newest (e.g. 7d, 1y2m)");
-  forget->add_option("--keep-tag", fopt.policy.keep_tags, "Keep snapshots with this tag (repeatable)");
+  forget->add_option("--keep-tag", fopt.policy.keep_tags, "Keep snapshots with this tag (repeatable)")->allow_extra_args(false);
   forget->add_option("--host", fopt.hostname, "Only consider snapshots of this host");
   forget->add_flag("--dry-run,-n", fopt.dry_run, "Show what would be removed, change nothing");
   forget->add_flag("--prune", prune_after, "Run prune afterwards");

@@ -569,7 +569,8 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
   TreeAssembler assembler(*writer, &snap.summary, options.progress);
   const Id zero_id = crypto::BlobId(repo.key(), Bytes(walker.zero_chunk_length(), 0));
 
-  const size_t tokens = static_cast<size_t>(threads) * 3;
+  // Each token holds at most one chunk; a few per worker keep every stage busy.
+  const size_t tokens = static_cast<size_t>(threads) * 2 + 1;
   std::vector<std::unique_ptr<Work>> all_work;
   std::vector<Work*> free_work;
   std::mutex free_mu;

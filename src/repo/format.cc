@@ -49,11 +49,25 @@ bool ReadBlobType(ByteReader* r, BlobType* type) {
   return true;
 }
 
+// Compresses three small slices at the fastest level: data that does not
+// shrink there (media, archives, encrypted files) is not worth a full pass.
+bool LooksCompressible(ThreadScratch& s, ByteView data) {
+  constexpr size_t kSlice = 4096;
+  if (data.size() < 16 * kSlice) return true;
+  Bytes& sample = s.decrypted;  // free while encoding
+  sample.clear();
+  for (size_t at : {size_t{0}, data.size() / 2, data.size() - kSlice})
+    sample.insert(sample.end(), data.begin() + at, data.begin() + at + kSlice);
+  s.compressed.resize(ZSTD_compressBound(sample.size()));
+  size_t n = ZSTD_compressCCtx(s.cctx.get(), s.compressed.data(), s.compressed.size(), sample.data(), sample.size(), 1);
+  return !ZSTD_isError(n) && n < sample.size() - sample.size() / 16;
+}
+
 }  // namespace
 
 uint32_t EncodeBlob(const crypto::MasterKey& key, ByteView plaintext, const CompressionOptions& options,
                     Bytes* out) {
-  if (options.level != 0 && plaintext.size() >= 64) {
+  if (options.level != 0 && plaintext.size() >= 64 && LooksCompressible(Scratch(), plaintext)) {
     ThreadScratch& s = Scratch();
     s.compressed.resize(ZSTD_compressBound(plaintext.size()));
     size_t n = ZSTD_compressCCtx(s.cctx.get(), s.compressed.data(), s.compressed.size(), plaintext.data(),

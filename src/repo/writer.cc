@@ -39,7 +39,10 @@ bool RepositoryWriter::AddEncoded(BlobType type, const Id& id, ByteView stored, 
   if (pending_.count(id) || (dedup_against_index_ && repo_.Lookup(id))) return false;
   pending_.emplace(id, true);
   OpenPack& pack = open_[static_cast<int>(type)];
-  if (pack.data.empty()) pack.data.reserve(repo_.config().pack_size + stored.size());
+  if (pack.data.empty() && type == BlobType::kData && !spare_buffers_.empty()) {
+    pack.data = std::move(spare_buffers_.back());
+    spare_buffers_.pop_back();
+  }
   pack.blobs.push_back(PackedBlob{type, id, static_cast<uint32_t>(pack.data.size()),
                                   static_cast<uint32_t>(stored.size()), raw_length});
   pack.data.insert(pack.data.end(), stored.begin(), stored.end());
@@ -92,8 +95,9 @@ void RepositoryWriter::UploadLoop() {
     const Id pack_id = crypto::Sha256(data);
     Status st = repo_.storage().Put(PackKey(pack_id), data);
     if (st.ok()) repo_.AddToIndex(pack_id, blobs);
-    data = Bytes();
+    data.clear();
     lock.lock();
+    if (data.capacity() >= repo_.config().pack_size) spare_buffers_.push_back(std::move(data));
     --uploads_in_flight_;
     if (st.ok()) {
       written_.push_back(PackContents{pack_id, std::move(blobs)});

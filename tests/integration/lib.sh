@@ -322,7 +322,14 @@ repo_manifest() {  # repo_manifest REPO
 
 # Bytes under REPO/data (pack files).
 data_bytes() { find "$1/data" -type f -printf '%s\n' 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
-pack_count() { find "$1/data" -type f 2>/dev/null | wc -l; }
+# Published objects only (64-hex names; a crashed writer may leave temp files).
+pack_count() { find "$1/data" -type f -regextype posix-extended -regex '.*/[0-9a-f]{64}' 2>/dev/null | wc -l; }
+lock_count() { find "$1/locks" -type f -regextype posix-extended -regex '.*/[0-9a-f]{64}' 2>/dev/null | wc -l; }
+# Files under data/ index/ snapshots/ that do not follow the layout
+# (data/<2 hex>/<64 hex>, index/<64 hex>, snapshots/<64 hex>), one per line.
+layout_violations() {
+  (cd "$1" && find data index snapshots -type f 2>/dev/null | grep -Ev '^(data/([0-9a-f]{2})/\2[0-9a-f]{62}|index/[0-9a-f]{64}|snapshots/[0-9a-f]{64})$' || true)
+}
 
 # Does the combined OUT+ERR name the object with id ID (full id or a prefix of
 # at least 8 hex chars), or its path?

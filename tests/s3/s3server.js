@@ -5,12 +5,21 @@
 //   NODE_PATH=<dir>/node_modules node --openssl-legacy-provider s3server.js \
 //       DIR PORT ACCESS_KEY SECRET [--tls KEY.pem CERT.pem] [BUCKET...]
 //
-// s3rver writes an object's file in place, so a reader racing a PUT can see
-// a half-written object; real S3 replaces objects atomically, which Cairn's
-// storage contract (and its conformance suite) relies on. The wrapper
-// therefore patches the filesystem store to write to a temporary file and
-// rename it over the object. (Metadata is still written separately: a GET
-// racing an overwrite with a different size can see a mismatched length.)
+// Patches to s3rver's filesystem store, each making it behave as real S3 does
+// where Cairn's storage contract (and its conformance suite) depends on it:
+//  - s3rver writes an object's file and its metadata files in place, so a
+//    reader racing a PUT can see half an object or fail on half a JSON file
+//    (500). Real S3 replaces objects atomically; here every file is written
+//    to a temporary name and renamed over. (The object and its metadata are
+//    still separate files: a GET racing an overwrite of a different size can
+//    see a mismatched length.)
+//  - s3rver escapes XML text twice (its builder's entity processing on top
+//    of he.escape), so a key "a&b" is listed as "a&amp;amp;b". Real S3
+//    escapes once; the wrapper undoes the outer layer of every XML answer
+//    (each '&' the outer layer added became "&amp;", so "&amp;" -> "&").
+//  - Range GETs: s3rver ignores a range end of 0 ("bytes=0-0" returns the
+//    whole object) and answers a range on an empty object with a broken 206;
+//    real S3 returns the one byte, and 416 InvalidRange respectively.
 //
 // PORT 0 picks a free port. Prints "listening ADDRESS:PORT" on stdout once
 // it accepts connections. Exits on SIGTERM/SIGINT and when its stdin closes,
@@ -25,10 +34,62 @@ const S3rver = require('@20minutes/s3rver');
 const AWSAccount = require('@20minutes/s3rver/lib/models/account');
 const FilesystemStore = require('@20minutes/s3rver/lib/stores/filesystem');
 
+const S3Object = require('@20minutes/s3rver/lib/models/object');
+
 let tempCounter = 0;
+const tempName = (target) => `${target}.cairn-tmp-${process.pid}-${++tempCounter}`;
+
+async function writeFileAtomically(target, data) {
+  const temp = tempName(target);
+  try {
+    await fs.promises.writeFile(temp, data);
+    await fs.promises.rename(temp, target);
+  } catch (err) {
+    await fs.promises.unlink(temp).catch(() => {});
+    throw err;
+  }
+}
+
+FilesystemStore.prototype.putMetadata = async function putMetadataAtomically(bucket, key, metadata, md5) {
+  const json = {};
+  for (const name of S3Object.ALLOWED_METADATA) if (name in metadata) json[name] = metadata[name];
+  for (const [name, value] of Object.entries(metadata)) if (name.startsWith('x-amz-meta-')) json[name] = value;
+  if (md5) await writeFileAtomically(this.getResourcePath(bucket, key, 'object.md5'), md5);
+  await writeFileAtomically(this.getResourcePath(bucket, key, 'metadata.json'), JSON.stringify(json, null, 2));
+};
+
+FilesystemStore.prototype.getObject = async function getObjectWithS3Ranges(bucket, key, options) {
+  try {
+    const metadata = await this.getMetadata(bucket, key);
+    const size = Number(metadata['content-length']);
+    let range;
+    if (options && options.start !== undefined) {
+      const end = Math.min(options.end === undefined ? Infinity : options.end, size - 1);
+      range = { start: options.start, end };
+      if (!(options.start >= 0) || options.start >= size || end < options.start) {
+        const object = new S3Object(bucket, key, null, metadata); // -> 416 InvalidRange
+        object.range = range;
+        return object;
+      }
+    }
+    const content = await new Promise((resolve, reject) => {
+      const stream = fs
+        .createReadStream(this.getResourcePath(bucket, key, 'object'), range || {})
+        .on('error', reject)
+        .on('open', () => resolve(stream));
+    });
+    const object = new S3Object(bucket, key, content, metadata);
+    if (range) object.range = range;
+    return object;
+  } catch (err) {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  }
+};
+
 FilesystemStore.prototype.putContent = function putContentAtomically(objectPath, content) {
   // The temporary name does not end in "._S3rver_object", so listings skip it.
-  const temp = `${objectPath}.cairn-tmp-${process.pid}-${++tempCounter}`;
+  const temp = tempName(objectPath);
   return new Promise((resolve, reject) => {
     const md5 = crypto.createHash('md5');
     let size = 0;
@@ -71,6 +132,11 @@ const s3 = new S3rver({
   serviceEndpoint: 'localhost',
   configureBuckets: buckets.map((name) => ({ name })),
   ...tls,
+});
+
+s3.middleware.unshift(async (ctx, next) => {
+  await next();
+  if (typeof ctx.body === 'string' && ctx.body.startsWith('<?xml')) ctx.body = ctx.body.replace(/&amp;/g, '&');
 });
 
 s3.middleware.unshift(async (ctx, next) => {

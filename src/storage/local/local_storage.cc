@@ -187,7 +187,8 @@ class LocalStorage final : public Storage {
     return ObjectInfo{std::string(key), static_cast<uint64_t>(st.st_size)};
   }
 
-  StorageCapabilities capabilities() const override { return {2, true}; }
+  // One writer keeps a disk streaming; more only add seeks and memory.
+  StorageCapabilities capabilities() const override { return {1, true}; }
   std::string location() const override { return root_; }
 
  private:

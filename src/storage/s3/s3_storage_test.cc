@@ -146,6 +146,8 @@ TEST_F(S3StorageTest, ListPaginatesAndDecodesKeys) {
   proxy.ClearSeen();
   auto listed = ListAll(*storage, "index/");
   ASSERT_TRUE(IsOk(listed.status()));
+  for (const auto& [key, size] : expected) EXPECT_TRUE(listed->contains(key)) << "missing " << key;
+  for (const auto& [key, size] : *listed) EXPECT_TRUE(expected.contains(key)) << "unexpected " << key;
   EXPECT_EQ(*listed, expected);
   EXPECT_EQ(proxy.requests(), (expected.size() + 6) / 7) << "one request per page of 7";
   for (const auto& seen : proxy.seen()) EXPECT_NE(seen.request_line.find("max-keys=7"), std::string::npos);
@@ -318,7 +320,7 @@ TEST_F(RcloneInteropTest, RcloneReadsWhatCairnWroteAndViceVersa) {
   for (const auto& [key, data] : objects) ASSERT_TRUE(IsOk(storage->Put(key, data))) << key;
 
   std::string out;
-  ASSERT_EQ(Rclone("lsf -R --files-only --format sp --separator '|' --s3-list-version 2 s3t:" + std::string(kBucket) +
+  ASSERT_EQ(Rclone("lsf -R --files-only --format ps --separator '|' --s3-list-version 2 s3t:" + std::string(kBucket) +
                        "/" + prefix,
                    &out),
             0)
@@ -395,6 +397,13 @@ class S3FaultTest : public S3StorageTest {
 };
 
 using Fault = FaultProxy::Fault;
+
+RetryOptions FastRetries(int attempts) {
+  RetryOptions retry;
+  retry.max_attempts = attempts;
+  retry.base_delay = 1ms;
+  return retry;
+}
 
 TEST_F(S3FaultTest, ServerErrorsAndThrottlingAreRetried) {
   const Bytes data = PatternBytes(300000, 11);
@@ -479,7 +488,7 @@ TEST_F(S3FaultTest, NonTransientErrorsAreNotRetried) {
   S3Options o = Options("faults");
   o.endpoint = proxy_->endpoint();
   o.secret_access_key = "wrong";
-  auto wrong = WrapRetrying(OpenOrFail(o), RetryOptions{.max_attempts = 4, .base_delay = 1ms});
+  auto wrong = WrapRetrying(OpenOrFail(o), FastRetries(4));
   Status put = wrong->Put("data/x", AsBytes("x"));
   EXPECT_NE(put.message().find("SignatureDoesNotMatch"), std::string::npos) << put.message();
   EXPECT_EQ(proxy_->requests(), 1u);
@@ -495,7 +504,7 @@ TEST_F(S3FaultTest, RefusedConnectionsAreTransient) {
   auto raw = OpenOrFail(o);
   Status put = raw->Put("x", AsBytes("x"));
   EXPECT_TRUE(IsTransient(put)) << put.message();
-  auto retrying = WrapRetrying(std::move(raw), RetryOptions{.max_attempts = 3, .base_delay = 1ms});
+  auto retrying = WrapRetrying(std::move(raw), FastRetries(3));
   put = retrying->Put("x", AsBytes("x"));
   EXPECT_NE(put.message().find("failed after 3 attempts"), std::string::npos) << put.message();
 }
