@@ -89,6 +89,10 @@ drop_caches() {
   fi
 }
 
+CLK_TCK=$(getconf CLK_TCK)
+# Busy CPU time of the whole machine so far, in clock ticks (user+nice+system+irq+softirq+steal).
+cpu_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+
 # Read a tree once so the timed step starts with a warm page cache.
 # (GNU tar skips reading file data when writing to /dev/null, hence the cat.)
 warm() { tar cf - -C "$1" . | cat > /dev/null; }
@@ -104,7 +108,12 @@ clean_run_dirs() {
 if [ -d "$DATASET" ] && [ -f "$DATASET.json" ]; then
   note "reusing dataset $DATASET"
 else
-  [ -e "$DATASET" ] && { note "removing incomplete dataset $DATASET"; rm -rf -- "$DATASET"; sync; }
+  if [ -e "$DATASET" ]; then
+    case "$DATASET" in
+      "$BENCH_DIR"/*) note "removing incomplete dataset $DATASET"; rm -rf -- "$DATASET"; sync;;
+      *) die "DATASET=$DATASET exists but $DATASET.json does not; not deleting a directory outside BENCH_DIR (remove it or generate it with bench/gen_dataset.py --json $DATASET.json)";;
+    esac
+  fi
   note "generating dataset ($SIZE_MIB MiB, seed $SEED) in $DATASET"
   python3 "$HERE/gen_dataset.py" --size-mib "$SIZE_MIB" --seed "$SEED" --json "$DATASET.json.tmp" "$DATASET" >&2 \
     || die "dataset generation failed"
@@ -132,8 +141,8 @@ tool_cmd() {
 # timed TOOL REP STEP REPO -- CMD...: run under /usr/bin/time, append a row to $RAW.
 timed() {
   local tool=$1 rep=$2 step=$3 repo=$4; shift 5
-  local base=$LOGS/$tool-r$rep-$step rc=0 load
-  load=$(cut -d' ' -f1 /proc/loadavg)  # 1-min load before the step: >0.5 means something else is running
+  local base=$LOGS/$tool-r$rep-$step rc=0 busy0 busy1
+  busy0=$(cpu_busy)
   /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err" || rc=$?
   # borg exits 1 for warnings (e.g. file changed while reading); anything else is an error.
   if [ "$rc" -ne 0 ] && ! { [ "$tool" = borg ] && [ "$rc" -eq 1 ]; }; then
@@ -144,12 +153,17 @@ timed() {
     return 1
   fi
   local wall user sys rss repo_bytes=""
+  busy1=$(cpu_busy)
   read -r wall user sys rss < <(tail -n 1 "$base.time")
+  # CPU seconds that other processes used on this machine during the step (should be ~0).
+  local other
+  other=$(awk -v a="$busy0" -v b="$busy1" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
+    'BEGIN{o=(b-a)/hz-u-s; if (o<0) o=0; printf "%.2f", o}')
   if [[ "$step" == backup* || "$step" == init ]]; then
     repo_bytes=$(du -sb -- "$repo" | cut -f1)
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" "$repo_bytes" "$load" >>"$RAW"
-  note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB} (load before: $load)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" "$repo_bytes" "$other" >>"$RAW"
+  note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB}, other procs ${other}s cpu"
 }
 
 extra() {  # tool rep key value(single line)
@@ -240,7 +254,7 @@ run_tool() {
   echo "started	$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   for t in "${TOOL_LIST[@]}"; do
     case "$t" in
-      cairn) echo "version-cairn	$("$CAIRN" --version 2>/dev/null | head -n 1 || echo unknown)";;
+      cairn) echo "version-cairn	$("$CAIRN" --version 2>/dev/null | head -n 1 || echo unknown) (source HEAD $(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown))";;
       restic) echo "version-restic	$(restic version | head -n 1)";;
       borg) echo "version-borg	$(borg --version | head -n 1)";;
     esac
@@ -248,7 +262,7 @@ run_tool() {
 } >"$BENCH_DIR/meta.tsv"
 
 load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" 'BEGIN{exit !(l > 0.5)}'; then
+if awk -v l="$load" 'BEGIN{exit !(l > 1.0)}'; then
   note "warning: 1-min load average is $load; other work on this machine will distort the timings"
 fi
 

@@ -79,7 +79,7 @@ def main() -> int:
             if len(parts) < 8:
                 continue
             tool, rep, step, wall, user, sys_, rss, repo = parts[:8]
-            load = float(parts[8]) if len(parts) > 8 and parts[8] else None
+            other = float(parts[8]) if len(parts) > 8 and parts[8] else None
             runs.setdefault(tool, {s: [] for s in STEPS}).setdefault(step, []).append({
                 "run": int(rep),
                 "wall_s": float(wall),
@@ -88,7 +88,7 @@ def main() -> int:
                 "cpu_s": round(float(user) + float(sys_), 2),
                 "peak_rss_kib": int(rss),
                 "repo_bytes": int(repo) if repo else None,
-                "load1_before": load,
+                "other_procs_cpu_s": other,
             })
     extra: dict = {}
     with open(a.extra) as f:
@@ -188,7 +188,7 @@ def main() -> int:
             repo = r["repo_bytes"] / 1e6 if r["repo_bytes"] is not None else None
             w(f"| {STEP_LABEL[s]} | {t} | {fmt(r['wall_s'])} | {fmt(r['cpu_s'])} | {fmt(rss, 0)} | {fmt(repo, 1)} |\n")
     w("\n")
-    if ratios:
+    if any(ratios.values()):
         w("Cairn against each peer: time and CPU as peer/cairn (>1 means Cairn is faster); "
           "peak RSS and repository size as cairn/peer (<1 means Cairn is smaller).\n\n")
         w("| step | peer | wall (peer/cairn) | CPU (peer/cairn) | RSS (cairn/peer) | repo (cairn/peer) |\n")
@@ -202,11 +202,14 @@ def main() -> int:
                   f"| {fmt(q['rss_cairn_over_peer'])} | {fmt(q['repo_cairn_over_peer'])} |\n")
         w("\n")
     notes = []
-    loads = [r["load1_before"] for t in runs.values() for rs in t.values() for r in rs
-             if r.get("load1_before") is not None]
-    if loads and max(loads) > 0.5:
-        notes.append(f"- WARNING: the 1-min load average before a timed step reached {max(loads):.2f} "
-                     "(other work was running on the machine); wall times are inflated and noisy.")
+    busy = [(t, s_, r["run"], r["other_procs_cpu_s"], r["wall_s"]) for t, st in runs.items()
+            for s_, rs in st.items() for r in rs
+            if r.get("other_procs_cpu_s") is not None and r["other_procs_cpu_s"] > 0.1 * r["wall_s"] + 0.3]
+    if busy:
+        worst = max(busy, key=lambda b: b[3] / max(b[4], 0.01))
+        notes.append(f"- WARNING: other processes used noticeable CPU during {len(busy)} timed step(s) "
+                     f"(worst: {worst[0]} {worst[1]} run {worst[2]}: {worst[3]:.1f} s of other CPU in "
+                     f"{worst[4]:.1f} s wall); those timings are inflated. See other_procs_cpu_s in the JSON.")
     for t in tools:
         for rep, kv in sorted(extra.get(t, {}).items()):
             bits = []

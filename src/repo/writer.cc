@@ -43,6 +43,9 @@ bool RepositoryWriter::AddEncoded(BlobType type, const Id& id, ByteView stored, 
     pack.data = std::move(spare_buffers_.back());
     spare_buffers_.pop_back();
   }
+  // Reserve once: letting the vector double would touch twice the memory.
+  if (pack.data.capacity() < repo_.config().pack_size + stored.size())
+    pack.data.reserve(std::max<size_t>(pack.data.size() + stored.size(), repo_.config().pack_size + (1 << 20)));
   pack.blobs.push_back(PackedBlob{type, id, static_cast<uint32_t>(pack.data.size()),
                                   static_cast<uint32_t>(stored.size()), raw_length});
   pack.data.insert(pack.data.end(), stored.begin(), stored.end());

@@ -67,13 +67,27 @@ unset CAIRN_NEW_PASSWORD CAIRN_REPOSITORY CAIRN_PASSWORD_FILE 2>/dev/null || tru
 # Per-command time limit (seconds) for one cairn invocation.
 CX_TIMEOUT=${CX_TIMEOUT:-300}
 
+FINISHED=0
+LAST_ERR=""
 _lib_cleanup() {
   local rc=$?
   set +e
-  local p
+  if [[ $FINISHED == 0 && $rc != 0 && $rc != 130 ]]; then
+    # The script stopped on an unexpected error (set -e) before finish.
+    FAILED=$((FAILED + 1))
+    echo "FAIL - test script aborted unexpectedly (exit $rc)${LAST_ERR:+ at $LAST_ERR}"
+    echo "$TEST_NAME: $PASSED passed, $FAILED failed"
+  fi
+  # Stop background processes this test started that are still running; a
+  # pid is only signalled while it still runs our binary or helper (guards
+  # against pid reuse).
+  local p cmdline
   for p in "${BG_PIDS[@]}"; do
-    kill -CONT "$p" 2>/dev/null
-    kill -9 "$p" 2>/dev/null
+    cmdline=$( { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null || true)
+    if [[ -n $cmdline && ( $cmdline == *"$CAIRN"* || $cmdline == *"$LIB_DIR"* || $cmdline == *"$TMP"* ) ]]; then
+      kill -CONT "$p" 2>/dev/null
+      kill -9 "$p" 2>/dev/null
+    fi
   done
   local i
   for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
@@ -90,6 +104,7 @@ _lib_cleanup() {
   exit $rc
 }
 trap _lib_cleanup EXIT
+trap 'LAST_ERR="line $LINENO: $BASH_COMMAND"' ERR
 trap 'echo "$TEST_NAME: interrupted"; exit 130' INT TERM
 
 on_exit() { CLEANUP+=("$*"); }
@@ -120,6 +135,7 @@ fail() {  # fail DESC [DETAIL]
 }
 
 finish() {
+  FINISHED=1
   echo
   if ((FAILED > 0)); then
     echo "Failures in $TEST_NAME:"

@@ -70,22 +70,26 @@ expect_ok "A: prune reclaims what the killed backup left" repo prune --repo "$RA
 expect_ok "A: check --read-data after prune" repo check --repo "$RA" --read-data
 assert_eq "" "$(layout_violations "$RA")" "A: after prune no stray (temp/partial) files remain under data/ index/ snapshots/"
 
-# A2: kill -9 while an object is being written (a temp file exists in data/):
-# the half-written file must not stay in the repository forever.
+# A2: kill -9 while an object is being written (a temp file exists in data/),
+# in a fresh repository so that the backup has packs to write: the
+# half-written file must not stay in the repository forever.
+RA2="$TMP/repo-a2"
+must_ok "A2: init" repo init --repo "$RA2"
 set +e
-kw=$(python3 "$KILL_WHEN" "$RA" stray-file KILL -- "$CAIRN" repo backup --repo "$RA" --host other-host "$BIG")
+kw=$(python3 "$KILL_WHEN" "$RA2" stray-file KILL -- "$CAIRN" repo backup --repo "$RA2" "$BIG")
 krc=$?
 set -e
-log "kill_when: $kw; stray files now: $(layout_violations "$RA" | tr '\n' ' ')"
+log "kill_when: $kw; stray files now: $(layout_violations "$RA2" | tr '\n' ' ')"
 if [[ $krc == 137 ]]; then
   ok "A2: backup killed while writing an object"
-  expect_ok "A2: check passes" repo check --repo "$RA"
-  expect_ok "A2: prune" repo prune --repo "$RA"
-  expect_ok "A2: a second prune" repo prune --repo "$RA"
-  assert_eq "" "$(layout_violations "$RA")" "A2: after prune the half-written file is gone (only <64-hex> objects remain)"
+  expect_ok "A2: check passes" repo check --repo "$RA2"
+  expect_ok "A2: prune" repo prune --repo "$RA2"
+  expect_ok "A2: a second prune" repo prune --repo "$RA2"
+  assert_eq "" "$(layout_violations "$RA2")" "A2: after prune the half-written file is gone (only <64-hex> objects remain)"
 else
   fail "A2: backup killed while writing an object" "helper exit $krc: $kw; fault not exercised"
 fi
+rm -rf "$RA2"
 rm -rf "$RA" "$BIG"
 
 # ================================================================ B. kill -9 during prune

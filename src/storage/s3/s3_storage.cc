@@ -565,6 +565,10 @@ class S3Storage final : public Storage {
     }
 
     CURLcode rc = curl_easy_perform(h);
+    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    // Drop the pointers to this frame's header list, buffers and callback
+    // state; the live connection stays in the handle for the next request.
+    curl_easy_reset(h);
     if (rc != CURLE_OK) {
       std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
       while (!detail.empty() && detail.back() == '\n') detail.pop_back();
@@ -573,7 +577,6 @@ class S3Storage final : public Storage {
       std::string message = Redact(what + ": " + detail);
       return IsTransientCurlError(rc) ? TransientError(message) : Status::IOError(message);
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     return Status::Ok();
   }
 
