@@ -58,6 +58,7 @@ struct PruneReport {
   uint64_t blobs_used = 0, blobs_unused = 0;
   uint64_t bytes_freed = 0, bytes_repacked = 0;
   uint64_t index_files_replaced = 0;
+  uint64_t incomplete_writes_removed = 0;  // temp files of crashed writers
 };
 
 Result<PruneReport> Prune(Repository& repo, const PruneOptions& options,

@@ -53,6 +53,12 @@ class Storage {
   // Size of the object. NotFound when there is none.
   virtual Result<ObjectInfo> Stat(std::string_view key) = 0;
 
+  // Removes what writes interrupted by a crash left behind (a local driver's
+  // temp files; an object store's unfinished uploads). Safe only while no
+  // other process writes, i.e. under an exclusive repository lock.
+  // Returns how many leftovers were removed.
+  virtual Result<uint64_t> RemoveIncompleteWrites() { return uint64_t{0}; }
+
   virtual StorageCapabilities capabilities() const = 0;
   // Human-readable location for messages ("/srv/backups/repo", "s3://bucket/prefix").
   virtual std::string location() const = 0;

@@ -19,6 +19,7 @@
 #include "cairn/maintenance.h"
 #include "cairn/repository.h"
 #include "repo/snapshot_json.h"
+#include "util/json_text.h"
 
 namespace cairn {
 namespace {
@@ -41,6 +42,9 @@ T ValueOrThrow(Result<T> r) {
   if (!r.ok()) throw CommandError{r.status()};
   return std::move(r).value();
 }
+
+// Prints JSON; any text that is still not UTF-8 is replaced, never fatal.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string OneLine(std::string s) {
   for (char& c : s)
@@ -164,7 +168,7 @@ class ProgressPrinter {
         j["percent_done"] = total > 0 ? std::min(1.0, done / total) : 1.0;
         j["seconds_remaining"] = eta;
       }
-      std::fprintf(stderr, "%s\n", j.dump().c_str());
+      std::fprintf(stderr, "%s\n", Dump(j).c_str());
     } else {
       std::string line = "[" + Clock(elapsed) + "] " + verb_ + " " + std::to_string(progress_->files_done.load()) +
                          (known ? "/" + std::to_string(progress_->files_total.load()) : "") + " files, " +
@@ -245,7 +249,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     auto storage = ValueOrThrow(OpenStorage(RepoLocation(g), /*create=*/true));
     ThrowIfError(Repository::Init(*storage, Password(g), InitOptions{}));
     auto opened = ValueOrThrow(Repository::Open(std::move(storage), Password(g)));
-    if (g.json) std::cout << json{{"id", opened->config().id}, {"location", RepoLocation(g)}}.dump() << "\n";
+    if (g.json) std::cout << Dump(json{{"id", opened->config().id}, {"location", RepoLocation(g)}}) << "\n";
     else std::cout << "created repository " << opened->config().id.substr(0, 8) << " at " << RepoLocation(g) << "\n";
   });
 
@@ -287,8 +291,8 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
       j["short_id"] = s.id.ShortHex();
       j["time"] = FormatTime(s.time_ns);
       j["parent"] = s.parent ? s.parent->Hex() : "";
-      j["warnings"] = result.warnings;
-      std::cout << j.dump() << "\n";
+      j["warnings"] = JsonSafeText(result.warnings);
+      std::cout << Dump(j) << "\n";
     } else {
       const auto& m = s.summary;
       if (!g.quiet)
@@ -314,7 +318,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     if (g.json) {
       json arr = json::array();
       for (const Snapshot& s : list) arr.push_back(SnapshotListEntry(s));
-      std::cout << arr.dump() << "\n";
+      std::cout << Dump(arr) << "\n";
       return;
     }
     std::printf("%-8s  %-20s  %-16s  %-16s  %10s  %s\n", "ID", "Time (UTC)", "Host", "Tags", "Size", "Paths");
@@ -352,9 +356,9 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     auto result = ValueOrThrow(RunRestore(*r, s, ropt));
     printer.Stop();
     if (g.json)
-      std::cout << json{{"snapshot_id", s.id.Hex()}, {"files", result.files}, {"dirs", result.dirs},
-                        {"bytes", result.bytes}, {"warnings", result.warnings}}
-                       .dump()
+      std::cout << Dump(json{{"snapshot_id", s.id.Hex()}, {"files", result.files}, {"dirs", result.dirs},
+                        {"bytes", result.bytes}, {"warnings", result.warnings}})
+                       
                 << "\n";
     else
       std::cout << "restored snapshot " << s.id.ShortHex() << " to " << target << ": " << result.files << " files, "
@@ -385,14 +389,15 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     CheckOptions copt;
     copt.read_data = read_data || !subset.empty();
     if (!subset.empty()) copt.read_data_fraction = ParsePercent(subset);
+    // Progress goes to stdout so that a failing check leaves one line on stderr.
     auto report = ValueOrThrow(CheckRepository(*r, copt, [&](const std::string& m) {
-      if (!g.json && !g.quiet) std::fprintf(stderr, "%s\n", m.c_str());
+      if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
     }));
     if (g.json) {
-      std::cout << json{{"errors", report.errors}, {"warnings", report.warnings}, {"snapshots", report.snapshots},
+      std::cout << Dump(json{{"errors", report.errors}, {"warnings", report.warnings}, {"snapshots", report.snapshots},
                         {"trees", report.trees}, {"packs", report.packs}, {"packs_read", report.packs_read},
-                        {"blobs_verified", report.blobs_verified}}
-                       .dump()
+                        {"blobs_verified", report.blobs_verified}})
+                       
                 << "\n";
     } else {
       for (const auto& w : report.warnings) std::cout << "warning: " << w << "\n";
@@ -450,12 +455,12 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
       }
       out.push_back(jg);
     }
-    if (g.json) std::cout << out.dump() << "\n";
+    if (g.json) std::cout << Dump(out) << "\n";
     else
       std::printf("%s %zu snapshot(s)\n", fopt.dry_run ? "would remove" : "removed", removed);
     if (prune_after && !fopt.dry_run) {
       auto report = ValueOrThrow(Prune(*r, PruneOptions{}, [&](const std::string& m) {
-        if (!g.json && !g.quiet) std::fprintf(stderr, "%s\n", m.c_str());
+        if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
       }));
       if (!g.json) std::printf("prune freed %s\n", HumanBytes(report.bytes_freed).c_str());
     }
@@ -469,14 +474,15 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   prune->callback([&] {
     auto r = OpenRepo(g);
     auto report = ValueOrThrow(Prune(*r, popt, [&](const std::string& m) {
-      if (!g.json && !g.quiet) std::fprintf(stderr, "%s\n", m.c_str());
+      if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
     }));
     json j = {{"packs_total", report.packs_total},         {"packs_deleted", report.packs_deleted},
               {"packs_repacked", report.packs_repacked},   {"packs_unreferenced", report.packs_unreferenced},
               {"blobs_used", report.blobs_used},           {"blobs_unused", report.blobs_unused},
               {"bytes_freed", report.bytes_freed},         {"bytes_repacked", report.bytes_repacked},
-              {"index_files_replaced", report.index_files_replaced}, {"dry_run", popt.dry_run}};
-    if (g.json) std::cout << j.dump() << "\n";
+              {"index_files_replaced", report.index_files_replaced},
+              {"incomplete_writes_removed", report.incomplete_writes_removed}, {"dry_run", popt.dry_run}};
+    if (g.json) std::cout << Dump(j) << "\n";
     else
       std::printf("%s %llu unused and %llu unreferenced packs, repacked %llu; %s freed\n",
                   popt.dry_run ? "would delete" : "deleted", (unsigned long long)report.packs_deleted,
@@ -490,14 +496,16 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   stats->callback([&] {
     auto r = OpenRepo(g);
     auto s = ValueOrThrow(ComputeStats(*r));
+    // How many bytes of snapshots each byte of repository holds.
     const double ratio = s.pack_bytes ? static_cast<double>(s.restore_bytes) / s.pack_bytes : 0;
     json j = {{"snapshots_count", s.snapshots},  {"total_blob_count", s.blobs},   {"data_blobs", s.data_blobs},
               {"tree_blobs", s.tree_blobs},      {"total_uncompressed_size", s.raw_bytes},
               {"total_stored_size", s.stored_bytes}, {"packs", s.packs},       {"total_size", s.pack_bytes},
               {"index_files", s.index_files},    {"total_restore_size", s.restore_bytes},
               {"compression_ratio", s.stored_bytes ? static_cast<double>(s.raw_bytes) / s.stored_bytes : 0},
-              {"space_saving_ratio", ratio}};
-    if (g.json) std::cout << j.dump() << "\n";
+              {"deduplication_ratio", s.raw_bytes ? static_cast<double>(s.restore_bytes) / s.raw_bytes : 0},
+              {"restore_size_to_repository_ratio", ratio}};
+    if (g.json) std::cout << Dump(j) << "\n";
     else
       std::printf("snapshots: %llu\nblobs: %llu (%llu data, %llu trees)\nunique data: %s, stored as %s in %llu packs\n"
                   "all snapshots together: %s (%.1fx the repository size)\n",
@@ -521,7 +529,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   key_add->callback([&] {
     auto r = OpenRepo(g);
     std::string id = ValueOrThrow(r->AddKey(NewPassword(new_password_file)));
-    if (g.json) std::cout << json{{"id", id}}.dump() << "\n";
+    if (g.json) std::cout << Dump(json{{"id", id}}) << "\n";
     else std::cout << "added key " << id.substr(0, 8) << "\n";
   });
   key_list->callback([&] {
@@ -535,7 +543,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
         std::printf("%s %s  %s  %s@%s\n", k.current ? "*" : " ", k.id.substr(0, 8).c_str(), k.created.substr(0, 19).c_str(),
                     k.username.c_str(), k.hostname.c_str());
     }
-    if (g.json) std::cout << arr.dump() << "\n";
+    if (g.json) std::cout << Dump(arr) << "\n";
   });
   key_remove->callback([&] {
     auto r = OpenRepo(g);
@@ -549,7 +557,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     std::string old_id = r->current_key_id();
     std::string id = ValueOrThrow(r->AddKey(NewPassword(new_password_file)));
     ThrowIfError(r->storage().Delete("keys/" + old_id));
-    if (g.json) std::cout << json{{"id", id}}.dump() << "\n";
+    if (g.json) std::cout << Dump(json{{"id", id}}) << "\n";
     else std::cout << "changed password; new key " << id.substr(0, 8) << " replaces " << old_id.substr(0, 8) << "\n";
   });
 }

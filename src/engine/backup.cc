@@ -20,6 +20,7 @@
 
 #include "cairn/engine.h"
 #include "engine/metadata.h"
+#include "util/json_text.h"
 
 namespace cairn {
 namespace {
@@ -502,7 +503,7 @@ void ScanTotals(const PathTrie& trie, const std::string& prefix, const BackupOpt
 std::optional<Snapshot> FindParent(const std::vector<Snapshot>& snapshots, const std::string& host,
                                    const std::vector<std::string>& paths) {
   for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it)
-    if (it->hostname == host && it->paths == paths) return *it;
+    if (it->hostname == JsonSafeText(host) && it->paths == JsonSafeText(paths)) return *it;
   return std::nullopt;
 }
 

@@ -227,6 +227,10 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& options,
   CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/true));
   CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
   PruneReport report;
+  if (!options.dry_run) {
+    // The exclusive lock means no writer is alive: any partial write is a crash's.
+    CAIRN_ASSIGN_OR_RETURN(report.incomplete_writes_removed, repo.storage().RemoveIncompleteWrites());
+  }
 
   log("finding data still in use");
   CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots());

@@ -1,5 +1,7 @@
 #include "repo/snapshot_json.h"
 
+#include "util/json_text.h"
+
 namespace cairn {
 
 using json = nlohmann::json;
@@ -15,12 +17,12 @@ json SummaryToJson(const SnapshotSummary& s) {
 json SnapshotToJson(const Snapshot& s) {
   return {{"time", FormatTime(s.time_ns)},
           {"tree", s.tree.Hex()},
-          {"paths", s.paths},
-          {"hostname", s.hostname},
-          {"username", s.username},
-          {"tags", s.tags},
+          {"paths", JsonSafeText(s.paths)},
+          {"hostname", JsonSafeText(s.hostname)},
+          {"username", JsonSafeText(s.username)},
+          {"tags", JsonSafeText(s.tags)},
           {"parent", s.parent ? s.parent->Hex() : ""},
-          {"excludes", s.excludes},
+          {"excludes", JsonSafeText(s.excludes)},
           {"program_version", s.program_version},
           {"summary", SummaryToJson(s.summary)}};
 }

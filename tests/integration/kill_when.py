@@ -4,7 +4,7 @@
 Usage: kill_when.py REPO CONDITION SIGNAL -- CMD ARGS...
 
 Polls REPO's object names (published objects only: names of 64 hex digits
-under data/, index/, snapshots/, locks/) as fast as it can and sends SIGNAL
+under data/, index/, snapshots/, locks/, keys/) as fast as it can and sends SIGNAL
 (KILL or STOP) to CMD as soon as CONDITION holds:
 
   delay:MS          MS milliseconds after the start
@@ -16,6 +16,8 @@ under data/, index/, snapshots/, locks/) as fast as it can and sends SIGNAL
   pack-deleted      a pack that existed at the start is gone
   packs-deleted:F   a fraction F (0..1) of the packs that existed at the start
                     is gone (at least one)
+  new-key           a key file appeared under keys/
+  key-deleted       a key file that existed at the start is gone
   stray-file        a file whose name is not 64 hex digits (an object being
                     written) exists under data/, index/ or snapshots/
 
@@ -73,6 +75,7 @@ def main():
     packs0 = objects(repo, "data")
     index0 = objects(repo, "index")
     locks0 = objects(repo, "locks")
+    keys0 = objects(repo, "keys")
 
     name, _, arg = cond.partition(":")
 
@@ -94,6 +97,10 @@ def main():
         if name == "packs-deleted":
             gone = len(packs0 - objects(repo, "data"))
             return gone >= max(1, int(len(packs0) * float(arg)))
+        if name == "new-key":
+            return bool(objects(repo, "keys") - keys0)
+        if name == "key-deleted":
+            return bool(keys0 - objects(repo, "keys"))
         if name == "stray-file":
             return has_stray(repo)
         raise SystemExit("unknown condition " + cond)

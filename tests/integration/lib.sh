@@ -97,7 +97,7 @@ _lib_cleanup() {
     echo "(kept $TMP)"
   else
     # Unmount anything a test left mounted below TMP before removing it.
-    grep -o " $TMP[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m"; done
+    grep -o " ${TMP}[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m"; done
     chattr -R -i "$TMP" >/dev/null 2>&1
     rm -rf "$TMP"
   fi

@@ -97,6 +97,9 @@ assert_eq 0 "$(snapshot_count "$TMP/emptyrepo")" "snapshots of an empty reposito
 expect_fail 1 '' "unknown option refused with one line, exit 1" repo snapshots --repo "$REPO" --no-such-option
 expect_fail 1 'repo' "missing --repo refused with one line, exit 1" repo snapshots --json
 expect_fail 1 '' "backup with nonexistent source path refused" repo backup --repo "$REPO" "$TMP/no-such-source"
+for bad in 0% 150% abc -5%; do
+  expect_fail 1 '' "check --read-data-subset $bad refused" repo check --repo "$REPO" --read-data-subset "$bad"
+done
 assert_eq 1 "$(snapshot_count "$REPO")" "failed backups wrote no snapshot"
 
 # ---------------------------------------------------------------- unreadable source file (exit 3)
@@ -149,6 +152,23 @@ else
   assert_match 'lockeddir' "$ERR" "backup reports the unreadable directory on stderr"
   assert_eq 2 "$(snapshot_count "$NREPO")" "the snapshot with the unreadable directory was written"
   chmod 755 "$UR/lockeddir"
+
+  # --json with an unreadable file whose name is not valid UTF-8: still exit 3
+  # and one JSON object on stdout (the warning must not break the JSON).
+  UR2="$TMP/unreadable2"
+  mkdir -p "$UR2"
+  echo ok >"$UR2/good.txt"
+  echo x >"$UR2/bad-"$'\xff'"-name" && chmod 000 "$UR2/bad-"$'\xff'"-name"
+  CX_WRAP=("${AS_NOBODY[@]}"); CAIRN="$TMP/bin/cairn"
+  cx repo backup --repo "$NREPO" --json "$UR2"
+  CX_WRAP=(); CAIRN=$CAIRN_ROOT
+  assert_rc 3 "backup --json with an unreadable non-UTF-8 name exits 3"
+  if is_json "$OUT" && [[ $(json 'd["snapshot_id"]' <<<"$OUT") =~ ^[0-9a-f]{64}$ ]]; then
+    ok "backup --json with an unreadable non-UTF-8 name prints its JSON object"
+  else
+    fail "backup --json with an unreadable non-UTF-8 name prints its JSON object" "$(_rc_detail)"
+  fi
+  assert_match 'bad-' "$ERR" "the unreadable non-UTF-8 name is reported on stderr"
 fi
 
 # ---------------------------------------------------------------- full disk
@@ -180,6 +200,14 @@ else
   cx repo restore --repo "$FREPO" latest --target "$TMP/r-small"
   assert_rc 0 "restore after recovery"
   compare_trees "restored small backup is identical" "$SMALLSRC" "$TMP/r-small$SMALLSRC"
+  umount -l "$SMALL" || true
+
+  # restore of 60 MiB into a 30 MiB target filesystem
+  must_ok "init a repository for the restore-to-full-disk case" repo init --repo "$TMP/bigrepo"
+  must_ok "back up the 60 MiB tree" repo backup --repo "$TMP/bigrepo" "$BIG"
+  mount -t tmpfs -o size=30m tmpfs "$SMALL"
+  cx repo restore --repo "$TMP/bigrepo" latest --target "$SMALL/target"
+  check_failure 1 'disk full|no space' "restore of 60 MiB into a 30 MiB filesystem: exit 1, one line, 'disk full'/'no space'"
   umount -l "$SMALL" || true
 fi
 

@@ -67,6 +67,9 @@ echo quote >"names/quo'te\"s"
 echo bs >"names/back\\slash"
 echo long >"names/$(printf 'L%.0s' {1..250}).txt"
 mkdir "names/dir with ümlaut"
+# names that are not valid UTF-8 (Linux names are bytes)
+echo latin1 >"names/caf"$'\xe9'".txt"
+mkdir "names/dir"$'\xff\xfe' && echo inside >"names/dir"$'\xff\xfe'"/f"
 echo inside >"names/dir with ümlaut/file"
 # modes
 mkdir modes
@@ -351,12 +354,48 @@ cx_out "$TMP/dumped" repo dump --repo "$REPO" "$ESNAP" empty.bin
 if [[ $RC == 0 && ! -s $TMP/dumped ]]; then ok "dump of the empty stdin snapshot is empty"; else
   fail "dump of the empty stdin snapshot is empty" "$(_rc_detail)"; fi
 rm -f "$TMP/dumped"
-assert_eq 9 "$(snapshot_count "$REPO")" "snapshots lists every snapshot made (9)"
+# through a real pipe (not seekable, arrives in pieces)
+make_random "$TMP/piped.bin" $((20 * 1024 * 1024 + 5))
+set +e
+(cat "$TMP/piped.bin"; sleep 0.3; printf 'tail') | timeout 300 "$CAIRN" repo backup --repo "$REPO" --stdin-name piped.bin >"$TMP/pipe.out" 2>"$TMP/pipe.err"
+prc=$?
+set -e
+printf 'tail' >>"$TMP/piped.bin"
+if [[ $prc == 0 ]]; then ok "stdin backup through a pipe (20 MiB, with a pause)"; else
+  fail "stdin backup through a pipe (20 MiB, with a pause)" "exit $prc: $(cat "$TMP/pipe.err")"; fi
+PSNAP=$(grep -Eo '[0-9a-f]{64}' "$TMP/pipe.out" | head -1 || true)
+cx_out "$TMP/dumped" repo dump --repo "$REPO" "${PSNAP:-latest}" piped.bin
+if [[ $RC == 0 ]] && cmp -s "$TMP/dumped" "$TMP/piped.bin"; then ok "dump of the piped stdin snapshot equals the input"; else
+  fail "dump of the piped stdin snapshot equals the input" "$(_rc_detail)"; fi
+rm -f "$TMP/dumped" "$TMP/piped.bin"
+assert_eq 10 "$(snapshot_count "$REPO")" "snapshots lists every snapshot made (10)"
 
 # ---------------------------------------------------------------- check
 expect_ok "check passes" repo check --repo "$REPO"
 expect_ok "check --read-data passes" repo check --repo "$REPO" --read-data
 expect_ok "check --read-data-subset 50% passes" repo check --repo "$REPO" --read-data-subset 50%
+
+# a source path that is itself not valid UTF-8 (the snapshot's paths field)
+ODD="$TMP/odd-"$'\xff'"-root"
+mkdir -p "$ODD"
+echo "in an odd root" >"$ODD/f"
+cx repo backup --repo "$REPO" "$ODD"
+assert_rc 0 "backup of a source path that is not valid UTF-8"
+ODDSNAP=$(grep -Eo '[0-9a-f]{64}' <<<"$OUT" | head -1 || true)
+if [[ $RC == 0 && -n $ODDSNAP ]]; then
+  cx repo snapshots --repo "$REPO" --json
+  if [[ $RC == 0 ]] && is_json "$OUT"; then ok "snapshots --json still works (valid JSON) with such a path"; else
+    fail "snapshots --json still works (valid JSON) with such a path" "$(_rc_detail)"; fi
+  cx_out "$TMP/dumped" repo dump --repo "$REPO" "${ODDSNAP:-latest}" "$ODD/f"
+  if [[ $RC == 0 ]] && cmp -s "$TMP/dumped" "$ODD/f"; then ok "dump from the snapshot of a non-UTF-8 path"; else
+    fail "dump from the snapshot of a non-UTF-8 path" "$(_rc_detail)"; fi
+  cx repo restore --repo "$REPO" "${ODDSNAP:-latest}" --target "$TMP/restore-odd"
+  assert_rc 0 "restore the snapshot of a non-UTF-8 path"
+  compare_trees "non-UTF-8 root restored identically" "$ODD" "$TMP/restore-odd$ODD"
+else
+  log "skipping the dump/restore checks of the non-UTF-8 root: its backup failed"
+fi
+rm -f "$TMP/dumped"
 
 # the repository holds no plaintext of the source
 if grep -rqF "the quick brown fox jumps over the lazy dog" "$REPO"; then

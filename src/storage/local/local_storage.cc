@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "cairn/storage.h"
@@ -189,6 +190,20 @@ class LocalStorage final : public Storage {
 
   // One writer keeps a disk streaming; more only add seeks and memory.
   StorageCapabilities capabilities() const override { return {1, true}; }
+
+  Result<uint64_t> RemoveIncompleteWrites() override {
+    uint64_t removed = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(root_, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->path().filename().string().find(kTempMarker) == std::string::npos) continue;
+      std::error_code remove_ec;
+      if (std::filesystem::remove(it->path(), remove_ec)) ++removed;
+      else if (remove_ec) return Status::IOError("cannot remove leftover " + it->path().string() + ": " + remove_ec.message());
+    }
+    if (ec) return Status::IOError("cannot scan " + root_ + " for leftovers: " + ec.message());
+    return removed;
+  }
   std::string location() const override { return root_; }
 
  private:

@@ -57,6 +57,17 @@ TEST_F(LocalStorageTest, ListIgnoresStrayTempFiles) {
   EXPECT_EQ(*listed, (std::map<std::string, uint64_t>{{"data/ab/ab01", 100}}));
 }
 
+TEST_F(LocalStorageTest, RemoveIncompleteWritesDeletesOnlyTempFiles) {
+  ASSERT_TRUE(IsOk(storage_->Put("data/ab/ab01", PatternBytes(100, 1))));
+  WriteStrayFile("data/ab/ab02.cairn-tmp-123-0");
+  WriteStrayFile("index/cd.cairn-tmp-9-9");
+  auto removed = storage_->RemoveIncompleteWrites();
+  ASSERT_TRUE(IsOk(removed.status()));
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_EQ(FilesWithTempMarker(), std::vector<std::string>{});
+  EXPECT_TRUE(storage_->Stat("data/ab/ab01").ok());
+}
+
 // Otherwise an object could exist that List never reports.
 TEST_F(LocalStorageTest, KeysContainingTheTempMarkerAreRejected) {
   EXPECT_TRUE(HasCode(storage_->Put("config.cairn-tmp-1-0", AsBytes("x")), StatusCode::kInvalidArgument));

@@ -45,6 +45,7 @@ class FaultInjectingStorage : public Storage {
   Status Delete(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   StorageCapabilities capabilities() const override { return target_->capabilities(); }
+  Result<uint64_t> RemoveIncompleteWrites() override { return target_->RemoveIncompleteWrites(); }
   std::string location() const override { return target_->location(); }
 
  private:

@@ -82,6 +82,7 @@ class StorageWithCleanup final : public Storage {
   Status Delete(std::string_view key) override { return storage_->Delete(key); }
   Result<ObjectInfo> Stat(std::string_view key) override { return storage_->Stat(key); }
   StorageCapabilities capabilities() const override { return storage_->capabilities(); }
+  Result<uint64_t> RemoveIncompleteWrites() override { return storage_->RemoveIncompleteWrites(); }
   std::string location() const override { return storage_->location(); }
 
  private:

@@ -39,6 +39,7 @@ class ConcurrencyLimitedStorage final : public Storage {
   Status Delete(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   StorageCapabilities capabilities() const override;
+  Result<uint64_t> RemoveIncompleteWrites() override { return inner_->RemoveIncompleteWrites(); }
   std::string location() const override { return inner_->location(); }
 
  private:
@@ -71,6 +72,7 @@ class BandwidthLimitedStorage final : public Storage {
   Status Delete(std::string_view key) override { return inner_->Delete(key); }
   Result<ObjectInfo> Stat(std::string_view key) override { return inner_->Stat(key); }
   StorageCapabilities capabilities() const override { return inner_->capabilities(); }
+  Result<uint64_t> RemoveIncompleteWrites() override { return inner_->RemoveIncompleteWrites(); }
   std::string location() const override { return inner_->location(); }
 
  private:

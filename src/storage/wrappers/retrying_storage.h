@@ -69,6 +69,7 @@ class RetryingStorage final : public Storage {
   Status Delete(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   StorageCapabilities capabilities() const override { return inner_->capabilities(); }
+  Result<uint64_t> RemoveIncompleteWrites() override { return inner_->RemoveIncompleteWrites(); }
   std::string location() const override { return inner_->location(); }
 
   Storage* inner() const { return inner_.get(); }
