@@ -20,6 +20,8 @@
 #   VERIFY=1                     compare restored tree with the source (untimed)
 #   DROP_CACHES=1                sync + drop page cache at the points described in docs/benchmarks.md
 #   KEEP=0                       1 = keep the last run's repos/restores/src
+#   ALL_RUNS=                    non-empty = medians over all runs; by default runs during which
+#                                other processes used noticeable CPU are left out (if others remain)
 #   CAIRN_PASSWORD / RESTIC_PASSWORD / BORG_PASSPHRASE  default to a fixed bench password
 set -euo pipefail
 
@@ -283,7 +285,8 @@ done
 [ "$KEEP" = 1 ] || clean_run_dirs
 
 python3 "$HERE/report.py" --raw "$RAW" --extra "$EXTRA" --meta "$BENCH_DIR/meta.tsv" \
-  --dataset "$DATASET.json" --tools "${TOOL_LIST[*]}" --repeat "$REPEAT" --out "$RESULTS"
+  --dataset "$DATASET.json" --tools "${TOOL_LIST[*]}" --repeat "$REPEAT" --out "$RESULTS" \
+  ${ALL_RUNS:+--all-runs}
 note "results written to $RESULTS (logs in $LOGS)"
 if [ "${#failed[@]}" -gt 0 ]; then
   note "some runs failed: ${failed[*]}"

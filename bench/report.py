@@ -47,6 +47,12 @@ def machine_info() -> dict:
     return info
 
 
+def disturbed(r: dict) -> bool:
+    """Another process used noticeable CPU while this step ran."""
+    o = r.get("other_procs_cpu_s")
+    return o is not None and o > 0.1 * r["wall_s"] + 0.3
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -69,6 +75,8 @@ def main() -> int:
     ap.add_argument("--tools", required=True)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--all-runs", action="store_true",
+                    help="take medians over all runs, including runs disturbed by other processes")
     a = ap.parse_args()
 
     tools = a.tools.split()
@@ -118,13 +126,19 @@ def main() -> int:
             rs = runs.get(t, {}).get(s, [])
             if not rs:
                 continue
+            for r in rs:
+                r["disturbed"] = disturbed(r)
+            # Medians over the undisturbed runs; over all runs if none (or --all-runs).
+            sel = rs if a.all_runs else ([r for r in rs if not r["disturbed"]] or rs)
             results[t][s] = {
-                "wall_s": median([r["wall_s"] for r in rs]),
-                "cpu_s": median([r["cpu_s"] for r in rs]),
-                "user_s": median([r["user_s"] for r in rs]),
-                "sys_s": median([r["sys_s"] for r in rs]),
-                "peak_rss_kib": median([r["peak_rss_kib"] for r in rs]),
-                "repo_bytes": median([r["repo_bytes"] for r in rs]),
+                "wall_s": median([r["wall_s"] for r in sel]),
+                "cpu_s": median([r["cpu_s"] for r in sel]),
+                "user_s": median([r["user_s"] for r in sel]),
+                "sys_s": median([r["sys_s"] for r in sel]),
+                "peak_rss_kib": median([r["peak_rss_kib"] for r in sel]),
+                "repo_bytes": median([r["repo_bytes"] for r in sel]),
+                "runs_used": len(sel),
+                "runs_disturbed": sum(r["disturbed"] for r in rs),
                 "runs": rs,
             }
 
@@ -156,7 +170,9 @@ def main() -> int:
         "tools": tools,
         "method": "warm page cache (tree read once before each backup, repository read once before restore); "
                   "sync + drop_caches after deleting trees and before restore; /usr/bin/time %e %U %S %M; "
-                  "repo size = du -sb after the step; medians over 'repeat' runs",
+                  "repo size = du -sb after the step; medians over the runs not disturbed by other processes "
+                  "(other_procs_cpu_s <= 0.1*wall_s + 0.3), or over all runs if none was undisturbed"
+                  + (" (here: --all-runs, medians over all runs)" if a.all_runs else ""),
         "results": results,
         "ratios": ratios,
         "extra": extra,
@@ -170,24 +186,33 @@ def main() -> int:
     # ---- markdown ------------------------------------------------------------------------
     m = out["machine"]
     w = sys.stdout.write
-    w(f"## Results ({'median of ' + str(a.repeat) + ' runs' if a.repeat > 1 else 'single run'}, warm cache)\n\n")
+    w(f"## Results ({'REPEAT=' + str(a.repeat) + ', medians' if a.repeat > 1 else 'single run'}, warm cache)\n\n")
     w(f"Dataset: {dataset['files']} files, {dataset['bytes'] / (1 << 20):.1f} MiB "
       f"(gen_dataset.py --size-mib {dataset['size_mib']} --seed {dataset['seed']}).  ")
     w(f"Machine: {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), {m.get('mem_gib', '?')} GiB RAM, "
       f"{m.get('os', '?')}, kernel {m.get('kernel')}.  ")
     w("Versions: " + "; ".join(f"{k}: {v}" for k, v in out["versions"].items()) + "\n\n")
-    w("| step | tool | wall (s) | CPU user+sys (s) | peak RSS (MiB) | repo after step (MB) |\n")
-    w("|---|---|---:|---:|---:|---:|\n")
+    w("| step | tool | wall (s) | CPU user+sys (s) | peak RSS (MiB) | repo after step (MB) | runs used |\n")
+    w("|---|---|---:|---:|---:|---:|---:|\n")
     for s in TABLE_STEPS:
         for t in tools:
             r = results.get(t, {}).get(s)
             if r is None:
-                w(f"| {STEP_LABEL[s]} | {t} | failed | | | |\n")
+                w(f"| {STEP_LABEL[s]} | {t} | failed | | | | |\n")
                 continue
             rss = r["peak_rss_kib"] / 1024 if r["peak_rss_kib"] is not None else None
             repo = r["repo_bytes"] / 1e6 if r["repo_bytes"] is not None else None
-            w(f"| {STEP_LABEL[s]} | {t} | {fmt(r['wall_s'])} | {fmt(r['cpu_s'])} | {fmt(rss, 0)} | {fmt(repo, 1)} |\n")
+            used = f"{r['runs_used']}/{len(r['runs'])}"
+            if r["runs_disturbed"] and (a.all_runs or r["runs_disturbed"] == len(r["runs"])):
+                used += " !"
+            w(f"| {STEP_LABEL[s]} | {t} | {fmt(r['wall_s'])} | {fmt(r['cpu_s'])} | {fmt(rss, 0)} | {fmt(repo, 1)} "
+              f"| {used} |\n")
     w("\n")
+    if a.all_runs:
+        w("Medians over all runs, including runs disturbed by other processes (marked !).\n\n")
+    else:
+        w("Medians over the runs not disturbed by other processes (\"runs used\"); "
+          "! = every run of that step was disturbed, so the median is over all of them.\n\n")
     if any(ratios.values()):
         w("Cairn against each peer: time and CPU as peer/cairn (>1 means Cairn is faster); "
           "peak RSS and repository size as cairn/peer (<1 means Cairn is smaller).\n\n")
@@ -203,13 +228,12 @@ def main() -> int:
         w("\n")
     notes = []
     busy = [(t, s_, r["run"], r["other_procs_cpu_s"], r["wall_s"]) for t, st in runs.items()
-            for s_, rs in st.items() for r in rs
-            if r.get("other_procs_cpu_s") is not None and r["other_procs_cpu_s"] > 0.1 * r["wall_s"] + 0.3]
+            for s_, rs in st.items() for r in rs if r.get("disturbed")]
     if busy:
         worst = max(busy, key=lambda b: b[3] / max(b[4], 0.01))
         notes.append(f"- WARNING: other processes used noticeable CPU during {len(busy)} timed step(s) "
                      f"(worst: {worst[0]} {worst[1]} run {worst[2]}: {worst[3]:.1f} s of other CPU in "
-                     f"{worst[4]:.1f} s wall); those timings are inflated. See other_procs_cpu_s in the JSON.")
+                     f"{worst[4]:.1f} s wall). The machine was not idle; see other_procs_cpu_s in the JSON.")
     for t in tools:
         for rep, kv in sorted(extra.get(t, {}).items()):
             bits = []

@@ -8,7 +8,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake pkg-config git ca-certificates
   # libraries the binary links (see docs/dependencies.md for why each)
-  libssl-dev libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev libtbb-dev
+  libssl-dev libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev

@@ -71,7 +71,7 @@ void BM_EncodeBlob(benchmark::State& state) {
   CompressionOptions options{static_cast<int>(state.range(1))};
   for (auto _ : state) {
     out.clear();
-    benchmark::DoNotOptimize(EncodeBlob(key, data, options, &out));
+    benchmark::DoNotOptimize(EncodeBlob(key, Id{}, data, options, &out));
   }
   state.SetBytesProcessed(state.iterations() * data.size());
   state.SetLabel(std::string(state.range(0) ? "text" : "random") + " zstd " + std::to_string(state.range(1)));

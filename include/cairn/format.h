@@ -38,11 +38,15 @@ struct CompressionOptions {
 };
 
 // Compresses (when worthwhile) and seals `plaintext`, appending the stored
-// form to `out`. Returns the raw length to record (0 = stored uncompressed).
-uint32_t EncodeBlob(const crypto::MasterKey& key, ByteView plaintext, const CompressionOptions& options,
-                    Bytes* out);
-// Opens and decompresses a stored blob. Corruption names `what`.
-Status DecodeBlob(const crypto::MasterKey& key, ByteView stored, uint32_t raw_length, Bytes* plaintext);
+// form to `out`. The blob id is authenticated with it (GCM associated data),
+// so opening under the wrong id fails: a reader need not rehash to know it
+// got the blob it asked for. Returns the raw length to record (0 = stored
+// uncompressed).
+uint32_t EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plaintext,
+                    const CompressionOptions& options, Bytes* out);
+// Opens and decompresses a stored blob sealed under `id`.
+Status DecodeBlob(const crypto::MasterKey& key, const Id& id, ByteView stored, uint32_t raw_length,
+                  Bytes* plaintext);
 
 Bytes EncodePackHeader(const std::vector<PackedBlob>& blobs);
 // Offsets are reconstructed from the stored lengths.

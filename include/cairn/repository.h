@@ -112,8 +112,11 @@ class Repository {
   // Reads, authenticates, decompresses and verifies the id of one blob.
   Status ReadBlob(const Id& blob, Bytes* plaintext);
   Result<Tree> LoadTree(const Id& tree);
-  // Decodes a blob fetched by the caller (batched range reads) and verifies its id.
-  Status DecodeAndVerify(const Id& blob, ByteView stored, uint32_t raw_length, Bytes* plaintext) const;
+  // Decodes a blob fetched by the caller (batched range reads). Its id is
+  // authenticated by decryption; with `rehash` the plaintext's keyed hash is
+  // recomputed too (check --read-data: proves the id was computed right).
+  Status DecodeAndVerify(const Id& blob, ByteView stored, uint32_t raw_length, Bytes* plaintext,
+                         bool rehash = false) const;
   // With dedup_against_index false, only blobs this writer already took are
   // skipped (prune uses this to copy blobs out of packs it will delete).
   std::unique_ptr<RepositoryWriter> NewWriter(const CompressionOptions& compression, bool dedup_against_index = true);

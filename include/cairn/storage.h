@@ -40,6 +40,13 @@ class Storage {
   // Stores `data` under `key`, replacing any object there, atomically and
   // durably: when Put returns OK the object survives a crash.
   virtual Status Put(std::string_view key, ByteView data) = 0;
+  // Like Put, but the object need only be durable after the next Flush. A
+  // pack is referenced by nothing until an index written after Flush, so its
+  // durability can wait, and a disk can write packs back while later ones are
+  // being built instead of stalling on each.
+  virtual Status PutUnsynced(std::string_view key, ByteView data) { return Put(key, data); }
+  // Makes every earlier PutUnsynced of this instance durable.
+  virtual Status Flush() { return Status::Ok(); }
   // Returns the whole object. NotFound when there is none.
   virtual Result<Bytes> Get(std::string_view key) = 0;
   // Returns bytes [offset, offset+length) of the object. Reading past the end

@@ -6,9 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <tbb/global_control.h>
-#include <tbb/parallel_pipeline.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -20,6 +17,7 @@
 
 #include "cairn/engine.h"
 #include "engine/metadata.h"
+#include "engine/ordered_pipeline.h"
 #include "util/json_text.h"
 
 namespace cairn {
@@ -558,7 +556,6 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
   }
 
   const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads) + 1);
   std::atomic<bool> scan_stop{false};
   std::thread scanner;
   if (options.progress && !options.stdin_name)
@@ -571,59 +568,34 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
   const Id zero_id = crypto::BlobId(repo.key(), Bytes(walker.zero_chunk_length(), 0));
 
   // Each token holds at most one chunk; a few per worker keep every stage busy.
-  const size_t tokens = static_cast<size_t>(threads) * 2 + 1;
-  std::vector<std::unique_ptr<Work>> all_work;
-  std::vector<Work*> free_work;
-  std::mutex free_mu;
-  for (size_t i = 0; i < tokens + 1; ++i) {
-    all_work.push_back(std::make_unique<Work>());
-    free_work.push_back(all_work.back().get());
-  }
+  const size_t tokens = static_cast<size_t>(threads) * 2 + 2;
   bool stdin_started = false;
-  tbb::parallel_pipeline(
-      tokens,
-      tbb::make_filter<void, Work*>(tbb::filter_mode::serial_in_order,
-                                    [&](tbb::flow_control& fc) -> Work* {
-                                      Work* w;
-                                      {
-                                        std::lock_guard lock(free_mu);
-                                        w = free_work.back();
-                                        free_work.pop_back();
-                                      }
-                                      w->Reset();
-                                      if (options.stdin_name && !stdin_started) {
-                                        walker.StartStdin(*options.stdin_name, w);
-                                        stdin_started = true;
-                                      }
-                                      if (writer->failed() || !walker.Next(w)) {
-                                        std::lock_guard lock(free_mu);
-                                        free_work.push_back(w);
-                                        fc.stop();
-                                        return nullptr;
-                                      }
-                                      return w;
-                                    }) &
-          tbb::make_filter<Work*, Work*>(tbb::filter_mode::parallel,
-                                         [&](Work* w) {
-                                           if (!w->has_chunk) return w;
-                                           if (w->zero_run) {
-                                             w->id = zero_id;
-                                             if (writer->Known(w->id)) return w;
-                                             w->data.assign(w->length, 0);
-                                           } else {
-                                             w->id = crypto::BlobId(repo.key(), w->data);
-                                             if (writer->Known(w->id)) return w;
-                                           }
-                                           w->raw_length = EncodeBlob(repo.key(), w->data, options.compression,
-                                                                      &w->stored);
-                                           w->encoded = true;
-                                           return w;
-                                         }) &
-          tbb::make_filter<Work*, void>(tbb::filter_mode::serial_in_order, [&](Work* w) {
-            assembler.Apply(w);
-            std::lock_guard lock(free_mu);
-            free_work.push_back(w);
-          }));
+  OrderedPipeline<Work>::Run(
+      tokens, threads,
+      [&](Work* w) {
+        if (options.stdin_name && !stdin_started) {
+          walker.StartStdin(*options.stdin_name, w);
+          stdin_started = true;
+        }
+        return !writer->failed() && walker.Next(w);
+      },
+      [&](Work* w) {
+        if (!w->has_chunk) return;
+        if (w->zero_run) {
+          w->id = zero_id;
+          if (writer->Known(w->id)) return;
+          w->data.assign(w->length, 0);
+        } else {
+          w->id = crypto::BlobId(repo.key(), w->data);
+          if (writer->Known(w->id)) return;
+        }
+        w->raw_length = EncodeBlob(repo.key(), w->id, w->data, options.compression, &w->stored);
+        w->encoded = true;
+      },
+      [&](Work* w) {
+        assembler.Apply(w);
+        return !writer->failed();
+      });
 
   scan_stop = true;
   if (scanner.joinable()) scanner.join();

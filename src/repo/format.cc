@@ -65,8 +65,8 @@ bool LooksCompressible(ThreadScratch& s, ByteView data) {
 
 }  // namespace
 
-uint32_t EncodeBlob(const crypto::MasterKey& key, ByteView plaintext, const CompressionOptions& options,
-                    Bytes* out) {
+uint32_t EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plaintext,
+                    const CompressionOptions& options, Bytes* out) {
   if (options.level != 0 && plaintext.size() >= 64 && LooksCompressible(Scratch(), plaintext)) {
     ThreadScratch& s = Scratch();
     s.compressed.resize(ZSTD_compressBound(plaintext.size()));
@@ -75,18 +75,19 @@ uint32_t EncodeBlob(const crypto::MasterKey& key, ByteView plaintext, const Comp
     // Keep compression only when it saves at least 1/32: decompressing costs
     // time on every restore.
     if (!ZSTD_isError(n) && n < plaintext.size() - plaintext.size() / 32) {
-      crypto::Seal(key, ByteView(s.compressed.data(), n), out);
+      crypto::Seal(key, ByteView(s.compressed.data(), n), out, id.bytes);
       return static_cast<uint32_t>(plaintext.size());
     }
   }
-  crypto::Seal(key, plaintext, out);
+  crypto::Seal(key, plaintext, out, id.bytes);
   return 0;
 }
 
-Status DecodeBlob(const crypto::MasterKey& key, ByteView stored, uint32_t raw_length, Bytes* plaintext) {
-  if (raw_length == 0) return crypto::Open(key, stored, plaintext);
+Status DecodeBlob(const crypto::MasterKey& key, const Id& id, ByteView stored, uint32_t raw_length,
+                  Bytes* plaintext) {
+  if (raw_length == 0) return crypto::Open(key, stored, plaintext, id.bytes);
   ThreadScratch& s = Scratch();
-  CAIRN_RETURN_IF_ERROR(crypto::Open(key, stored, &s.decrypted));
+  CAIRN_RETURN_IF_ERROR(crypto::Open(key, stored, &s.decrypted, id.bytes));
   plaintext->resize(raw_length);
   size_t n = ZSTD_decompressDCtx(s.dctx.get(), plaintext->data(), raw_length, s.decrypted.data(), s.decrypted.size());
   if (ZSTD_isError(n) || n != raw_length) return Status::Corruption("compressed blob does not decompress");

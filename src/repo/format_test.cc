@@ -28,11 +28,11 @@ TEST(BlobCodecTest, CompressibleBlobsAreCompressedAndRoundTrip) {
     text.insert(text.end(), line.begin(), line.end());
   }
   Bytes stored;
-  uint32_t raw = EncodeBlob(key, text, CompressionOptions{3}, &stored);
+  uint32_t raw = EncodeBlob(key, MakeId(5), text, CompressionOptions{3}, &stored);
   EXPECT_EQ(raw, text.size());
   EXPECT_LT(stored.size(), text.size() / 4);
   Bytes back;
-  ASSERT_TRUE(DecodeBlob(key, stored, raw, &back).ok());
+  ASSERT_TRUE(DecodeBlob(key, MakeId(5), stored, raw, &back).ok());
   EXPECT_EQ(back, text);
 }
 
@@ -40,23 +40,24 @@ TEST(BlobCodecTest, IncompressibleAndDisabledCompressionStoreRaw) {
   auto key = crypto::MasterKey::Generate();
   Bytes noise = Random(1 << 20, 1);
   Bytes stored;
-  EXPECT_EQ(EncodeBlob(key, noise, CompressionOptions{3}, &stored), 0u);
+  EXPECT_EQ(EncodeBlob(key, MakeId(6), noise, CompressionOptions{3}, &stored), 0u);
   EXPECT_EQ(stored.size(), noise.size() + crypto::kSealOverhead);
   Bytes back;
-  ASSERT_TRUE(DecodeBlob(key, stored, 0, &back).ok());
+  ASSERT_TRUE(DecodeBlob(key, MakeId(6), stored, 0, &back).ok());
   EXPECT_EQ(back, noise);
   Bytes zeros(100000, 0), stored2;
-  EXPECT_EQ(EncodeBlob(key, zeros, CompressionOptions{0}, &stored2), 0u);
+  EXPECT_EQ(EncodeBlob(key, MakeId(7), zeros, CompressionOptions{0}, &stored2), 0u);
 }
 
 TEST(BlobCodecTest, TamperedOrMislabelledBlobsFail) {
   auto key = crypto::MasterKey::Generate();
   Bytes zeros(100000, 0), stored, back;
-  uint32_t raw = EncodeBlob(key, zeros, CompressionOptions{3}, &stored);
+  uint32_t raw = EncodeBlob(key, MakeId(8), zeros, CompressionOptions{3}, &stored);
   ASSERT_GT(raw, 0u);
-  EXPECT_FALSE(DecodeBlob(key, stored, raw + 1, &back).ok());
+  EXPECT_FALSE(DecodeBlob(key, MakeId(8), stored, raw + 1, &back).ok());
+  EXPECT_EQ(DecodeBlob(key, MakeId(9), stored, raw, &back).code(), StatusCode::kCorruption);  // wrong id
   stored[stored.size() / 2] ^= 0x80;
-  EXPECT_EQ(DecodeBlob(key, stored, raw, &back).code(), StatusCode::kCorruption);
+  EXPECT_EQ(DecodeBlob(key, MakeId(8), stored, raw, &back).code(), StatusCode::kCorruption);
 }
 
 TEST(PackHeaderTest, RoundTripReconstructsOffsets) {

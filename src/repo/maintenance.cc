@@ -69,7 +69,8 @@ Status VerifyPack(Repository& repo, const Id& pack_id, const std::vector<const P
       report->errors.push_back("pack " + key + " is corrupt: blob " + b.id.Hex() + " lies outside the pack");
       continue;
     }
-    Status st = repo.DecodeAndVerify(b.id, ByteView(*data).subspan(b.offset, b.stored_length), b.raw_length, &plain);
+    Status st = repo.DecodeAndVerify(b.id, ByteView(*data).subspan(b.offset, b.stored_length), b.raw_length, &plain,
+                                     /*rehash=*/true);
     if (!st.ok()) report->errors.push_back("pack " + key + ": " + st.message());
     else ++report->blobs_verified;
   }

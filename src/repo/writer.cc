@@ -63,7 +63,7 @@ Id RepositoryWriter::Add(BlobType type, ByteView plaintext) {
   Id id = crypto::BlobId(repo_.key(), plaintext);
   if (Known(id)) return id;
   Bytes stored;
-  uint32_t raw = EncodeBlob(repo_.key(), plaintext, compression_, &stored);
+  uint32_t raw = EncodeBlob(repo_.key(), id, plaintext, compression_, &stored);
   AddEncoded(type, id, stored, raw);
   return id;
 }
@@ -96,7 +96,7 @@ void RepositoryWriter::UploadLoop() {
     ++uploads_in_flight_;
     lock.unlock();
     const Id pack_id = crypto::Sha256(data);
-    Status st = repo_.storage().Put(PackKey(pack_id), data);
+    Status st = repo_.storage().PutUnsynced(PackKey(pack_id), data);
     if (st.ok()) repo_.AddToIndex(pack_id, blobs);
     data.clear();
     lock.lock();
@@ -125,6 +125,8 @@ Status RepositoryWriter::Finish() {
   std::lock_guard lock(mu_);
   CAIRN_RETURN_IF_ERROR(upload_status_);
   if (!written_.empty()) {
+    // Packs must be durable before an index names them.
+    CAIRN_RETURN_IF_ERROR(repo_.storage().Flush().WithContext("syncing packs"));
     auto index = repo_.PutContentAddressed("index", EncodeIndex(written_));
     if (!index.ok()) return index.status().WithContext("writing index");
     index_written_ = *index;

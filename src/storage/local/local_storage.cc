@@ -8,6 +8,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <vector>
 #include <filesystem>
 #include <random>
 
@@ -109,7 +112,33 @@ class LocalStorage final : public Storage {
  public:
   explicit LocalStorage(std::string root) : root_(std::move(root)) {}
 
-  Status Put(std::string_view key, ByteView data) override {
+  Status Put(std::string_view key, ByteView data) override { return Write(key, data, /*sync_now=*/true); }
+
+  Status PutUnsynced(std::string_view key, ByteView data) override { return Write(key, data, /*sync_now=*/false); }
+
+  Status Flush() override {
+    std::vector<std::string> files;
+    {
+      std::lock_guard lock(unsynced_mu_);
+      files.swap(unsynced_);
+    }
+    std::set<std::string> dirs;
+    Status first;
+    for (const std::string& path : files) {
+      Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      Status st = fd.get() < 0 ? Status::FromErrno(errno, "open " + path)
+                  : ::fdatasync(fd.get()) != 0 ? Status::FromErrno(errno, "fsync " + path)
+                                               : Status::Ok();
+      if (first.ok()) first = st;
+      dirs.insert(path.substr(0, path.find_last_of('/')));
+    }
+    for (const std::string& dir : dirs)
+      if (Status st = FsyncDirectory(dir); first.ok()) first = st;
+    return first;
+  }
+
+ private:
+  Status Write(std::string_view key, ByteView data, bool sync_now) {
     CAIRN_RETURN_IF_ERROR(CheckKey(key));
     const std::string path = PathOf(key);
     const std::string dir = path.substr(0, path.find_last_of('/'));
@@ -122,15 +151,24 @@ class LocalStorage final : public Storage {
     if (raw < 0) return Status::FromErrno(errno, "create " + temp);
     Fd fd(raw);
     Status st = WriteAll(fd.get(), data, path);
-    if (st.ok() && ::fdatasync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + path);
+    if (st.ok() && sync_now && ::fdatasync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + path);
+    // Start write-back now so that Flush finds little left to do.
+    if (st.ok() && !sync_now) ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     if (st.ok() && ::close(fd.release()) != 0) st = Status::FromErrno(errno, "close " + path);
     if (st.ok() && ::rename(temp.c_str(), path.c_str()) != 0) st = Status::FromErrno(errno, "rename " + temp);
     if (!st.ok()) {
       ::unlink(temp.c_str());
       return st;
     }
+    if (!sync_now) {
+      std::lock_guard lock(unsynced_mu_);
+      unsynced_.push_back(path);
+      return Status::Ok();
+    }
     return FsyncDirectory(dir);
   }
+
+ public:
 
   Result<Bytes> Get(std::string_view key) override {
     CAIRN_RETURN_IF_ERROR(CheckKey(key));
@@ -245,6 +283,8 @@ class LocalStorage final : public Storage {
   }
 
   std::string root_;
+  std::mutex unsynced_mu_;
+  std::vector<std::string> unsynced_;  // PutUnsynced objects waiting for Flush
 };
 
 }  // namespace

@@ -48,6 +48,19 @@ TEST_P(StorageConformanceTest, GetReturnsWhatPutStored) {
   EXPECT_EQ(info->size, data.size());
 }
 
+TEST_P(StorageConformanceTest, UnsyncedPutsAreVisibleAndFlushSucceeds) {
+  const Bytes a = PatternBytes(3000, 3), b = PatternBytes(10, 4);
+  ASSERT_TRUE(IsOk(storage().PutUnsynced("data/aa/aa01", a)));
+  ASSERT_TRUE(IsOk(storage().PutUnsynced("data/bb/bb01", b)));
+  EXPECT_TRUE(HoldsBytes(storage().Get("data/aa/aa01"), a));
+  ASSERT_TRUE(IsOk(storage().Flush()));
+  ASSERT_TRUE(IsOk(storage().Flush()));  // nothing pending: still fine
+  EXPECT_TRUE(HoldsBytes(storage().Get("data/bb/bb01"), b));
+  auto listed = ListAll(storage(), "data/");
+  ASSERT_TRUE(IsOk(listed.status()));
+  EXPECT_EQ(listed->size(), 2u);
+}
+
 TEST_P(StorageConformanceTest, EmptyObjectIsStoredAndListed) {
   ASSERT_TRUE(IsOk(storage().Put("locks/empty", {})));
   EXPECT_TRUE(HoldsBytes(storage().Get("locks/empty"), {}));
