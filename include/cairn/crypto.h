@@ -38,6 +38,9 @@ struct MasterKey {
 // `associated` is authenticated but not stored (binds a ciphertext to its role).
 void Seal(const MasterKey& key, ByteView plaintext, Bytes* out, ByteView associated = {});
 Bytes Seal(const MasterKey& key, ByteView plaintext, ByteView associated = {});
+// Seals in place: `frame` holds kNonceSize free bytes, then `length` bytes of
+// plaintext, then kTagSize free bytes; saves a copy of large blobs.
+void SealInPlace(const MasterKey& key, uint8_t* frame, size_t length, ByteView associated);
 // Same, with a raw 32-byte key (used for key files).
 Bytes SealWithKey(const uint8_t* key32, ByteView plaintext);
 // Corruption when the message was altered or the key is wrong.

@@ -28,10 +28,10 @@ const EVP_CIPHER* Aes256Gcm() {
   return cipher;
 }
 
-void SealRaw(const uint8_t* key, ByteView plaintext, ByteView associated, Bytes* out) {
-  const size_t start = out->size();
-  out->resize(start + kNonceSize + plaintext.size() + kTagSize);
-  uint8_t* nonce = out->data() + start;
+// Encrypts frame[kNonceSize, kNonceSize+length) in place (GCM allows it),
+// filling the nonce before it and the tag after it.
+void SealFrame(const uint8_t* key, uint8_t* frame, const uint8_t* plaintext, size_t length, ByteView associated) {
+  uint8_t* nonce = frame;
   RandomBytes(nonce, kNonceSize);
   EVP_CIPHER_CTX* ctx = ThreadCipherContext();
   int len = 0;
@@ -39,12 +39,17 @@ void SealRaw(const uint8_t* key, ByteView plaintext, ByteView associated, Bytes*
   if (ok && !associated.empty())
     ok = EVP_EncryptUpdate(ctx, nullptr, &len, associated.data(), static_cast<int>(associated.size())) == 1;
   uint8_t* ct = nonce + kNonceSize;
-  if (ok && !plaintext.empty())
-    ok = EVP_EncryptUpdate(ctx, ct, &len, plaintext.data(), static_cast<int>(plaintext.size())) == 1;
-  ok = ok && EVP_EncryptFinal_ex(ctx, ct + plaintext.size(), &len) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + plaintext.size()) == 1;
+  if (ok && length) ok = EVP_EncryptUpdate(ctx, ct, &len, plaintext, static_cast<int>(length)) == 1;
+  ok = ok && EVP_EncryptFinal_ex(ctx, ct + length, &len) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + length) == 1;
   // Encryption with a valid key cannot fail short of a broken libcrypto.
   if (!ok) throw std::runtime_error("AES-256-GCM encryption failed inside OpenSSL");
+}
+
+void SealRaw(const uint8_t* key, ByteView plaintext, ByteView associated, Bytes* out) {
+  const size_t start = out->size();
+  out->resize(start + kNonceSize + plaintext.size() + kTagSize);
+  SealFrame(key, out->data() + start, plaintext.data(), plaintext.size(), associated);
 }
 
 Status OpenRaw(const uint8_t* key, ByteView sealed, ByteView associated, Bytes* plaintext) {
@@ -101,6 +106,9 @@ Bytes Seal(const MasterKey& key, ByteView plaintext, ByteView associated) {
   Bytes out;
   Seal(key, plaintext, &out, associated);
   return out;
+}
+void SealInPlace(const MasterKey& key, uint8_t* frame, size_t length, ByteView associated) {
+  SealFrame(key.encryption.data(), frame, frame + kNonceSize, length, associated);
 }
 Bytes SealWithKey(const uint8_t* key32, ByteView plaintext) {
   Bytes out;

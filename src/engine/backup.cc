@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -38,17 +39,81 @@ struct Work {
   bool zero_run = false;  // a hole the walker skipped; `data` is not filled
   size_t length = 0;
   Bytes data;
+  std::string read_path;   // a small file the worker reads itself
+  std::string read_error;  // why reading it failed
   Id id;
   bool encoded = false;
   Bytes stored;
   uint32_t raw_length = 0;
 
+  // A token keeps its buffers for the next small file, not for the next
+  // large chunk: 32 tokens each holding a max-size chunk would be 512 MiB.
+  void ReleaseLargeBuffers() {
+    constexpr size_t kKeep = 256 << 10;
+    if (data.capacity() > kKeep) Bytes().swap(data);
+    if (stored.capacity() > kKeep) Bytes().swap(stored);
+  }
+
   void Reset() {
     events.clear();
     has_chunk = zero_run = encoded = false;
     length = 0;
+    read_path.clear();
+    read_error.clear();
     stored.clear();
   }
+};
+
+// Chunk bytes allowed between the walker and the assembler.
+constexpr uint64_t kInFlightBytes = 24 << 20;
+
+// Bounds the bytes in flight in the pipeline; the producer waits when full
+// (a single chunk larger than the budget still passes alone).
+class ByteBudget {
+ public:
+  explicit ByteBudget(uint64_t limit) : limit_(limit) {}
+  void Acquire(uint64_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return used_ == 0 || used_ + n <= limit_; });
+    used_ += n;
+  }
+  void Release(uint64_t n) {
+    {
+      std::lock_guard lock(mu_);
+      used_ -= n;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  const uint64_t limit_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t used_ = 0;
+};
+
+// Collects source problems that do not stop a backup; used by the walker,
+// the workers and the assembler.
+class WarningSink {
+ public:
+  WarningSink(const BackupOptions& options, std::vector<std::string>* out) : options_(options), out_(out) {}
+  void Warn(const std::string& message) {
+    std::lock_guard lock(mu_);
+    out_->push_back(message);
+    ++count_;
+    if (options_.progress) ++options_.progress->errors;
+    if (options_.on_warning) options_.on_warning(message);
+  }
+  uint64_t count() const {
+    std::lock_guard lock(mu_);
+    return count_;
+  }
+
+ private:
+  const BackupOptions& options_;
+  mutable std::mutex mu_;
+  std::vector<std::string>* out_;
+  uint64_t count_ = 0;
 };
 
 // The set of paths to back up, as a tree of path components. Components
@@ -91,11 +156,44 @@ std::vector<Extent> DataExtents(int fd, uint64_t size) {
   return out;
 }
 
+// Opens without updating the access time where the file's owner allows it.
+int OpenForReading(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  return fd;
+}
+
+// Reads a whole small file into `out` (at most `limit` bytes).
+Status ReadSmallFile(const std::string& path, size_t expected, size_t limit, Bytes* out) {
+  int fd = OpenForReading(path);
+  if (fd < 0) return Status::FromErrno(errno, "cannot read " + path);
+  out->resize(std::min(expected + 1, limit));
+  size_t done = 0;
+  Status st;
+  for (;;) {
+    if (done == out->size()) {
+      if (out->size() == limit) break;
+      out->resize(std::min(out->size() * 2, limit));  // the file grew since it was listed
+    }
+    ssize_t n = ::read(fd, out->data() + done, out->size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      st = Status::FromErrno(errno, "cannot read " + path);
+      break;
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out->resize(done);
+  return st;
+}
+
 class SourceWalker {
  public:
   SourceWalker(Repository& repo, const BackupOptions& options, const PathTrie& trie, std::optional<Tree> parent_root,
-               std::vector<std::string>* warnings, std::atomic<uint64_t>* errors)
-      : repo_(repo), options_(options), chunker_(repo.chunker()), warnings_(warnings), errors_(errors) {
+               WarningSink* warnings)
+      : repo_(repo), options_(options), chunker_(repo.chunker()), warnings_(warnings) {
     const uint32_t max = chunker_.params().max_size;
     buffer_.resize(static_cast<size_t>(max) + kReadBlock);
     zero_chunk_length_ = chunker_.NextBoundary(Bytes(max, 0));
@@ -129,6 +227,7 @@ class SourceWalker {
       }
       const std::string name = frame.names[frame.next++];
       VisitEntry(frame, name, work);
+      if (work->has_chunk) return true;
     }
   }
 
@@ -144,12 +243,7 @@ class SourceWalker {
     std::optional<Tree> parent;      // this directory in the parent snapshot
   };
 
-  void Warn(const std::string& message) {
-    warnings_->push_back(message);
-    ++*errors_;
-    if (options_.progress) ++options_.progress->errors;
-    if (options_.on_warning) options_.on_warning(message);
-  }
+  void Warn(const std::string& message) { warnings_->Warn(message); }
 
   std::optional<Tree> ParentSubtree(const Frame& frame, const std::string& name) {
     if (!frame.parent) return std::nullopt;
@@ -225,8 +319,21 @@ class SourceWalker {
         }
       }
     }
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOATIME);
-    if (fd < 0 && errno == EPERM) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (node.size < chunker_.params().min_size) {
+      // A file below the minimum chunk size is one chunk: no chunking needed,
+      // so a worker opens and reads it, and many small files are read in
+      // parallel instead of one after another here.
+      const uint64_t size = node.size;
+      work->events.push_back(Event{Event::kOpenFile, std::move(node), state});
+      if (size > 0) {
+        work->has_chunk = true;
+        work->read_path = path;
+        work->length = size;
+      }
+      close_pending_ = true;
+      return;
+    }
+    int fd = OpenForReading(path);
     if (fd < 0) {
       Warn(Status::FromErrno(errno, "cannot read " + path).message());
       return;
@@ -368,8 +475,7 @@ class SourceWalker {
   Repository& repo_;
   const BackupOptions& options_;
   const Chunker& chunker_;
-  std::vector<std::string>* warnings_;
-  std::atomic<uint64_t>* errors_;
+  WarningSink* warnings_;
   std::vector<Frame> stack_;
   size_t zero_chunk_length_ = 0;
 
@@ -386,13 +492,17 @@ class SourceWalker {
 // Builds trees from the event stream, in order, and stores new blobs.
 class TreeAssembler {
  public:
-  TreeAssembler(RepositoryWriter& writer, SnapshotSummary* summary, JobProgress* progress)
-      : writer_(writer), summary_(summary), progress_(progress) {
+  TreeAssembler(RepositoryWriter& writer, SnapshotSummary* summary, JobProgress* progress, WarningSink* warnings)
+      : writer_(writer), summary_(summary), progress_(progress), warnings_(warnings) {
     frames_.emplace_back();
   }
 
   void Apply(Work* work) {
     for (Event& e : work->events) ApplyEvent(e);
+    if (!work->read_error.empty()) {
+      warnings_->Warn(work->read_error);
+      open_file_failed_ = true;
+    }
     if (!work->has_chunk) return;
     if (work->encoded && writer_.AddEncoded(BlobType::kData, work->id, work->stored, work->raw_length))
       summary_->bytes_added += work->length;
@@ -448,6 +558,10 @@ class TreeAssembler {
         open_bytes_ = 0;
         break;
       case Event::kCloseFile:
+        if (open_file_failed_) {  // unreadable: left out of the snapshot, reported
+          open_file_failed_ = false;
+          break;
+        }
         open_file_.size = open_bytes_;  // what was read, even if the file changed meanwhile
         CountFile(open_state_, open_bytes_);
         frames_.back().nodes.push_back(std::move(open_file_));
@@ -460,7 +574,9 @@ class TreeAssembler {
   SnapshotSummary* summary_;
   JobProgress* progress_;
   std::vector<Frame> frames_;
+  WarningSink* warnings_;
   Node open_file_;
+  bool open_file_failed_ = false;
   FileState open_state_ = FileState::kNew;
   uint64_t open_bytes_ = 0;
 };
@@ -561,14 +677,17 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
   if (options.progress && !options.stdin_name)
     scanner = std::thread([&] { ScanTotals(trie, "", options, options.progress, scan_stop); });
 
-  std::atomic<uint64_t> errors{0};
+  WarningSink warnings(options, &result.warnings);
   auto writer = repo.NewWriter(options.compression);
-  SourceWalker walker(repo, options, trie, std::move(parent_root), &result.warnings, &errors);
-  TreeAssembler assembler(*writer, &snap.summary, options.progress);
+  SourceWalker walker(repo, options, trie, std::move(parent_root), &warnings);
+  TreeAssembler assembler(*writer, &snap.summary, options.progress, &warnings);
   const Id zero_id = crypto::BlobId(repo.key(), Bytes(walker.zero_chunk_length(), 0));
 
   // Each token holds at most one chunk; a few per worker keep every stage busy.
-  const size_t tokens = static_cast<size_t>(threads) * 2 + 2;
+  // Many light tokens let small chunks flow past a large one that is still
+  // being compressed; the byte budget, not the token count, bounds memory.
+  const size_t tokens = 32;
+  ByteBudget budget(kInFlightBytes);
   bool stdin_started = false;
   OrderedPipeline<Work>::Run(
       tokens, threads,
@@ -577,10 +696,25 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
           walker.StartStdin(*options.stdin_name, w);
           stdin_started = true;
         }
-        return !writer->failed() && walker.Next(w);
+        if (writer->failed() || !walker.Next(w)) return false;
+        budget.Acquire(w->length);
+        return true;
       },
       [&](Work* w) {
         if (!w->has_chunk) return;
+        if (!w->read_path.empty()) {
+          Status st = ReadSmallFile(w->read_path, w->length, repo.chunker().params().max_size, &w->data);
+          if (!st.ok()) {
+            w->read_error = st.message();
+            w->has_chunk = false;
+            return;
+          }
+          w->length = w->data.size();
+          if (w->length == 0) {
+            w->has_chunk = false;
+            return;
+          }
+        }
         if (w->zero_run) {
           w->id = zero_id;
           if (writer->Known(w->id)) return;
@@ -594,6 +728,8 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
       },
       [&](Work* w) {
         assembler.Apply(w);
+        budget.Release(w->length);
+        w->ReleaseLargeBuffers();
         return !writer->failed();
       });
 
@@ -603,7 +739,7 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
   snap.tree = assembler.FinishRoot();
   CAIRN_RETURN_IF_ERROR(writer->Finish().WithContext("backup failed"));
   snap.summary.bytes_stored = writer->bytes_stored();
-  snap.summary.errors = errors;
+  snap.summary.errors = warnings.count();
   snap.summary.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   CAIRN_ASSIGN_OR_RETURN(snap.id, repo.SaveSnapshot(snap));
   return result;

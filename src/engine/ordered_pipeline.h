@@ -8,6 +8,8 @@
 // thread, `transform` on N threads at once, `consume` on the caller's thread.
 #pragma once
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -32,9 +34,16 @@ class OrderedPipeline {
       p.storage_.push_back(std::make_unique<Item>());
       p.free_.push_back(p.storage_.back().get());
     }
-    std::thread producer([&] { p.Produce(produce); });
+    std::thread producer([&] {
+      pthread_setname_np(pthread_self(), "cairn-produce");
+      p.Produce(produce);
+    });
     std::vector<std::thread> pool;
-    for (int i = 0; i < workers; ++i) pool.emplace_back([&] { p.Transform(transform); });
+    for (int i = 0; i < workers; ++i)
+      pool.emplace_back([&] {
+        pthread_setname_np(pthread_self(), "cairn-transform");
+        p.Transform(transform);
+      });
     p.Consume(consume);
     producer.join();
     for (auto& t : pool) t.join();

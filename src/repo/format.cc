@@ -29,8 +29,8 @@ struct ZstdDeleter {
 struct ThreadScratch {
   std::unique_ptr<ZSTD_CCtx, ZstdDeleter> cctx{ZSTD_createCCtx()};
   std::unique_ptr<ZSTD_DCtx, ZstdDeleter> dctx{ZSTD_createDCtx()};
-  Bytes compressed;
-  Bytes decrypted;
+  Bytes sample;     // compressibility probe
+  Bytes decrypted;  // compressed plaintext on the way out of a decode
 };
 ThreadScratch& Scratch() {
   thread_local ThreadScratch scratch;
@@ -54,13 +54,13 @@ bool ReadBlobType(ByteReader* r, BlobType* type) {
 bool LooksCompressible(ThreadScratch& s, ByteView data) {
   constexpr size_t kSlice = 4096;
   if (data.size() < 16 * kSlice) return true;
-  Bytes& sample = s.decrypted;  // free while encoding
-  sample.clear();
+  Bytes input;
+  input.reserve(3 * kSlice);
   for (size_t at : {size_t{0}, data.size() / 2, data.size() - kSlice})
-    sample.insert(sample.end(), data.begin() + at, data.begin() + at + kSlice);
-  s.compressed.resize(ZSTD_compressBound(sample.size()));
-  size_t n = ZSTD_compressCCtx(s.cctx.get(), s.compressed.data(), s.compressed.size(), sample.data(), sample.size(), 1);
-  return !ZSTD_isError(n) && n < sample.size() - sample.size() / 16;
+    input.insert(input.end(), data.begin() + at, data.begin() + at + kSlice);
+  s.sample.resize(ZSTD_compressBound(input.size()));
+  size_t n = ZSTD_compressCCtx(s.cctx.get(), s.sample.data(), s.sample.size(), input.data(), input.size(), 1);
+  return !ZSTD_isError(n) && n < input.size() - input.size() / 16;
 }
 
 }  // namespace
@@ -68,16 +68,20 @@ bool LooksCompressible(ThreadScratch& s, ByteView data) {
 uint32_t EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plaintext,
                     const CompressionOptions& options, Bytes* out) {
   if (options.level != 0 && plaintext.size() >= 64 && LooksCompressible(Scratch(), plaintext)) {
-    ThreadScratch& s = Scratch();
-    s.compressed.resize(ZSTD_compressBound(plaintext.size()));
-    size_t n = ZSTD_compressCCtx(s.cctx.get(), s.compressed.data(), s.compressed.size(), plaintext.data(),
+    // Compress straight into the output frame, then encrypt it in place.
+    const size_t start = out->size(), bound = ZSTD_compressBound(plaintext.size());
+    out->resize(start + crypto::kNonceSize + bound + crypto::kTagSize);
+    uint8_t* frame = out->data() + start;
+    size_t n = ZSTD_compressCCtx(Scratch().cctx.get(), frame + crypto::kNonceSize, bound, plaintext.data(),
                                  plaintext.size(), options.level);
     // Keep compression only when it saves at least 1/32: decompressing costs
     // time on every restore.
     if (!ZSTD_isError(n) && n < plaintext.size() - plaintext.size() / 32) {
-      crypto::Seal(key, ByteView(s.compressed.data(), n), out, id.bytes);
+      out->resize(start + crypto::kNonceSize + n + crypto::kTagSize);
+      crypto::SealInPlace(key, out->data() + start, n, id.bytes);
       return static_cast<uint32_t>(plaintext.size());
     }
+    out->resize(start);
   }
   crypto::Seal(key, plaintext, out, id.bytes);
   return 0;

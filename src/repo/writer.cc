@@ -1,3 +1,5 @@
+#include <pthread.h>
+
 #include <algorithm>
 
 #include "cairn/repository.h"
@@ -43,8 +45,9 @@ bool RepositoryWriter::AddEncoded(BlobType type, const Id& id, ByteView stored, 
     pack.data = std::move(spare_buffers_.back());
     spare_buffers_.pop_back();
   }
-  // Reserve once: letting the vector double would touch twice the memory.
-  if (pack.data.capacity() < repo_.config().pack_size + stored.size())
+  // Data packs reserve their usual size once: letting the vector double would
+  // touch twice the memory. Tree packs stay small and grow as needed.
+  if (type == BlobType::kData && pack.data.capacity() < pack.data.size() + stored.size())
     pack.data.reserve(std::max<size_t>(pack.data.size() + stored.size(), repo_.config().pack_size + (1 << 20)));
   pack.blobs.push_back(PackedBlob{type, id, static_cast<uint32_t>(pack.data.size()),
                                   static_cast<uint32_t>(stored.size()), raw_length});
@@ -87,6 +90,7 @@ void RepositoryWriter::ClosePack(OpenPack* pack) {
 }
 
 void RepositoryWriter::UploadLoop() {
+  pthread_setname_np(pthread_self(), "cairn-upload");
   std::unique_lock lock(mu_);
   for (;;) {
     queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
@@ -100,7 +104,7 @@ void RepositoryWriter::UploadLoop() {
     if (st.ok()) repo_.AddToIndex(pack_id, blobs);
     data.clear();
     lock.lock();
-    if (data.capacity() >= repo_.config().pack_size) spare_buffers_.push_back(std::move(data));
+    if (data.capacity() >= repo_.config().pack_size && spare_buffers_.empty()) spare_buffers_.push_back(std::move(data));
     --uploads_in_flight_;
     if (st.ok()) {
       written_.push_back(PackContents{pack_id, std::move(blobs)});
