@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <unordered_map>
 
 namespace cairn {
@@ -42,17 +44,30 @@ std::string GroupName(uint32_t gid) {
 
 // Restores owners by name where this system knows the name, else by number,
 // as tar does: ids differ between hosts, names usually mean the same account.
+// Each lookup reads /etc/passwd or /etc/group; a restore asks once per file.
 uint32_t LocalUid(const Node& node) {
   if (node.user.empty()) return node.uid;
-  struct passwd pw, *res = nullptr;
-  char buf[4096];
-  return getpwnam_r(node.user.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res ? res->pw_uid : node.uid;
+  static std::unordered_map<std::string, std::optional<uint32_t>> cache;
+  std::lock_guard lock(name_cache_mu);
+  auto [it, inserted] = cache.try_emplace(node.user);
+  if (inserted) {
+    struct passwd pw, *res = nullptr;
+    char buf[4096];
+    if (getpwnam_r(node.user.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res) it->second = res->pw_uid;
+  }
+  return it->second.value_or(node.uid);
 }
 uint32_t LocalGid(const Node& node) {
   if (node.group.empty()) return node.gid;
-  struct group gr, *res = nullptr;
-  char buf[4096];
-  return getgrnam_r(node.group.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res ? res->gr_gid : node.gid;
+  static std::unordered_map<std::string, std::optional<uint32_t>> cache;
+  std::lock_guard lock(name_cache_mu);
+  auto [it, inserted] = cache.try_emplace(node.group);
+  if (inserted) {
+    struct group gr, *res = nullptr;
+    char buf[4096];
+    if (getgrnam_r(node.group.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res) it->second = res->gr_gid;
+  }
+  return it->second.value_or(node.gid);
 }
 
 void ReadXattrs(const std::string& path, Node* node) {
@@ -130,15 +145,23 @@ Status ReadNodeMetadata(const std::string& path, Node* node) {
   return Status::Ok();
 }
 
-std::string ApplyNodeMetadata(const std::string& path, const Node& node, int fd) {
+std::string ApplyNodeMetadata(const std::string& path, const Node& node, int fd, bool fresh) {
   std::string warning;
   auto note = [&](const char* what) {
     if (warning.empty()) warning = std::string("cannot restore ") + what + " of " + path + ": " + std::strerror(errno);
   };
   const bool is_link = node.type == NodeType::kSymlink;
-  if (::geteuid() == 0) {
-    int rc = fd >= 0 ? ::fchown(fd, LocalUid(node), LocalGid(node)) : ::lchown(path.c_str(), LocalUid(node), LocalGid(node));
-    if (rc != 0) note("owner");
+  static const bool is_root = ::geteuid() == 0;
+  static const uid_t own_uid = ::geteuid();
+  static const gid_t own_gid = ::getegid();
+  bool chowned = false;
+  if (is_root) {
+    const uint32_t uid = LocalUid(node), gid = LocalGid(node);
+    if (!fresh || uid != own_uid || gid != own_gid) {
+      int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::lchown(path.c_str(), uid, gid);
+      if (rc != 0) note("owner");
+      chowned = true;
+    }
   }
   for (const auto& [name, value] : node.xattrs) {
     int rc = fd >= 0 ? ::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0)
@@ -146,7 +169,7 @@ std::string ApplyNodeMetadata(const std::string& path, const Node& node, int fd)
     if (rc != 0 && errno != ENOTSUP && errno != EPERM) note("extended attributes");
   }
   // chmod after chown: chown clears set-id bits.
-  if (!is_link) {
+  if (!is_link && (!fresh || (chowned && (node.mode & (S_ISUID | S_ISGID))))) {
     int rc = fd >= 0 ? ::fchmod(fd, node.mode & 07777) : ::chmod(path.c_str(), node.mode & 07777);
     if (rc != 0) note("permissions");
   }

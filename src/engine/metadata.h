@@ -13,9 +13,11 @@ namespace cairn {
 Status ReadNodeMetadata(const std::string& path, Node* node);
 
 // Applies ownership, permissions, extended attributes and times of `node` to
-// `path` (not following symlinks). Returns a warning text, empty when all
+// `path` (not following symlinks). `fresh` says the file was just created by
+// this process with the node's permission bits (umask 0), so owner and mode
+// need setting only where they differ. Returns a warning text, empty when all
 // applied; failures to apply metadata never abort a restore.
-std::string ApplyNodeMetadata(const std::string& path, const Node& node, int fd = -1);
+std::string ApplyNodeMetadata(const std::string& path, const Node& node, int fd = -1, bool fresh = false);
 
 NodeType NodeTypeFromMode(unsigned mode);
 

@@ -218,13 +218,17 @@ class Restorer {
   Status FillBatch(size_t begin, size_t end) {
     std::vector<int> fds(end - begin, -1);
     std::vector<size_t> remaining(end - begin, 0);
+    std::vector<char> fresh(end - begin, 0);
+    std::vector<uint64_t> written_end(end - begin, 0);
     std::vector<Piece> pieces;
     Status status;
     auto finalize = [&](size_t i) {
       const FileTask& task = files_[begin + i];
-      if (::ftruncate(fds[i], static_cast<off_t>(task.node->size)) != 0 && status.ok())
+      // Trailing holes (skipped zero chunks) and old longer content need a truncate.
+      if ((written_end[i] != task.node->size || !fresh[i]) &&
+          ::ftruncate(fds[i], static_cast<off_t>(task.node->size)) != 0 && status.ok())
         status = Status::FromErrno(errno, "cannot write " + task.path);
-      std::string w = ApplyNodeMetadata(task.path, *task.node, fds[i]);
+      std::string w = ApplyNodeMetadata(task.path, *task.node, fds[i], fresh[i]);
       if (!w.empty()) Warn(w);
       ::close(fds[i]);
       fds[i] = -1;
@@ -235,10 +239,16 @@ class Restorer {
     };
     for (size_t i = 0; i < fds.size(); ++i) {
       const FileTask& task = files_[begin + i];
-      int fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+      // A new file is created with its final permission bits (umask is 0
+      // during a restore), which saves a chmod per file.
+      int fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
+      fresh[i] = fd >= 0;
+      if (fd < 0 && errno == EEXIST)
+        fd = ::open(task.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
       if (fd < 0 && (errno == ELOOP || errno == EISDIR)) {
         CAIRN_RETURN_IF_ERROR(RemoveIfPresent(task.path));
-        fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
+        fresh[i] = fd >= 0;
       }
       if (fd < 0) {
         status = Status::FromErrno(errno, "cannot create " + task.path);
@@ -264,7 +274,7 @@ class Restorer {
       size_t w_end = w;
       uint64_t bytes = 0;
       while (w_end < pieces.size() && (w_end == w || bytes < kWindowBytes)) bytes += PlainLength(pieces[w_end++].loc);
-      status = FillWindow(begin, std::span(pieces).subspan(w, w_end - w), fds, remaining, finalize);
+      status = FillWindow(begin, std::span(pieces).subspan(w, w_end - w), fds, remaining, written_end, finalize);
       w = w_end;
     }
     for (int fd : fds)
@@ -274,7 +284,7 @@ class Restorer {
 
   template <typename Finalize>
   Status FillWindow(size_t begin, std::span<Piece> pieces, std::vector<int>& fds, std::vector<size_t>& remaining,
-                    Finalize& finalize) {
+                    std::vector<uint64_t>& written_end, Finalize& finalize) {
     // Each distinct blob is fetched and decoded once; blobs are read in pack
     // order and neighbours in one pack are fetched with one range read.
     std::vector<size_t> order(pieces.size());
@@ -320,6 +330,7 @@ class Restorer {
             if (n < 0) return Status::FromErrno(errno, "cannot write " + task.path);
             done += static_cast<size_t>(n);
           }
+          written_end[piece.file] = std::max(written_end[piece.file], piece.offset + plain.size());
         }
         if (options_.progress) options_.progress->bytes_done += plain.size();
         if (--remaining[piece.file] == 0) finalize(piece.file);
@@ -346,7 +357,12 @@ Result<RestoreResult> RunRestore(Repository& repo, const Snapshot& snapshot, con
   CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/false));
   CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
   Restorer restorer(repo, options);
-  return restorer.Run(snapshot);
+  // Files are created with their recorded permission bits; the umask must not
+  // change them. Restored for the rest of the process afterwards.
+  const mode_t old_umask = ::umask(0);
+  auto result = restorer.Run(snapshot);
+  ::umask(old_umask);
+  return result;
 }
 
 Result<Node> FindNode(Repository& repo, const Snapshot& snapshot, const std::string& path) {
