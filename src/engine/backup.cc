@@ -65,7 +65,7 @@ struct Work {
 };
 
 // Chunk bytes allowed between the walker and the assembler.
-constexpr uint64_t kInFlightBytes = 24 << 20;
+constexpr uint64_t kInFlightBytes = 16 << 20;
 
 // Bounds the bytes in flight in the pipeline; the producer waits when full
 // (a single chunk larger than the budget still passes alone).
