@@ -33,14 +33,15 @@ struct RepositoryConfig {
   std::string id;
   std::string created;
   ChunkerParams chunker;
-  uint32_t pack_size = 8 * 1024 * 1024;  // packs are closed at about this size
+  uint32_t pack_size = 4 * 1024 * 1024;  // packs are closed at about this size
 };
 
 struct InitOptions {
   ChunkerParams chunker;                   // defaults: 512 KiB / 1 MiB / 8 MiB
-  // Packs in flight are most of a backup's memory; 8 MiB keeps the peak low
-  // and still makes few objects (128 per GiB).
-  uint32_t pack_size = 8 * 1024 * 1024;
+  // Packs being filled and written are a large share of a backup's memory;
+  // 4 MiB (restic's long-time size) keeps the peak low at 256 objects per
+  // GiB. Object stores may prefer larger packs (repo init --pack-size).
+  uint32_t pack_size = 4 * 1024 * 1024;
   crypto::KdfParams kdf;                   // Argon2id cost of the first key
 };
 

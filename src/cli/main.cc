@@ -3,6 +3,7 @@
 // unreadable). Machine-readable output goes to stdout with --json.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <malloc.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -245,9 +246,14 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   // init
   auto* init = repo->add_subcommand("init", "Create a new repository");
   add_common(init);
+  static uint32_t pack_size_mib = InitOptions{}.pack_size >> 20;
+  init->add_option("--pack-size", pack_size_mib, "Target pack size in MiB (object stores like larger packs)")
+      ->check(CLI::Range(1, 128));
   init->callback([&] {
     auto storage = ValueOrThrow(OpenStorage(RepoLocation(g), /*create=*/true));
-    ThrowIfError(Repository::Init(*storage, Password(g), InitOptions{}));
+    InitOptions options;
+    options.pack_size = pack_size_mib << 20;
+    ThrowIfError(Repository::Init(*storage, Password(g), options));
     auto opened = ValueOrThrow(Repository::Open(std::move(storage), Password(g)));
     if (g.json) std::cout << Dump(json{{"id", opened->config().id}, {"location", RepoLocation(g)}}) << "\n";
     else std::cout << "created repository " << opened->config().id.substr(0, 8) << " at " << RepoLocation(g) << "\n";
@@ -567,6 +573,9 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
 
 int main(int argc, char** argv) {
   using namespace cairn;
+  // One malloc arena: per-thread arenas each kept their own freed chunk
+  // buffers, which measured as 25% of a backup's peak memory, at no speed gain.
+  mallopt(M_ARENA_MAX, 1);
   CLI::App app{"cairn: backup and restore for the services you run"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION);

@@ -49,7 +49,7 @@ struct Work {
   // A token keeps its buffers for the next small file, not for the next
   // large chunk: 32 tokens each holding a max-size chunk would be 512 MiB.
   void ReleaseLargeBuffers() {
-    constexpr size_t kKeep = 256 << 10;
+    constexpr size_t kKeep = 128 << 10;
     if (data.capacity() > kKeep) Bytes().swap(data);
     if (stored.capacity() > kKeep) Bytes().swap(stored);
   }
@@ -65,7 +65,7 @@ struct Work {
 };
 
 // Chunk bytes allowed between the walker and the assembler.
-constexpr uint64_t kInFlightBytes = 16 << 20;
+constexpr uint64_t kInFlightBytes = 8 << 20;
 
 // Bounds the bytes in flight in the pipeline; the producer waits when full
 // (a single chunk larger than the budget still passes alone).

@@ -45,10 +45,13 @@ bool RepositoryWriter::AddEncoded(BlobType type, const Id& id, ByteView stored, 
     pack.data = std::move(spare_buffers_.back());
     spare_buffers_.pop_back();
   }
-  // Data packs reserve their usual size once: letting the vector double would
-  // touch twice the memory. Tree packs stay small and grow as needed.
+  // A data pack reserves, once, the most it can hold: a pack closes at
+  // pack_size, so one more blob of at most the largest chunk fits. Reserved
+  // pages cost nothing until written; growing by doubling would copy and
+  // touch up to twice the memory.
+  const size_t most = repo_.config().pack_size + repo_.config().chunker.max_size + 4096;
   if (type == BlobType::kData && pack.data.capacity() < pack.data.size() + stored.size())
-    pack.data.reserve(std::max<size_t>(pack.data.size() + stored.size(), repo_.config().pack_size + (1 << 20)));
+    pack.data.reserve(std::max<size_t>(pack.data.size() + stored.size(), most));
   pack.blobs.push_back(PackedBlob{type, id, static_cast<uint32_t>(pack.data.size()),
                                   static_cast<uint32_t>(stored.size()), raw_length});
   pack.data.insert(pack.data.end(), stored.begin(), stored.end());
