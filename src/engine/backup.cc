@@ -26,10 +26,25 @@ namespace {
 
 enum class FileState { kNew, kChanged, kUnmodified };
 
+// A file smaller than the minimum chunk size is a single chunk, so it needs
+// no chunker: a worker opens, reads, hashes and seals it. Many go in one token,
+// which keeps hand-offs between threads rare for trees of small files.
+struct SmallFile {
+  std::string path;
+  uint64_t expected_size = 0;
+  Bytes data;
+  Id id;
+  bool encoded = false;
+  Bytes stored;
+  uint32_t raw_length = 0;
+  std::string error;  // why reading failed
+};
+
 struct Event {
-  enum Type { kEnter, kLeave, kNode, kOpenFile, kCloseFile, kAbortFile } type;
+  enum Type { kEnter, kLeave, kNode, kOpenFile, kCloseFile, kAbortFile, kSmallFile } type;
   Node node;
   FileState state = FileState::kNew;
+  std::unique_ptr<SmallFile> small;  // kSmallFile
 };
 
 // One pipeline token: metadata events, then at most one chunk.
@@ -39,8 +54,7 @@ struct Work {
   bool zero_run = false;  // a hole the walker skipped; `data` is not filled
   size_t length = 0;
   Bytes data;
-  std::string read_path;   // a small file the worker reads itself
-  std::string read_error;  // why reading it failed
+  uint64_t small_bytes = 0;  // bytes of the small files among the events
   Id id;
   bool encoded = false;
   Bytes stored;
@@ -57,15 +71,13 @@ struct Work {
   void Reset() {
     events.clear();
     has_chunk = zero_run = encoded = false;
-    length = 0;
-    read_path.clear();
-    read_error.clear();
+    length = small_bytes = 0;
     stored.clear();
   }
 };
 
 // Chunk bytes allowed between the walker and the assembler.
-constexpr uint64_t kInFlightBytes = 8 << 20;
+constexpr uint64_t kInFlightBytes = 4 << 20;
 
 // Bounds the bytes in flight in the pipeline; the producer waits when full
 // (a single chunk larger than the budget still passes alone).
@@ -217,7 +229,7 @@ class SourceWalker {
         if (ReadChunk(work)) return true;
         continue;
       }
-      if (work->events.size() >= kEventsPerToken) return true;
+      if (work->events.size() >= kEventsPerToken || work->small_bytes >= kSmallBytesPerToken) return true;
       if (stack_.empty()) return !work->events.empty();
       Frame& frame = stack_.back();
       if (frame.next == frame.names.size()) {
@@ -234,6 +246,7 @@ class SourceWalker {
  private:
   static constexpr size_t kReadBlock = 1 << 20;
   static constexpr size_t kEventsPerToken = 256;
+  static constexpr uint64_t kSmallBytesPerToken = 256 << 10;
 
   struct Frame {
     std::string path;  // "" for the snapshot root
@@ -319,18 +332,17 @@ class SourceWalker {
         }
       }
     }
-    if (node.size < chunker_.params().min_size) {
-      // A file below the minimum chunk size is one chunk: no chunking needed,
-      // so a worker opens and reads it, and many small files are read in
-      // parallel instead of one after another here.
-      const uint64_t size = node.size;
+    if (node.size == 0) {  // nothing to read
       work->events.push_back(Event{Event::kOpenFile, std::move(node), state});
-      if (size > 0) {
-        work->has_chunk = true;
-        work->read_path = path;
-        work->length = size;
-      }
       close_pending_ = true;
+      return;
+    }
+    if (node.size < chunker_.params().min_size) {
+      auto small = std::make_unique<SmallFile>();
+      small->path = path;
+      small->expected_size = node.size;
+      work->small_bytes += node.size;
+      work->events.push_back(Event{Event::kSmallFile, std::move(node), state, std::move(small)});
       return;
     }
     int fd = OpenForReading(path);
@@ -499,10 +511,6 @@ class TreeAssembler {
 
   void Apply(Work* work) {
     for (Event& e : work->events) ApplyEvent(e);
-    if (!work->read_error.empty()) {
-      warnings_->Warn(work->read_error);
-      open_file_failed_ = true;
-    }
     if (!work->has_chunk) return;
     if (work->encoded && writer_.AddEncoded(BlobType::kData, work->id, work->stored, work->raw_length))
       summary_->bytes_added += work->length;
@@ -557,11 +565,27 @@ class TreeAssembler {
         open_state_ = e.state;
         open_bytes_ = 0;
         break;
-      case Event::kCloseFile:
-        if (open_file_failed_) {  // unreadable: left out of the snapshot, reported
-          open_file_failed_ = false;
+      case Event::kSmallFile: {
+        SmallFile& small = *e.small;
+        if (!small.error.empty()) {  // unreadable: left out of the snapshot, reported
+          warnings_->Warn(small.error);
           break;
         }
+        const uint64_t size = small.data.size();
+        e.node.content.clear();
+        if (size > 0) {
+          if (small.encoded && writer_.AddEncoded(BlobType::kData, small.id, small.stored, small.raw_length))
+            summary_->bytes_added += size;
+          e.node.content.push_back(small.id);
+        }
+        e.node.size = size;
+        summary_->bytes_read += size;
+        if (progress_) progress_->bytes_done += size;
+        CountFile(e.state, size);
+        frames_.back().nodes.push_back(std::move(e.node));
+        break;
+      }
+      case Event::kCloseFile:
         open_file_.size = open_bytes_;  // what was read, even if the file changed meanwhile
         CountFile(open_state_, open_bytes_);
         frames_.back().nodes.push_back(std::move(open_file_));
@@ -576,7 +600,6 @@ class TreeAssembler {
   std::vector<Frame> frames_;
   WarningSink* warnings_;
   Node open_file_;
-  bool open_file_failed_ = false;
   FileState open_state_ = FileState::kNew;
   uint64_t open_bytes_ = 0;
 };
@@ -687,6 +710,13 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
   // Many light tokens let small chunks flow past a large one that is still
   // being compressed; the byte budget, not the token count, bounds memory.
   const size_t tokens = 32;
+  // Hash; if new to the repository, compress and encrypt.
+  auto seal = [&](const Bytes& data, Id* id, bool* encoded, Bytes* stored, uint32_t* raw_length) {
+    *id = crypto::BlobId(repo.key(), data);
+    if (writer->Known(*id)) return;
+    *raw_length = EncodeBlob(repo.key(), *id, data, options.compression, stored);
+    *encoded = true;
+  };
   ByteBudget budget(kInFlightBytes);
   bool stdin_started = false;
   OrderedPipeline<Work>::Run(
@@ -697,38 +727,31 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
           stdin_started = true;
         }
         if (writer->failed() || !walker.Next(w)) return false;
-        budget.Acquire(w->length);
+        budget.Acquire(w->length + w->small_bytes);
         return true;
       },
       [&](Work* w) {
-        if (!w->has_chunk) return;
-        if (!w->read_path.empty()) {
-          Status st = ReadSmallFile(w->read_path, w->length, repo.chunker().params().max_size, &w->data);
-          if (!st.ok()) {
-            w->read_error = st.message();
-            w->has_chunk = false;
-            return;
-          }
-          w->length = w->data.size();
-          if (w->length == 0) {
-            w->has_chunk = false;
-            return;
-          }
+        for (Event& e : w->events) {
+          if (e.type != Event::kSmallFile) continue;
+          SmallFile& small = *e.small;
+          Status st = ReadSmallFile(small.path, small.expected_size, repo.chunker().params().max_size, &small.data);
+          if (!st.ok()) small.error = st.message();
+          else if (!small.data.empty()) seal(small.data, &small.id, &small.encoded, &small.stored, &small.raw_length);
         }
+        if (!w->has_chunk) return;
         if (w->zero_run) {
           w->id = zero_id;
           if (writer->Known(w->id)) return;
           w->data.assign(w->length, 0);
-        } else {
-          w->id = crypto::BlobId(repo.key(), w->data);
-          if (writer->Known(w->id)) return;
+          w->raw_length = EncodeBlob(repo.key(), w->id, w->data, options.compression, &w->stored);
+          w->encoded = true;
+          return;
         }
-        w->raw_length = EncodeBlob(repo.key(), w->id, w->data, options.compression, &w->stored);
-        w->encoded = true;
+        seal(w->data, &w->id, &w->encoded, &w->stored, &w->raw_length);
       },
       [&](Work* w) {
         assembler.Apply(w);
-        budget.Release(w->length);
+        budget.Release(w->length + w->small_bytes);
         w->ReleaseLargeBuffers();
         return !writer->failed();
       });
