@@ -11,16 +11,16 @@
 #include <string>
 #include <vector>
 
-#include "cairn/storage.h"
+#include "cairn/forwarding_storage.h"
 
 namespace cairn::storage_testing {
 
-class FaultInjectingStorage : public Storage {
+class FaultInjectingStorage : public ForwardingStorage {
  public:
   enum class Op { kPut, kGet, kGetRange, kList, kDelete, kStat };
 
   // `target` is not owned and must outlive this storage.
-  explicit FaultInjectingStorage(Storage* target) : target_(target) {}
+  explicit FaultInjectingStorage(Storage* target) : ForwardingStorage(target), target_(target) {}
 
   // Lets the next `successful_puts` Puts succeed, then fails every later one
   // with NoSpace before it reaches the target, like a disk filling up. Puts
@@ -44,9 +44,6 @@ class FaultInjectingStorage : public Storage {
   Status List(std::string_view prefix, const std::function<Status(const ObjectInfo&)>& fn) override;
   Status Delete(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
-  StorageCapabilities capabilities() const override { return target_->capabilities(); }
-  Result<uint64_t> RemoveIncompleteWrites() override { return target_->RemoveIncompleteWrites(); }
-  std::string location() const override { return target_->location(); }
 
  private:
   // Counts the call; non-OK when `key` is under a failing prefix.

@@ -1,5 +1,7 @@
 #include "storage/testing/storage_test_util.h"
 
+#include "cairn/forwarding_storage.h"
+
 #include <stdlib.h>
 
 #include <algorithm>
@@ -62,28 +64,18 @@ Result<std::map<std::string, uint64_t>> ListAll(Storage& storage, std::string_vi
 
 namespace {
 
-class StorageWithCleanup final : public Storage {
+class StorageWithCleanup final : public ForwardingStorage {
  public:
   StorageWithCleanup(std::unique_ptr<Storage> storage, std::function<void()> cleanup)
-      : storage_(std::move(storage)), cleanup_(std::move(cleanup)) {}
+      : ForwardingStorage(storage.get()), storage_(std::move(storage)), cleanup_(std::move(cleanup)) {}
   ~StorageWithCleanup() override {
     storage_.reset();
     cleanup_();
   }
 
-  Status Put(std::string_view key, ByteView data) override { return storage_->Put(key, data); }
-  Result<Bytes> Get(std::string_view key) override { return storage_->Get(key); }
-  Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override {
-    return storage_->GetRange(key, offset, length);
-  }
-  Status List(std::string_view prefix, const std::function<Status(const ObjectInfo&)>& fn) override {
-    return storage_->List(prefix, fn);
-  }
-  Status Delete(std::string_view key) override { return storage_->Delete(key); }
-  Result<ObjectInfo> Stat(std::string_view key) override { return storage_->Stat(key); }
-  StorageCapabilities capabilities() const override { return storage_->capabilities(); }
-  Result<uint64_t> RemoveIncompleteWrites() override { return storage_->RemoveIncompleteWrites(); }
-  std::string location() const override { return storage_->location(); }
+  // Forwards PutUnsynced and Flush too: the wrapped driver's own durability is under test.
+  Status PutUnsynced(std::string_view key, ByteView data) override { return storage_->PutUnsynced(key, data); }
+  Status Flush() override { return storage_->Flush(); }
 
  private:
   std::unique_ptr<Storage> storage_;

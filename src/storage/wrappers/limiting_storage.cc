@@ -20,7 +20,7 @@ class ConcurrencyLimitedStorage::Slot {
 };
 
 ConcurrencyLimitedStorage::ConcurrencyLimitedStorage(std::unique_ptr<Storage> inner, int max_in_flight)
-    : inner_(std::move(inner)), max_in_flight_(std::max(1, max_in_flight)) {}
+    : ForwardingStorage(inner.get()), inner_(std::move(inner)), max_in_flight_(std::max(1, max_in_flight)) {}
 
 void ConcurrencyLimitedStorage::Acquire() {
   std::unique_lock lock(mu_);
@@ -100,7 +100,7 @@ void BandwidthLimitedStorage::TokenBucket::Take(uint64_t bytes) {
 }
 
 BandwidthLimitedStorage::BandwidthLimitedStorage(std::unique_ptr<Storage> inner, BandwidthLimits limits)
-    : inner_(std::move(inner)) {
+    : ForwardingStorage(inner.get()), inner_(std::move(inner)) {
   if (limits.upload_bytes_per_sec) up_ = std::make_unique<TokenBucket>(limits.upload_bytes_per_sec);
   if (limits.download_bytes_per_sec) down_ = std::make_unique<TokenBucket>(limits.download_bytes_per_sec);
 }

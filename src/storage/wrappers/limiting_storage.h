@@ -24,11 +24,11 @@
 #include <memory>
 #include <mutex>
 
-#include "cairn/storage.h"
+#include "cairn/forwarding_storage.h"
 
 namespace cairn {
 
-class ConcurrencyLimitedStorage final : public Storage {
+class ConcurrencyLimitedStorage final : public ForwardingStorage {
  public:
   ConcurrencyLimitedStorage(std::unique_ptr<Storage> inner, int max_in_flight);
 
@@ -39,8 +39,6 @@ class ConcurrencyLimitedStorage final : public Storage {
   Status Delete(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
   StorageCapabilities capabilities() const override;
-  Result<uint64_t> RemoveIncompleteWrites() override { return inner_->RemoveIncompleteWrites(); }
-  std::string location() const override { return inner_->location(); }
 
  private:
   class Slot;
@@ -59,21 +57,13 @@ struct BandwidthLimits {
   uint64_t download_bytes_per_sec = 0;  // Get, GetRange; 0 = unlimited
 };
 
-class BandwidthLimitedStorage final : public Storage {
+class BandwidthLimitedStorage final : public ForwardingStorage {
  public:
   BandwidthLimitedStorage(std::unique_ptr<Storage> inner, BandwidthLimits limits);
 
   Status Put(std::string_view key, ByteView data) override;
   Result<Bytes> Get(std::string_view key) override;
   Result<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
-  Status List(std::string_view prefix, const std::function<Status(const ObjectInfo&)>& fn) override {
-    return inner_->List(prefix, fn);
-  }
-  Status Delete(std::string_view key) override { return inner_->Delete(key); }
-  Result<ObjectInfo> Stat(std::string_view key) override { return inner_->Stat(key); }
-  StorageCapabilities capabilities() const override { return inner_->capabilities(); }
-  Result<uint64_t> RemoveIncompleteWrites() override { return inner_->RemoveIncompleteWrites(); }
-  std::string location() const override { return inner_->location(); }
 
  private:
   class TokenBucket {

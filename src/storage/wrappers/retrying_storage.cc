@@ -29,7 +29,7 @@ std::string StripTransient(const std::string& message) {
 }
 
 RetryingStorage::RetryingStorage(std::unique_ptr<Storage> inner, RetryOptions options)
-    : inner_(std::move(inner)), options_(std::move(options)) {
+    : ForwardingStorage(inner.get()), inner_(std::move(inner)), options_(std::move(options)) {
   if (options_.max_attempts < 1) options_.max_attempts = 1;
   if (!options_.sleep) options_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
 }

@@ -32,7 +32,7 @@
 #include <string>
 #include <string_view>
 
-#include "cairn/storage.h"
+#include "cairn/forwarding_storage.h"
 
 namespace cairn {
 
@@ -58,7 +58,7 @@ struct RetryOptions {
   std::function<void(std::chrono::milliseconds)> sleep;
 };
 
-class RetryingStorage final : public Storage {
+class RetryingStorage final : public ForwardingStorage {
  public:
   RetryingStorage(std::unique_ptr<Storage> inner, RetryOptions options = {});
 
@@ -68,9 +68,6 @@ class RetryingStorage final : public Storage {
   Status List(std::string_view prefix, const std::function<Status(const ObjectInfo&)>& fn) override;
   Status Delete(std::string_view key) override;
   Result<ObjectInfo> Stat(std::string_view key) override;
-  StorageCapabilities capabilities() const override { return inner_->capabilities(); }
-  Result<uint64_t> RemoveIncompleteWrites() override { return inner_->RemoveIncompleteWrites(); }
-  std::string location() const override { return inner_->location(); }
 
   Storage* inner() const { return inner_.get(); }
 
