@@ -1,6 +1,8 @@
 #include "cairn/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -122,10 +124,38 @@ Status OpenWithKey(const uint8_t* key32, ByteView sealed, Bytes* plaintext) {
   return OpenRaw(key32, sealed, {}, plaintext);
 }
 
+namespace {
+struct MacCtxDeleter {
+  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+};
+// One-shot HMAC() fetches the algorithm and expands the key on every call,
+// which costs as much as hashing a small file; a thread keeps a keyed context.
+EVP_MAC_CTX* ThreadMacContext(const MasterKey& key) {
+  static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  thread_local std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter> ctx;
+  thread_local std::array<uint8_t, kKeySize> ctx_key{};
+  if (!ctx || ctx_key != key.id_mac) {
+    ctx.reset(EVP_MAC_CTX_new(mac));
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
+    if (!ctx || EVP_MAC_init(ctx.get(), key.id_mac.data(), kKeySize, params) != 1)
+      throw std::runtime_error("HMAC-SHA-256 initialisation failed inside OpenSSL");
+    ctx_key = key.id_mac;
+    return ctx.get();
+  }
+  if (EVP_MAC_init(ctx.get(), nullptr, 0, nullptr) != 1)  // same key: only reset the state
+    throw std::runtime_error("HMAC-SHA-256 reset failed inside OpenSSL");
+  return ctx.get();
+}
+}  // namespace
+
 Id BlobId(const MasterKey& key, ByteView plaintext) {
   Id id;
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.id_mac.data(), kKeySize, plaintext.data(), plaintext.size(), id.bytes.data(), &len);
+  size_t len = 0;
+  EVP_MAC_CTX* ctx = ThreadMacContext(key);
+  if (EVP_MAC_update(ctx, plaintext.data(), plaintext.size()) != 1 ||
+      EVP_MAC_final(ctx, id.bytes.data(), &len, id.bytes.size()) != 1 || len != id.bytes.size())
+    throw std::runtime_error("HMAC-SHA-256 failed inside OpenSSL");
   return id;
 }
 

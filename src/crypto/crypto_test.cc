@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <cstring>
+
 namespace cairn::crypto {
 namespace {
 
@@ -53,6 +55,14 @@ TEST(CryptoTest, BlobIdsAreKeyedAndDeterministic) {
   EXPECT_EQ(BlobId(a, Text("chunk")), BlobId(a, Text("chunk")));
   EXPECT_NE(BlobId(a, Text("chunk")), BlobId(b, Text("chunk")));
   EXPECT_NE(BlobId(a, Text("chunk")), Sha256(Text("chunk")));
+}
+
+TEST(CryptoTest, BlobIdIsHmacSha256KnownAnswer) {
+  MasterKey k;
+  k.id_mac.fill(0);
+  std::memcpy(k.id_mac.data(), "key", 3);  // HMAC pads short keys with zeros, so this is key "key"
+  EXPECT_EQ(BlobId(k, Text("abc")).Hex(), "9c196e32dc0175f86f4b1cb89289d6619de6bee699e4c378e68309ed97a1a6ab");
+  EXPECT_EQ(BlobId(k, Text("abc")), BlobId(k, Text("abc")));  // the reused context resets
 }
 
 TEST(CryptoTest, Sha256KnownAnswer) {
