@@ -80,14 +80,26 @@ struct Work {
 constexpr uint64_t kInFlightBytes = 4 << 20;
 
 // Bounds the bytes in flight in the pipeline; the producer waits when full
-// (a single chunk larger than the budget still passes alone).
+// (a single chunk larger than the budget still passes alone). Cancel wakes a
+// waiting producer when the consumer stops early (a failed upload), so that
+// the pipeline can wind down instead of waiting for releases that never come.
 class ByteBudget {
  public:
   explicit ByteBudget(uint64_t limit) : limit_(limit) {}
-  void Acquire(uint64_t n) {
+  // False once cancelled.
+  bool Acquire(uint64_t n) {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return used_ == 0 || used_ + n <= limit_; });
+    cv_.wait(lock, [&] { return cancelled_ || used_ == 0 || used_ + n <= limit_; });
+    if (cancelled_) return false;
     used_ += n;
+    return true;
+  }
+  void Cancel() {
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
   }
   void Release(uint64_t n) {
     {
@@ -102,6 +114,7 @@ class ByteBudget {
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t used_ = 0;
+  bool cancelled_ = false;
 };
 
 // Collects source problems that do not stop a backup; used by the walker,
@@ -727,8 +740,7 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
           stdin_started = true;
         }
         if (writer->failed() || !walker.Next(w)) return false;
-        budget.Acquire(w->length + w->small_bytes);
-        return true;
+        return budget.Acquire(w->length + w->small_bytes);
       },
       [&](Work* w) {
         for (Event& e : w->events) {
@@ -753,7 +765,9 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
         assembler.Apply(w);
         budget.Release(w->length + w->small_bytes);
         w->ReleaseLargeBuffers();
-        return !writer->failed();
+        if (!writer->failed()) return true;
+        budget.Cancel();
+        return false;
       });
 
   scan_stop = true;

@@ -149,6 +149,24 @@ TEST_F(RepositoryTest, DiskFullDuringBackupLeavesNoSnapshotAndAConsistentReposit
   EXPECT_TRUE(RunBackup(*fresh, Options()).ok());
 }
 
+// Much more data than the pipeline's in-flight budget, so the failure arrives
+// while the walker is still producing; the backup must end with the cause.
+// (A full tmpfs in tests/integration/test_errors.sh once hung here, with the
+// walker waiting for budget a stopped assembler never returned.)
+TEST_F(RepositoryTest, DiskFullDuringALargeBackupEndsWithAnError) {
+  std::mt19937 rng(11);
+  std::string noise(1 << 20, '\0');
+  for (int f = 0; f < 24; ++f) {
+    for (char& c : noise) c = static_cast<char>(rng());
+    Write(src_ + "/big-" + std::to_string(f), noise);
+  }
+  auto repo = OpenRepo(reinterpret_cast<Storage*>(1));
+  fault_->FailPutsAfter(3);
+  auto result = RunBackup(*repo, Options());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kNoSpace);
+}
+
 TEST_F(RepositoryTest, CorruptReadsAreReportedByCheck) {
   {
     auto repo = OpenRepo();
