@@ -334,11 +334,11 @@ class SourceWalker {
 
   void StartFile(Frame& frame, const std::string& path, Node node, Work* work) {
     FileState state = FileState::kNew;
-    if (frame.parent && !options_.force_reread) {
+    if (frame.parent) {
       if (const Node* old = frame.parent->Find(node.name); old && old->type == NodeType::kFile) {
-        state = FileState::kChanged;
-        if (old->size == node.size && old->mtime_ns == node.mtime_ns && old->ctime_ns == node.ctime_ns &&
-            old->inode == node.inode) {
+        state = FileState::kChanged;  // in the parent snapshot: re-read files count as changed
+        if (!options_.force_reread && old->size == node.size && old->mtime_ns == node.mtime_ns &&
+            old->ctime_ns == node.ctime_ns && old->inode == node.inode) {
           node.content = old->content;
           work->events.push_back(Event{Event::kNode, std::move(node), FileState::kUnmodified});
           return;
