@@ -126,6 +126,10 @@ class Repository {
   Result<Id> SaveSnapshot(const Snapshot& snapshot);
   // All snapshots, oldest first. Corrupt ones fail the call, naming the object.
   Result<std::vector<Snapshot>> ListSnapshots();
+  // Ids of the stored snapshot objects, in no particular order.
+  Result<std::vector<Id>> ListSnapshotIds();
+  // Loads and authenticates one snapshot; corruption names the object.
+  Result<Snapshot> LoadSnapshot(const Id& id);
   // "latest" (newest, optionally restricted to a host), or a unique id prefix.
   Result<Snapshot> FindSnapshot(const std::string& id_or_latest);
   Status DeleteSnapshot(const Id& id);

@@ -147,25 +147,13 @@ Result<CheckReport> CheckRepository(Repository& repo, const CheckOptions& option
   report.packs = packs_on_storage.size();
 
   log("checking snapshots and trees");
+  // Each snapshot on its own: a damaged one is reported and the others are still walked.
   std::vector<Snapshot> snapshots;
-  {
-    std::vector<Id> ids;
-    CAIRN_RETURN_IF_ERROR(repo.storage().List("snapshots/", [&](const ObjectInfo& o) {
-      Id id;
-      if (Id::FromHex(o.key.substr(10), &id)) ids.push_back(id);
-      return Status::Ok();
-    }));
-    for (const Id& id : ids) {
-      auto snap = repo.FindSnapshot(id.Hex());
-      if (!snap.ok()) {
-        // FindSnapshot lists all; fall back to naming the broken object directly.
-        Bytes plain;
-        Status st = repo.GetContentAddressed("snapshots", id, &plain);
-        report.errors.push_back(st.ok() ? snap.status().message() : st.message());
-        continue;
-      }
-      snapshots.push_back(std::move(snap).value());
-    }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Id> snapshot_ids, repo.ListSnapshotIds());
+  for (const Id& id : snapshot_ids) {
+    auto snap = repo.LoadSnapshot(id);
+    if (snap.ok()) snapshots.push_back(std::move(snap).value());
+    else report.errors.push_back(snap.status().message());
   }
   report.snapshots = snapshots.size();
   for (const Snapshot& snap : snapshots) {

@@ -301,23 +301,33 @@ Result<Id> Repository::SaveSnapshot(const Snapshot& snapshot) {
   return PutContentAddressed("snapshots", AsBytes(SnapshotToJson(snapshot).dump()));
 }
 
-Result<std::vector<Snapshot>> Repository::ListSnapshots() {
+Result<std::vector<Id>> Repository::ListSnapshotIds() {
   std::vector<Id> ids;
   CAIRN_RETURN_IF_ERROR(storage_->List("snapshots/", [&](const ObjectInfo& o) {
     Id id;
     if (Id::FromHex(o.key.substr(10), &id)) ids.push_back(id);
     return Status::Ok();
   }));
+  return ids;
+}
+
+Result<Snapshot> Repository::LoadSnapshot(const Id& id) {
+  Bytes plain;
+  CAIRN_RETURN_IF_ERROR(GetContentAddressed("snapshots", id, &plain));
+  auto j = ParseJson(plain, "snapshots/" + id.Hex());
+  if (!j.ok()) return j.status();
+  auto snap = SnapshotFromJson(*j);
+  if (!snap.ok()) return snap.status().WithContext("snapshots/" + id.Hex() + " is corrupt");
+  snap->id = id;
+  return snap;
+}
+
+Result<std::vector<Snapshot>> Repository::ListSnapshots() {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Id> ids, ListSnapshotIds());
   std::vector<Snapshot> out;
   for (const Id& id : ids) {
-    Bytes plain;
-    CAIRN_RETURN_IF_ERROR(GetContentAddressed("snapshots", id, &plain));
-    auto j = ParseJson(plain, "snapshots/" + id.Hex());
-    if (!j.ok()) return j.status();
-    auto snap = SnapshotFromJson(*j);
-    if (!snap.ok()) return snap.status().WithContext("snapshots/" + id.Hex() + " is corrupt");
-    snap->id = id;
-    out.push_back(std::move(snap).value());
+    CAIRN_ASSIGN_OR_RETURN(Snapshot snap, LoadSnapshot(id));
+    out.push_back(std::move(snap));
   }
   std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
     return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;

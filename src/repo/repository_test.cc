@@ -182,6 +182,28 @@ TEST_F(RepositoryTest, CorruptReadsAreReportedByCheck) {
   for (const auto& e : report->errors) EXPECT_NE(e.find("corrupt"), std::string::npos) << e;
 }
 
+TEST_F(RepositoryTest, CheckNamesACorruptSnapshotAndStillWalksTheOthers) {
+  auto repo = OpenRepo();
+  auto first = RunBackup(*repo, Options());
+  ASSERT_TRUE(first.ok());
+  Write(src_ + "/a.txt", "changed");
+  ASSERT_TRUE(RunBackup(*repo, Options()).ok());
+  const std::string damaged = repo_path_ + "/snapshots/" + first->snapshot.id.Hex();
+  std::string bytes;
+  {
+    std::ifstream in(damaged, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.size() / 2] ^= 0x10;
+  Write(damaged, bytes);
+  auto report = CheckRepository(*repo, CheckOptions{}, [](const std::string&) {});
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->errors.size(), 1u);
+  EXPECT_NE(report->errors[0].find(first->snapshot.id.Hex()), std::string::npos) << report->errors[0];
+  EXPECT_EQ(report->snapshots, 1u);
+  EXPECT_GT(report->trees, 0u);
+}
+
 TEST_F(RepositoryTest, ExclusiveLockConflictsAndStaleLocksAreCleared) {
   auto repo = OpenRepo();
   {
