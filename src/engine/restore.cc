@@ -19,6 +19,7 @@
 
 #include "cairn/engine.h"
 #include "engine/metadata.h"
+#include "util/fd_io.h"
 
 namespace cairn {
 namespace {
@@ -322,14 +323,8 @@ class Restorer {
         }
         const FileTask& task = files_[begin + piece.file];
         if (!zero) {  // all-zero chunks stay holes; ftruncate sets the size
-          size_t done = 0;
-          while (done < plain.size()) {
-            ssize_t n = ::pwrite(fds[piece.file], plain.data() + done, plain.size() - done,
-                                 static_cast<off_t>(piece.offset + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return Status::FromErrno(errno, "cannot write " + task.path);
-            done += static_cast<size_t>(n);
-          }
+          CAIRN_RETURN_IF_ERROR(WriteFully(fds[piece.file], plain, static_cast<int64_t>(piece.offset),
+                                           "cannot write " + task.path));
           written_end[piece.file] = std::max(written_end[piece.file], piece.offset + plain.size());
         }
         if (options_.progress) options_.progress->bytes_done += plain.size();
@@ -391,13 +386,7 @@ Status DumpFile(Repository& repo, const Snapshot& snapshot, const std::string& p
   Bytes plain;
   for (const Id& id : node->content) {
     CAIRN_RETURN_IF_ERROR(repo.ReadBlob(id, &plain));
-    size_t done = 0;
-    while (done < plain.size()) {
-      ssize_t n = ::write(fd, plain.data() + done, plain.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Status::FromErrno(errno, "cannot write output");
-      done += static_cast<size_t>(n);
-    }
+    CAIRN_RETURN_IF_ERROR(WriteFully(fd, plain, -1, "cannot write output"));
   }
   return Status::Ok();
 }

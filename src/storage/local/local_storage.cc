@@ -15,6 +15,7 @@
 #include <random>
 
 #include "cairn/storage.h"
+#include "util/fd_io.h"
 
 namespace cairn {
 namespace {
@@ -33,19 +34,6 @@ class Fd {
  private:
   int fd_;
 };
-
-Status WriteAll(int fd, ByteView data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
 
 Status ReadExactlyAt(int fd, uint8_t* out, size_t length, uint64_t offset, const std::string& path) {
   size_t done = 0;
@@ -150,7 +138,7 @@ class LocalStorage final : public Storage {
     }
     if (raw < 0) return Status::FromErrno(errno, "create " + temp);
     Fd fd(raw);
-    Status st = WriteAll(fd.get(), data, path);
+    Status st = WriteFully(fd.get(), data, -1, "write " + path);
     if (st.ok() && sync_now && ::fdatasync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + path);
     // Start write-back now so that Flush finds little left to do.
     if (st.ok() && !sync_now) ::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
