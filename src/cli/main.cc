@@ -92,6 +92,14 @@ std::string Password(const Globals& g, bool stdin_is_data = false) {
   throw CommandError{Status::InvalidArgument("no password given: set CAIRN_PASSWORD or use --password-file")};
 }
 
+// Step messages of check and prune. They go to stdout so that a failing
+// command leaves exactly one line, the error, on stderr.
+std::function<void(const std::string&)> StepLog(const Globals& g) {
+  return [&g](const std::string& m) {
+    if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
+  };
+}
+
 std::string NewPassword(const std::string& new_password_file) {
   if (!new_password_file.empty()) return ReadSecretFile(new_password_file, "new password");
   if (const char* env = std::getenv("CAIRN_NEW_PASSWORD")) return env;
@@ -395,10 +403,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     CheckOptions copt;
     copt.read_data = read_data || !subset.empty();
     if (!subset.empty()) copt.read_data_fraction = ParsePercent(subset);
-    // Progress goes to stdout so that a failing check leaves one line on stderr.
-    auto report = ValueOrThrow(CheckRepository(*r, copt, [&](const std::string& m) {
-      if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
-    }));
+    auto report = ValueOrThrow(CheckRepository(*r, copt, StepLog(g)));
     if (g.json) {
       std::cout << Dump(json{{"errors", report.errors}, {"warnings", report.warnings}, {"snapshots", report.snapshots},
                         {"trees", report.trees}, {"packs", report.packs}, {"packs_read", report.packs_read},
@@ -465,9 +470,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     else
       std::printf("%s %zu snapshot(s)\n", fopt.dry_run ? "would remove" : "removed", removed);
     if (prune_after && !fopt.dry_run) {
-      auto report = ValueOrThrow(Prune(*r, PruneOptions{}, [&](const std::string& m) {
-        if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
-      }));
+      auto report = ValueOrThrow(Prune(*r, PruneOptions{}, StepLog(g)));
       if (!g.json) std::printf("prune freed %s\n", HumanBytes(report.bytes_freed).c_str());
     }
   });
@@ -479,9 +482,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   prune->add_flag("--dry-run,-n", popt.dry_run, "Show what would be removed, change nothing");
   prune->callback([&] {
     auto r = OpenRepo(g);
-    auto report = ValueOrThrow(Prune(*r, popt, [&](const std::string& m) {
-      if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
-    }));
+    auto report = ValueOrThrow(Prune(*r, popt, StepLog(g)));
     json j = {{"packs_total", report.packs_total},         {"packs_deleted", report.packs_deleted},
               {"packs_repacked", report.packs_repacked},   {"packs_unreferenced", report.packs_unreferenced},
               {"blobs_used", report.blobs_used},           {"blobs_unused", report.blobs_unused},
