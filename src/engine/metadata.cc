@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,56 +19,63 @@
 namespace cairn {
 namespace {
 
-std::mutex name_cache_mu;
+// Account lookups read /etc/passwd or /etc/group on every call, and backups
+// and restores ask once per file, so each answer is remembered.
+template <typename Key, typename Value>
+class LookupCache {
+ public:
+  Value Get(const Key& key, const std::function<Value(const Key&)>& lookup) {
+    std::lock_guard lock(mu_);
+    auto [it, inserted] = cache_.try_emplace(key);
+    if (inserted) it->second = lookup(key);
+    return it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<Key, Value> cache_;
+};
 
 std::string UserName(uint32_t uid) {
-  static std::unordered_map<uint32_t, std::string> cache;
-  std::lock_guard lock(name_cache_mu);
-  auto it = cache.find(uid);
-  if (it != cache.end()) return it->second;
-  struct passwd pw, *res = nullptr;
-  char buf[4096];
-  std::string name = getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res ? res->pw_name : "";
-  return cache[uid] = name;
+  static LookupCache<uint32_t, std::string> cache;
+  return cache.Get(uid, [](const uint32_t& id) {
+    struct passwd pw, *res = nullptr;
+    char buf[4096];
+    return std::string(getpwuid_r(id, &pw, buf, sizeof(buf), &res) == 0 && res ? res->pw_name : "");
+  });
 }
 
 std::string GroupName(uint32_t gid) {
-  static std::unordered_map<uint32_t, std::string> cache;
-  std::lock_guard lock(name_cache_mu);
-  auto it = cache.find(gid);
-  if (it != cache.end()) return it->second;
-  struct group gr, *res = nullptr;
-  char buf[4096];
-  std::string name = getgrgid_r(gid, &gr, buf, sizeof(buf), &res) == 0 && res ? res->gr_name : "";
-  return cache[gid] = name;
+  static LookupCache<uint32_t, std::string> cache;
+  return cache.Get(gid, [](const uint32_t& id) {
+    struct group gr, *res = nullptr;
+    char buf[4096];
+    return std::string(getgrgid_r(id, &gr, buf, sizeof(buf), &res) == 0 && res ? res->gr_name : "");
+  });
 }
 
 // Restores owners by name where this system knows the name, else by number,
 // as tar does: ids differ between hosts, names usually mean the same account.
-// Each lookup reads /etc/passwd or /etc/group; a restore asks once per file.
 uint32_t LocalUid(const Node& node) {
   if (node.user.empty()) return node.uid;
-  static std::unordered_map<std::string, std::optional<uint32_t>> cache;
-  std::lock_guard lock(name_cache_mu);
-  auto [it, inserted] = cache.try_emplace(node.user);
-  if (inserted) {
-    struct passwd pw, *res = nullptr;
-    char buf[4096];
-    if (getpwnam_r(node.user.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res) it->second = res->pw_uid;
-  }
-  return it->second.value_or(node.uid);
+  static LookupCache<std::string, std::optional<uint32_t>> cache;
+  return cache.Get(node.user, [](const std::string& name) {
+           struct passwd pw, *res = nullptr;
+           char buf[4096];
+           return getpwnam_r(name.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res ? std::optional<uint32_t>(res->pw_uid)
+                                                                                  : std::nullopt;
+         }).value_or(node.uid);
 }
+
 uint32_t LocalGid(const Node& node) {
   if (node.group.empty()) return node.gid;
-  static std::unordered_map<std::string, std::optional<uint32_t>> cache;
-  std::lock_guard lock(name_cache_mu);
-  auto [it, inserted] = cache.try_emplace(node.group);
-  if (inserted) {
-    struct group gr, *res = nullptr;
-    char buf[4096];
-    if (getgrnam_r(node.group.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res) it->second = res->gr_gid;
-  }
-  return it->second.value_or(node.gid);
+  static LookupCache<std::string, std::optional<uint32_t>> cache;
+  return cache.Get(node.group, [](const std::string& name) {
+           struct group gr, *res = nullptr;
+           char buf[4096];
+           return getgrnam_r(name.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res ? std::optional<uint32_t>(res->gr_gid)
+                                                                                  : std::nullopt;
+         }).value_or(node.gid);
 }
 
 void ReadXattrs(const std::string& path, Node* node) {
