@@ -9,13 +9,16 @@ PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
   # libraries the binary links (see docs/dependencies.md for why each)
   libssl-dev libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   attr acl python3 time restic borgbackup
   # S3 driver tests: rclone as an independent client, openssl for a TLS test
   # certificate; the S3 test server is an npm package (needs node + npm)
   rclone openssl
+  # real services for the service tests (started by the tests on loopback,
+  # never as system services) and sshd for Borg-over-SSH
+  postgresql mariadb-server mariadb-backup redis-server sqlite3 openssh-server
 )
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 

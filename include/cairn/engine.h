@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cairn/repository.h"
+#include "cairn/service.h"
 
 namespace cairn {
 
@@ -40,6 +41,19 @@ struct BackupOptions {
   JobProgress* progress = nullptr;         // optional, not owned
   // Called for each source problem that does not stop the backup.
   std::function<void(const std::string&)> on_warning;
+
+  // --- a service's restore point (instead of paths / stdin_name) ---------
+  // Each part becomes a directory at the snapshot root: a stream part holds
+  // its one file, a files part its paths. Parts are read in order; a stream
+  // that cannot be read to the end or whose finish() fails fails the backup.
+  std::vector<CapturePart>* parts = nullptr;  // not owned
+  std::string parent_tag;                     // parent = newest snapshot of this host with this tag
+  int64_t time_ns = 0;                        // snapshot time; 0 = now
+  // Called after the index is written, just before the snapshot is saved:
+  // last chance to fail the backup or to add to the snapshot (the manifest).
+  std::function<Status(Snapshot&)> before_save;
+  // Called as each part is stored, with its bytes and (files parts) file count.
+  std::function<void(const CapturePart&, uint64_t bytes, uint64_t files)> on_part_done;
 };
 
 struct BackupResult {

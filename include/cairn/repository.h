@@ -72,6 +72,9 @@ struct Snapshot {
   std::vector<std::string> excludes;
   std::string program_version;
   SnapshotSummary summary;
+  // A service restore point's manifest (docs/services.md), as JSON object
+  // text; empty for plain path/stdin backups.
+  std::string service;
 };
 
 struct KeyInfo {

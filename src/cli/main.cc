@@ -21,37 +21,11 @@
 #include "cairn/repository.h"
 #include "repo/snapshot_json.h"
 #include "util/json_text.h"
+#include "cli/common.h"
 
 namespace cairn {
 namespace {
 
-using json = nlohmann::json;
-
-constexpr int kExitFailure = 1;
-constexpr int kExitPartial = 3;
-
-// Carries a Status out of a command to main's single error printer.
-struct CommandError {
-  Status status;
-};
-
-void ThrowIfError(const Status& st) {
-  if (!st.ok()) throw CommandError{st};
-}
-template <typename T>
-T ValueOrThrow(Result<T> r) {
-  if (!r.ok()) throw CommandError{r.status()};
-  return std::move(r).value();
-}
-
-// Prints JSON; any text that is still not UTF-8 is replaced, never fatal.
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string OneLine(std::string s) {
-  for (char& c : s)
-    if (c == '\n' || c == '\r') c = ' ';
-  return s;
-}
 
 std::string ReadSecretFile(const std::string& path, const char* what) {
   std::ifstream in(path);
@@ -120,18 +94,6 @@ std::string RepoLocation(const Globals& g) {
 std::unique_ptr<Repository> OpenRepo(const Globals& g, bool stdin_is_data = false) {
   auto storage = ValueOrThrow(OpenStorage(RepoLocation(g), /*create=*/false));
   return ValueOrThrow(Repository::Open(std::move(storage), Password(g, stdin_is_data)));
-}
-
-std::string HumanBytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-  return buf;
 }
 
 std::string Clock(double seconds) {
@@ -583,6 +545,7 @@ int main(int argc, char** argv) {
   Globals globals;
   int exit_code = 0;
   AddRepoCommands(app, globals, exit_code);
+  AddServiceCommands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -133,6 +133,10 @@ class WarningSink {
     std::lock_guard lock(mu_);
     return count_;
   }
+  std::string last() const {
+    std::lock_guard lock(mu_);
+    return out_->empty() ? "" : out_->back();
+  }
 
  private:
   const BackupOptions& options_;
@@ -373,7 +377,7 @@ class SourceWalker {
   }
 
  public:
-  void StartStdin(const std::string& name, Work* work) {
+  void StartStream(const std::string& name, int fd, Work* work) {
     Node node;
     node.name = name;
     node.type = NodeType::kFile;
@@ -382,9 +386,9 @@ class SourceWalker {
     node.gid = ::getegid();
     node.mtime_ns = node.ctime_ns = node.atime_ns = NowNs();
     node.user = Username();
-    BeginReading(options_.stdin_fd, "standard input", UINT64_MAX);
+    BeginReading(fd, "stream " + name, UINT64_MAX);
     owns_fd_ = false;
-    stack_.back().names.clear();  // the stdin file is the snapshot's only entry
+    stack_.back().names.clear();  // the stream is the tree's only entry
     work->events.push_back(Event{Event::kOpenFile, std::move(node), FileState::kNew});
   }
 
@@ -657,66 +661,23 @@ std::optional<Snapshot> FindParent(const std::vector<Snapshot>& snapshots, const
   return std::nullopt;
 }
 
-}  // namespace
+std::optional<Snapshot> FindTaggedParent(const std::vector<Snapshot>& snapshots, const std::string& host,
+                                         const std::string& tag) {
+  if (tag.empty()) return std::nullopt;
+  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it)
+    if (it->hostname == JsonSafeText(host) && std::find(it->tags.begin(), it->tags.end(), tag) != it->tags.end())
+      return *it;
+  return std::nullopt;
+}
 
-Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
-  const auto started = std::chrono::steady_clock::now();
-  BackupResult result;
-  Snapshot& snap = result.snapshot;
-  snap.time_ns = NowNs();
-  snap.hostname = options.hostname.empty() ? Hostname() : options.hostname;
-  snap.username = Username();
-  snap.tags = options.tags;
-  snap.excludes = options.excludes;
-  snap.program_version = CAIRN_VERSION;
-
-  PathTrie trie;
-  if (options.stdin_name) {
-    if (options.stdin_name->empty() || options.stdin_name->find('/') != std::string::npos)
-      return Status::InvalidArgument("--stdin-name must be a plain file name");
-    snap.paths = {*options.stdin_name};
-  } else {
-    if (options.paths.empty()) return Status::InvalidArgument("nothing to back up: give at least one path");
-    for (const std::string& raw : options.paths) {
-      std::string path = NormalizePath(raw);
-      struct stat st;
-      if (::lstat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "cannot back up " + raw);
-      snap.paths.push_back(path);
-    }
-    std::sort(snap.paths.begin(), snap.paths.end());
-    snap.paths.erase(std::unique(snap.paths.begin(), snap.paths.end()), snap.paths.end());
-    for (const std::string& path : snap.paths) {
-      PathTrie* node = &trie;
-      bool covered = false;
-      for (const auto& part : std::filesystem::path(path).relative_path()) {
-        if (node->backed_up) covered = true;
-        node = &node->children[part.string()];
-      }
-      if (path == "/") node = &trie;
-      if (!covered) node->backed_up = true;
-    }
-    if (trie.backed_up) return Status::InvalidArgument("backing up / as a whole is not supported; list its directories");
-  }
-
-  CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/false));
-  CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
-  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots());
-  std::optional<Tree> parent_root;
-  if (auto parent = FindParent(snapshots, snap.hostname, snap.paths); parent && !options.stdin_name) {
-    snap.parent = parent->id;
-    if (auto tree = repo.LoadTree(parent->tree); tree.ok()) parent_root = std::move(tree).value();
-  }
-
+// Runs the pipeline over one source: the paths in `trie`, or one stream
+// (the snapshot root then holds just that file). Returns the root tree's id.
+Result<Id> BackupSource(Repository& repo, RepositoryWriter& writer, const BackupOptions& options, const PathTrie& trie,
+                        std::optional<Tree> parent_root, const std::string& stream_name, int stream_fd,
+                        SnapshotSummary* summary, WarningSink& warnings) {
   const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::atomic<bool> scan_stop{false};
-  std::thread scanner;
-  if (options.progress && !options.stdin_name)
-    scanner = std::thread([&] { ScanTotals(trie, "", options, options.progress, scan_stop); });
-
-  WarningSink warnings(options, &result.warnings);
-  auto writer = repo.NewWriter(options.compression);
   SourceWalker walker(repo, options, trie, std::move(parent_root), &warnings);
-  TreeAssembler assembler(*writer, &snap.summary, options.progress, &warnings);
+  TreeAssembler assembler(writer, summary, options.progress, &warnings);
   const Id zero_id = crypto::BlobId(repo.key(), Bytes(walker.zero_chunk_length(), 0));
 
   // Each token holds at most one chunk; a few per worker keep every stage busy.
@@ -726,20 +687,20 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
   // Hash; if new to the repository, compress and encrypt.
   auto seal = [&](const Bytes& data, Id* id, bool* encoded, Bytes* stored, uint32_t* raw_length) {
     *id = crypto::BlobId(repo.key(), data);
-    if (writer->Known(*id)) return;
+    if (writer.Known(*id)) return;
     *raw_length = EncodeBlob(repo.key(), *id, data, options.compression, stored);
     *encoded = true;
   };
   ByteBudget budget(kInFlightBytes);
-  bool stdin_started = false;
+  bool stream_started = false;
   OrderedPipeline<Work>::Run(
       tokens, threads,
       [&](Work* w) {
-        if (options.stdin_name && !stdin_started) {
-          walker.StartStdin(*options.stdin_name, w);
-          stdin_started = true;
+        if (!stream_name.empty() && !stream_started) {
+          walker.StartStream(stream_name, stream_fd, w);
+          stream_started = true;
         }
-        if (writer->failed() || !walker.Next(w)) return false;
+        if (writer.failed() || !walker.Next(w)) return false;
         return budget.Acquire(w->length + w->small_bytes);
       },
       [&](Work* w) {
@@ -753,7 +714,7 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
         if (!w->has_chunk) return;
         if (w->zero_run) {
           w->id = zero_id;
-          if (writer->Known(w->id)) return;
+          if (writer.Known(w->id)) return;
           w->data.assign(w->length, 0);
           w->raw_length = EncodeBlob(repo.key(), w->id, w->data, options.compression, &w->stored);
           w->encoded = true;
@@ -765,19 +726,168 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
         assembler.Apply(w);
         budget.Release(w->length + w->small_bytes);
         w->ReleaseLargeBuffers();
-        if (!writer->failed()) return true;
+        if (!writer.failed()) return true;
         budget.Cancel();
         return false;
       });
+  if (writer.failed()) return writer.Finish().WithContext("backup failed");
+  return assembler.FinishRoot();
+}
 
+// Splits absolute paths into the trie of components the walker follows.
+Result<PathTrie> BuildPathTrie(const std::vector<std::string>& raw_paths, std::vector<std::string>* normalized) {
+  PathTrie trie;
+  if (raw_paths.empty()) return Status::InvalidArgument("nothing to back up: give at least one path");
+  for (const std::string& raw : raw_paths) {
+    std::string path = NormalizePath(raw);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "cannot back up " + raw);
+    normalized->push_back(path);
+  }
+  std::sort(normalized->begin(), normalized->end());
+  normalized->erase(std::unique(normalized->begin(), normalized->end()), normalized->end());
+  for (const std::string& path : *normalized) {
+    PathTrie* node = &trie;
+    bool covered = false;
+    for (const auto& part : std::filesystem::path(path).relative_path()) {
+      if (node->backed_up) covered = true;
+      node = &node->children[part.string()];
+    }
+    if (path == "/") node = &trie;
+    if (!covered) node->backed_up = true;
+  }
+  if (trie.backed_up) return Status::InvalidArgument("backing up / as a whole is not supported; list its directories");
+  return trie;
+}
+
+bool ValidPartName(const std::string& name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+// A service's restore point: each part becomes a directory at the snapshot
+// root holding the part's stream file or its file tree.
+Status BackupParts(Repository& repo, RepositoryWriter& writer, const BackupOptions& options,
+                   const std::optional<Tree>& parent_root, Snapshot* snap, WarningSink& warnings) {
+  std::vector<Node> roots;
+  for (CapturePart& part : *options.parts) {
+    if (!ValidPartName(part.name)) return Status::InvalidArgument("invalid part name '" + part.name + "'");
+    Node dir;
+    dir.name = part.name;
+    dir.type = NodeType::kDir;
+    dir.mode = S_IFDIR | 0700;
+    dir.uid = ::geteuid();
+    dir.gid = ::getegid();
+    dir.mtime_ns = dir.ctime_ns = dir.atime_ns = NowNs();
+    const SnapshotSummary& sum = snap->summary;
+    const uint64_t files_before = sum.files_new + sum.files_changed + sum.files_unmodified;
+    if (part.kind == CapturePart::Kind::kStream) {
+      if (!ValidPartName(part.file_name)) return Status::InvalidArgument("invalid file name '" + part.file_name + "'");
+      CAIRN_ASSIGN_OR_RETURN(int fd, part.open());
+      const uint64_t before = snap->summary.total_bytes;
+      const uint64_t warnings_before = warnings.count();
+      Result<Id> tree = BackupSource(repo, writer, options, PathTrie{}, std::nullopt, part.file_name, fd,
+                                     &snap->summary, warnings);
+      ::close(fd);
+      Status finished = part.finish ? part.finish() : Status::Ok();
+      if (!tree.ok()) return tree.status();
+      CAIRN_RETURN_IF_ERROR(finished.WithContext("part " + part.name));
+      if (warnings.count() > warnings_before) return Status::IOError("part " + part.name + ": " + warnings.last());
+      dir.subtree = *tree;
+      dir.size = snap->summary.total_bytes - before;
+    } else {
+      std::vector<std::string> normalized;
+      CAIRN_ASSIGN_OR_RETURN(PathTrie trie, BuildPathTrie(part.paths, &normalized));
+      std::optional<Tree> parent;
+      if (parent_root)
+        if (const Node* old = parent_root->Find(part.name); old && old->subtree)
+          if (auto t = repo.LoadTree(*old->subtree); t.ok()) parent = std::move(t).value();
+      const uint64_t before = snap->summary.total_bytes;
+      CAIRN_ASSIGN_OR_RETURN(Id tree, BackupSource(repo, writer, options, trie, std::move(parent), "", -1,
+                                                   &snap->summary, warnings));
+      dir.subtree = tree;
+      dir.size = snap->summary.total_bytes - before;
+    }
+    if (options.on_part_done)
+      options.on_part_done(part, dir.size, sum.files_new + sum.files_changed + sum.files_unmodified - files_before);
+    roots.push_back(std::move(dir));
+    snap->paths.push_back(part.name);
+  }
+  std::sort(roots.begin(), roots.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
+  snap->tree = writer.Add(BlobType::kTree, EncodeTree(Tree{std::move(roots)}));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  BackupResult result;
+  Snapshot& snap = result.snapshot;
+  snap.time_ns = options.time_ns ? options.time_ns : NowNs();
+  snap.hostname = options.hostname.empty() ? Hostname() : options.hostname;
+  snap.username = Username();
+  snap.tags = options.tags;
+  snap.excludes = options.excludes;
+  snap.program_version = CAIRN_VERSION;
+
+  const bool composite = options.parts != nullptr;
+  PathTrie trie;
+  if (composite) {
+    if (options.stdin_name || !options.paths.empty())
+      return Status::InvalidArgument("a backup of parts takes no paths or stdin");
+  } else if (options.stdin_name) {
+    if (options.stdin_name->empty() || options.stdin_name->find('/') != std::string::npos)
+      return Status::InvalidArgument("--stdin-name must be a plain file name");
+    snap.paths = {*options.stdin_name};
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(trie, BuildPathTrie(options.paths, &snap.paths));
+  }
+
+  CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/false));
+  CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots());
+  std::optional<Tree> parent_root;
+  if (!options.stdin_name) {
+    std::optional<Snapshot> parent;
+    if (composite) parent = FindTaggedParent(snapshots, snap.hostname, options.parent_tag);
+    else parent = FindParent(snapshots, snap.hostname, snap.paths);
+    if (parent) {
+      snap.parent = parent->id;
+      if (auto tree = repo.LoadTree(parent->tree); tree.ok()) parent_root = std::move(tree).value();
+    }
+  }
+
+  std::atomic<bool> scan_stop{false};
+  std::thread scanner;
+  if (options.progress && !options.stdin_name && !composite)
+    scanner = std::thread([&] { ScanTotals(trie, "", options, options.progress, scan_stop); });
+
+  WarningSink warnings(options, &result.warnings);
+  auto writer = repo.NewWriter(options.compression);
+  Status st;
+  if (composite) {
+    st = BackupParts(repo, *writer, options, parent_root, &snap, warnings);
+  } else {
+    Result<Id> tree = BackupSource(repo, *writer, options, trie, std::move(parent_root),
+                                   options.stdin_name.value_or(""), options.stdin_fd, &snap.summary, warnings);
+    if (tree.ok()) snap.tree = *tree;
+    st = tree.status();
+  }
   scan_stop = true;
   if (scanner.joinable()) scanner.join();
-  if (writer->failed()) return writer->Finish().WithContext("backup failed");
-  snap.tree = assembler.FinishRoot();
+  if (!st.ok()) {
+    Status ignored = writer->Finish();  // indexes what was uploaded; unreferenced until prune
+    (void)ignored;
+    return st;
+  }
   CAIRN_RETURN_IF_ERROR(writer->Finish().WithContext("backup failed"));
   snap.summary.bytes_stored = writer->bytes_stored();
   snap.summary.errors = warnings.count();
   snap.summary.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (options.before_save) CAIRN_RETURN_IF_ERROR(options.before_save(snap));
   CAIRN_ASSIGN_OR_RETURN(snap.id, repo.SaveSnapshot(snap));
   return result;
 }

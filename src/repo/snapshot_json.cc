@@ -15,7 +15,7 @@ json SummaryToJson(const SnapshotSummary& s) {
 }
 
 json SnapshotToJson(const Snapshot& s) {
-  return {{"time", FormatTime(s.time_ns)},
+  json j = {{"time", FormatTime(s.time_ns)},
           {"tree", s.tree.Hex()},
           {"paths", JsonSafeText(s.paths)},
           {"hostname", JsonSafeText(s.hostname)},
@@ -25,6 +25,8 @@ json SnapshotToJson(const Snapshot& s) {
           {"excludes", JsonSafeText(s.excludes)},
           {"program_version", s.program_version},
           {"summary", SummaryToJson(s.summary)}};
+  if (!s.service.empty()) j["service"] = json::parse(s.service, nullptr, /*allow_exceptions=*/false);
+  return j;
 }
 
 Result<Snapshot> SnapshotFromJson(const json& j) {
@@ -45,6 +47,7 @@ Result<Snapshot> SnapshotFromJson(const json& j) {
     }
     s.excludes = j.value("excludes", std::vector<std::string>{});
     s.program_version = j.value("program_version", "");
+    if (j.contains("service") && j["service"].is_object()) s.service = j["service"].dump();
     if (j.contains("summary")) {
       const json& m = j["summary"];
       auto& o = s.summary;

@@ -1,0 +1,153 @@
+// Services: the unit of backup and restore (docs/services.md).
+//
+// A service (a PostgreSQL cluster, a MariaDB server, a Redis, an SQLite file,
+// plain volumes) is captured by its Source as a list of parts taken together:
+// streams (a dump tool's stdout, read once, never spooled to disk) and file
+// trees (volumes, read through the engine). A Target stores the parts of one
+// capture as one restore point and gives them back for restore through a
+// PartReader. Sources never see targets and targets never see services, so
+// every source works with every target.
+//
+// Thread-safety: none of these objects is shared between threads by Cairn;
+// a CapturePart's callbacks are called from one thread, in order.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/status.h"
+
+namespace cairn {
+
+using Json = nlohmann::json;
+
+// A service as the configuration file declares it (docs/configuration.md).
+struct ServiceConfig {
+  std::string name;                    // [A-Za-z0-9_.-]+
+  std::string type;                    // postgres | mysql | redis | sqlite | volume
+  Json settings = Json::object();      // the type's own keys (host, port, user, ...)
+  std::vector<std::string> volumes;    // extra directories captured with the service
+  std::string pre_hook, post_hook;     // sh -c commands around the capture
+  std::vector<std::string> targets;    // target names; the first is the default
+  std::string temp_dir;                // scratch space for restores (default: system temp dir)
+  uint64_t bandwidth_limit = 0;        // bytes/s read from the service, 0 = unlimited
+};
+
+// One part of a restore point.
+struct CapturePart {
+  enum class Kind { kStream, kFiles };
+  std::string name;       // unique in the restore point: [a-z0-9._-]+, e.g. "db.app", "globals"
+  Kind kind = Kind::kStream;
+  // kStream: stored as one file of this name inside the part.
+  std::string file_name;
+  // Starts the producer and returns a readable fd; the consumer reads it to
+  // EOF and closes it, then calls finish, whose error fails the whole backup
+  // (a dump tool that exits non-zero after writing half a dump).
+  std::function<Result<int>()> open;
+  std::function<Status()> finish;
+  // kFiles: absolute paths of directories or files, stored with their full path.
+  std::vector<std::string> paths;
+};
+
+// A capture in progress. The target consumes parts() in order, then calls
+// Finish() exactly once; a capture destroyed without Finish() aborts
+// (producers killed, snapshots and locks released).
+class Capture {
+ public:
+  virtual ~Capture() = default;
+  virtual std::vector<CapturePart>& parts() = 0;
+  // After every part was stored: facts for the manifest, at least
+  // {"server_version": "...", "fingerprint": {...}} and any type-specific
+  // keys the source's Restore needs (e.g. "databases", "method").
+  virtual Result<Json> Finish() = 0;
+};
+
+// Gives back the parts of one stored restore point.
+class PartReader {
+ public:
+  virtual ~PartReader() = default;
+  // Writes the stream part's content to fd (does not close it).
+  virtual Status ReadStream(const std::string& part, const std::string& file_name, int fd) = 0;
+  // Restores a files part into `directory` (created if missing); a stored
+  // path /srv/app/uploads lands at directory/srv/app/uploads.
+  virtual Status ExtractFiles(const std::string& part, const std::string& directory) = 0;
+};
+
+enum class RestoreMode { kOverwrite, kNewInstance };
+
+struct RestoreRequest {
+  RestoreMode mode = RestoreMode::kNewInstance;
+  Json manifest;        // as recorded at backup time: type, parts, server_version, fingerprint, source facts
+  PartReader* reader = nullptr;
+  // New-instance naming. new_name, when given, is the name to use: with one
+  // database the new database's name, with several each becomes
+  // "<db>_<new_name>"; for files a path (relative: beside the original).
+  // Without it, names are derived from `suffix` (unique per restore, e.g.
+  // "restored_20261125_061200"). A name that is already taken is an
+  // AlreadyExists error, before anything is created.
+  std::string new_name;
+  std::string suffix;
+  int port = 0;         // new server instances: this port, 0 = pick a free one
+  std::function<void(const std::string&)> log;  // progress lines for the operator
+};
+
+struct RestoreOutcome {
+  std::string summary;          // one line: what was restored where
+  Json connection = Json::object();  // how to reach the restored data (host, port, database, path, ...)
+  Json locator = Json::object();     // handed to Fingerprint() to validate the result
+  // New-instance servers Cairn started (pid, data_dir) keep running after
+  // restore; `stop` describes how to stop them.
+  std::string stop_hint;
+};
+
+// The fingerprint format shared by all sources:
+//   {"exact": bool, "items": {"<name>": <any JSON>}}
+// exact = the fingerprint describes exactly the captured state (taken in the
+// dump's own snapshot, or nothing changed during a physical copy). When it is
+// not exact only the set of item names is compared.
+struct FingerprintDiff {
+  bool exact = true;
+  std::vector<std::string> differences;  // "table app.public.t: rows 100 != 99", ...
+  bool ok() const { return differences.empty(); }
+};
+FingerprintDiff CompareFingerprints(const Json& expected, const Json& actual);
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Connects and returns the server version; a clear error when the service
+  // is unreachable, the credentials are wrong or a client tool is missing or
+  // older than the server.
+  virtual Result<std::string> Probe() = 0;
+  // Starts a consistent capture; parts are produced as the target reads them.
+  virtual Result<std::unique_ptr<Capture>> StartCapture() = 0;
+  // Restores a restore point in the requested mode. Overwrite restores into a
+  // staging place where the type allows and swaps at the end, so a failure
+  // leaves the service as it was; new-instance never touches the original.
+  virtual Result<RestoreOutcome> Restore(const RestoreRequest& request) = 0;
+  // Fingerprint of the data at `locator` (a RestoreOutcome's locator; an
+  // empty object means the configured live service).
+  virtual Result<Json> Fingerprint(const Json& locator) = 0;
+};
+
+// Builds the source for a service's type; InvalidArgument for unknown types
+// or malformed settings.
+Result<std::unique_ptr<Source>> MakeSource(const ServiceConfig& config);
+
+// --- helpers shared by sources -------------------------------------------
+
+// Reads a setting with a default; InvalidArgument naming service and key on a wrong type.
+Result<std::string> SettingString(const ServiceConfig& c, const std::string& key, const std::string& fallback);
+Result<int64_t> SettingInt(const ServiceConfig& c, const std::string& key, int64_t fallback);
+// "password" or the first line of "password_file"; "" when neither is set.
+Result<std::string> SettingPassword(const ServiceConfig& c);
+// The "databases" setting: "all" (or missing) -> empty vector, else the listed names.
+Result<std::vector<std::string>> SettingDatabases(const ServiceConfig& c);
+
+}  // namespace cairn

@@ -1,0 +1,67 @@
+// Service jobs: back up a service to a target, list its restore points
+// across targets, restore one (docs/services.md). The CLI and, later, the
+// daemon's scheduler and API call these; they hold no state of their own.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/config.h"
+#include "cairn/service.h"
+#include "cairn/target.h"
+
+namespace cairn {
+
+struct JobProgress;
+
+struct ServiceBackupOptions {
+  std::string kind = "manual";  // manual | scheduled | safety | drill
+  JobProgress* progress = nullptr;
+  std::function<void(const std::string&)> log;
+};
+
+// Probe, pre hook, capture (service parts + volumes), store, post hook (run
+// even when the capture failed). A failure leaves no restore point.
+Result<RestorePoint> BackupService(const ServiceConfig& service, const TargetConfig& target,
+                                   const ServiceBackupOptions& options);
+
+// A restore point and every target holding it (same point id).
+struct ServicePoint {
+  RestorePoint point;                // as the first target listing it has it
+  std::vector<std::string> targets;  // target names, in config order
+};
+
+// Restore points of a service on all its targets ("" target = all of the
+// service's targets), oldest first. A target that cannot be read is named in
+// `unreachable` with its error instead of failing the listing.
+Result<std::vector<ServicePoint>> ListServicePoints(const Config& config, const ServiceConfig& service,
+                                                    const std::string& target,
+                                                    std::vector<std::string>* unreachable);
+
+struct ServiceRestoreOptions {
+  RestoreMode mode = RestoreMode::kNewInstance;
+  std::string new_name;
+  int port = 0;
+  bool safety_backup = true;  // overwrite only: back up the current state first
+  std::function<void(const std::string&)> log;
+};
+
+struct ServiceRestoreResult {
+  RestoreOutcome outcome;
+  FingerprintDiff validation;
+  std::optional<RestorePoint> safety;
+};
+
+// Restores `point` from `target`. Overwrite takes the safety backup first
+// (its failure stops the restore before anything changes). Validation
+// compares the restored data's fingerprint with the one taken at backup.
+Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const TargetConfig& target,
+                                            const RestorePoint& point, const ServiceRestoreOptions& options);
+
+// Lowers this process's CPU and I/O priority (nice 10, best-effort level 7);
+// call before starting threads so they inherit it.
+void LowerOwnPriority();
+
+}  // namespace cairn

@@ -1,0 +1,85 @@
+// Targets: where restore points live (docs/services.md).
+//
+// "repository" targets are Cairn repositories (local directory or S3), one
+// restore point per snapshot. "borg" targets are Borg repositories driven
+// through the real `borg` binary, one restore point per group of archives.
+// Each target has its own retention policy.
+//
+// Thread-safety: a Target is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cairn/retention.h"
+#include "cairn/service.h"
+
+namespace cairn {
+
+struct JobProgress;
+
+struct TargetConfig {
+  std::string name;
+  std::string type;              // repository | borg
+  std::string location;          // repository: path or s3:...; borg: path or ssh://user@host:port/path
+  std::string password;          // repository password / borg passphrase (resolved from *_file)
+  RetentionPolicy retention;     // empty: retention is not applied to this target
+  Json settings = Json::object();  // type-specific: borg "ssh_command", "compression", "remote_path"...
+};
+
+// One restore point as a target holds it.
+struct RestorePoint {
+  std::string id;           // restore point id (16 hex digits), kept by `cairn copy`
+  std::string service;
+  std::string target;       // target name
+  int64_t time_ns = 0;      // when the capture started
+  std::string kind;         // manual | scheduled | safety | drill
+  std::string status;       // complete | incomplete
+  uint64_t size = 0;        // bytes captured (sum of all parts)
+  uint64_t stored = 0;      // bytes this point added to the target, when known
+  double duration_s = 0;
+  Json manifest = Json::object();  // everything recorded at backup time (docs/services.md)
+  std::string native_id;    // snapshot id, or borg archive-name prefix
+};
+
+struct StoreRequest {
+  std::string service;
+  std::string point_id;
+  std::string kind;
+  int64_t time_ns = 0;
+  Capture* capture = nullptr;
+  Json manifest = Json::object();  // base manifest; the target adds parts and the capture's facts
+  JobProgress* progress = nullptr;
+  uint64_t bandwidth_limit = 0;    // bytes/s, 0 = unlimited
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual const TargetConfig& config() const = 0;
+  // Creates the repository when it does not exist yet; no-op otherwise.
+  virtual Status Initialize() = 0;
+  // Reads every part of the capture, calls capture->Finish(), and publishes
+  // the restore point with its manifest last: a failed or interrupted store
+  // leaves no restore point behind (and the target consistent).
+  virtual Result<RestorePoint> Store(const StoreRequest& request) = 0;
+  // Restore points of a service ("" = all), oldest first.
+  virtual Result<std::vector<RestorePoint>> List(const std::string& service) = 0;
+  virtual Result<std::unique_ptr<PartReader>> Open(const RestorePoint& point) = 0;
+  // Removes one restore point.
+  virtual Status Remove(const RestorePoint& point) = 0;
+  // Applies the target's retention policy to a service's restore points;
+  // returns the decisions (kept ones with their reasons).
+  virtual Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run) = 0;
+  // Integrity check of the whole target; with read_data every stored byte is read.
+  virtual Status Check(bool read_data) = 0;
+};
+
+Result<std::unique_ptr<Target>> OpenTarget(const TargetConfig& config);
+
+// The manifest key every target stores (docs/services.md, "Manifest").
+Json PartManifest(const CapturePart& part, uint64_t bytes, uint64_t files);
+
+}  // namespace cairn

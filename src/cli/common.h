@@ -1,0 +1,58 @@
+// Pieces every CLI command file shares: the error channel to main's one
+// printer, JSON output and human sizes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "cairn/status.h"
+
+namespace cairn {
+
+using json = nlohmann::json;
+
+constexpr int kExitFailure = 1;
+constexpr int kExitPartial = 3;
+
+// Carries a Status out of a command to main's single error printer.
+struct CommandError {
+  Status status;
+};
+
+inline void ThrowIfError(const Status& st) {
+  if (!st.ok()) throw CommandError{st};
+}
+template <typename T>
+T ValueOrThrow(Result<T> r) {
+  if (!r.ok()) throw CommandError{r.status()};
+  return std::move(r).value();
+}
+
+// Prints JSON; any text that is still not UTF-8 is replaced, never fatal.
+inline std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+inline std::string OneLine(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+inline std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+  return buf;
+}
+
+// Registers backup, backups, restore, service, forget, check and copy (the
+// configuration-file commands).
+void AddServiceCommands(CLI::App& app, int& exit_code);
+
+}  // namespace cairn

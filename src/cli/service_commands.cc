@@ -1,0 +1,321 @@
+// The configuration-file commands: a service is the unit (docs/services.md).
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cairn/config.h"
+#include "cairn/repository.h"
+#include "cairn/service_jobs.h"
+#include "cli/common.h"
+
+namespace cairn {
+namespace {
+
+struct ServiceGlobals {
+  std::string config_path;
+  bool json = false;
+  bool quiet = false;
+};
+
+Config LoadConfigOrThrow(const ServiceGlobals& g) {
+  std::string path = g.config_path;
+  if (path.empty())
+    if (const char* env = std::getenv("CAIRN_CONFIG")) path = env;
+  if (path.empty()) path = "/etc/cairn/cairn.yaml";
+  return ValueOrThrow(LoadConfig(path));
+}
+
+const ServiceConfig& ServiceOrThrow(const Config& c, const std::string& name) {
+  const ServiceConfig* s = c.FindService(name);
+  if (!s) throw CommandError{Status::NotFound("no service named '" + name + "' in " + c.path)};
+  return *s;
+}
+
+const TargetConfig& TargetOrThrow(const Config& c, const ServiceConfig& s, const std::string& name) {
+  for (const auto& t : s.targets)
+    if (t == name) return *c.FindTarget(t);
+  throw CommandError{Status::NotFound("service " + s.name + " has no target named '" + name + "'")};
+}
+
+std::function<void(const std::string&)> Log(const ServiceGlobals& g) {
+  return [&g](const std::string& m) {
+    if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
+    std::fflush(stdout);
+  };
+}
+
+json PointJson(const RestorePoint& p, const std::vector<std::string>& targets) {
+  json parts = json::array();
+  for (const auto& part : p.manifest.value("parts", json::array())) parts.push_back(part);
+  return {{"id", p.id},
+          {"point_id", p.id},
+          {"service", p.service},
+          {"time", FormatTime(p.time_ns)},
+          {"kind", p.kind},
+          {"status", p.status},
+          {"size", p.size},
+          {"stored", p.stored},
+          {"duration_s", p.duration_s},
+          {"parts", parts},
+          {"targets", targets},
+          {"server_version", p.manifest.value("server_version", "")},
+          {"fingerprint", p.manifest.value("fingerprint", json::object())}};
+}
+
+std::string PartNames(const RestorePoint& p) {
+  std::string out;
+  for (const auto& part : p.manifest.value("parts", json::array()))
+    out += (out.empty() ? "" : ",") + part.value("name", std::string("?"));
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// "latest" is the newest complete point that is not a safety backup; an id
+// may be abbreviated to any unique prefix of at least 4 digits.
+ServicePoint FindPointOrThrow(const std::vector<ServicePoint>& points, const std::string& wanted,
+                              const std::string& service) {
+  if (wanted == "latest") {
+    for (auto it = points.rbegin(); it != points.rend(); ++it)
+      if (it->point.status == "complete" && it->point.kind != "safety") return *it;
+    throw CommandError{Status::NotFound("service " + service + " has no restore point yet")};
+  }
+  if (wanted.size() < 4) throw CommandError{Status::InvalidArgument("restore point id '" + wanted + "' is too short")};
+  const ServicePoint* found = nullptr;
+  for (const auto& p : points) {
+    if (p.point.id.compare(0, wanted.size(), wanted) != 0) continue;
+    if (found) throw CommandError{Status::InvalidArgument("restore point id '" + wanted + "' is ambiguous")};
+    found = &p;
+  }
+  if (!found) throw CommandError{Status::NotFound("service " + service + " has no restore point " + wanted)};
+  return *found;
+}
+
+bool Confirm(const std::string& service) {
+  if (!isatty(STDIN_FILENO)) return false;
+  std::fprintf(stderr, "This replaces the current data of %s. Type the service name to continue: ", service.c_str());
+  std::string line;
+  std::getline(std::cin, line);
+  return line == service;
+}
+
+}  // namespace
+
+void AddServiceCommands(CLI::App& app, int& exit_code) {
+  static ServiceGlobals g;
+  app.add_option("--config,-c", g.config_path, "Configuration file (or CAIRN_CONFIG; default /etc/cairn/cairn.yaml)");
+  app.fallthrough();
+  auto add_output = [&](CLI::App* cmd) {
+    cmd->add_flag("--json", g.json, "Machine-readable output on stdout");
+    cmd->add_flag("--quiet,-q", g.quiet, "Only errors");
+  };
+
+  // service list
+  auto* service = app.add_subcommand("service", "Services in the configuration file");
+  service->require_subcommand(1);
+  auto* service_list = service->add_subcommand("list", "List the configured services");
+  add_output(service_list);
+  service_list->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    json out = json::array();
+    for (const auto& s : c.services) {
+      out.push_back({{"name", s.name}, {"type", s.type}, {"targets", s.targets}, {"volumes", s.volumes}});
+      if (!g.json)
+        std::printf("%-20s %-9s targets: %s%s\n", s.name.c_str(), s.type.c_str(), Join(s.targets, ", ").c_str(),
+                    s.volumes.empty() ? "" : ("  volumes: " + Join(s.volumes, ", ")).c_str());
+    }
+    if (g.json) std::cout << Dump(out) << "\n";
+  });
+
+  // backup
+  static std::string backup_service, backup_target;
+  auto* backup = app.add_subcommand("backup", "Back up a service now (to its targets, or one with --target)");
+  backup->add_option("SERVICE", backup_service, "Service name")->required();
+  backup->add_option("--target,-t", backup_target, "Only this target");
+  add_output(backup);
+  backup->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    const ServiceConfig& s = ServiceOrThrow(c, backup_service);
+    std::vector<const TargetConfig*> targets;
+    if (!backup_target.empty()) targets.push_back(&TargetOrThrow(c, s, backup_target));
+    else
+      for (const auto& t : s.targets) targets.push_back(c.FindTarget(t));
+    LowerOwnPriority();
+    ServiceBackupOptions options;
+    options.log = Log(g);
+    for (const TargetConfig* t : targets) {
+      RestorePoint p = ValueOrThrow(BackupService(s, *t, options));
+      if (g.json) {
+        json j = PointJson(p, {t->name});
+        j["target"] = t->name;
+        std::cout << Dump(j) << "\n";
+      } else if (!g.quiet) {
+        std::printf("restore point %s of %s stored on %s: %s, %s added, %.1f s, parts %s\n", p.id.c_str(),
+                    s.name.c_str(), t->name.c_str(), HumanBytes(static_cast<double>(p.size)).c_str(),
+                    HumanBytes(static_cast<double>(p.stored)).c_str(), p.duration_s, PartNames(p).c_str());
+      }
+    }
+  });
+
+  // backups
+  static std::string list_service, list_target;
+  auto* backups = app.add_subcommand("backups", "Restore points of a service on all its targets");
+  backups->add_option("SERVICE", list_service, "Service name")->required();
+  backups->add_option("--target,-t", list_target, "Only this target");
+  add_output(backups);
+  backups->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    const ServiceConfig& s = ServiceOrThrow(c, list_service);
+    if (!list_target.empty()) TargetOrThrow(c, s, list_target);
+    std::vector<std::string> unreachable;
+    auto points = ValueOrThrow(ListServicePoints(c, s, list_target, &unreachable));
+    if (g.json) {
+      json out = {{"service", s.name}, {"points", json::array()}, {"unreachable_targets", unreachable}};
+      for (const auto& p : points) out["points"].push_back(PointJson(p.point, p.targets));
+      std::cout << Dump(out) << "\n";
+    } else {
+      std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %s\n", "ID", "TIME (UTC)", "KIND", "SIZE", "STATUS",
+                  "PARTS", "TARGETS");
+      for (const auto& p : points)
+        std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %s\n", p.point.id.c_str(),
+                    FormatTime(p.point.time_ns).substr(0, 19).c_str(), p.point.kind.c_str(),
+                    HumanBytes(static_cast<double>(p.point.size)).c_str(), p.point.status.c_str(),
+                    PartNames(p.point).c_str(), Join(p.targets, ",").c_str());
+      std::printf("%zu restore point(s)\n", points.size());
+      for (const auto& u : unreachable) std::printf("warning: target %s\n", u.c_str());
+    }
+    if (!unreachable.empty()) exit_code = kExitFailure;
+  });
+
+  // restore
+  static std::string restore_service, restore_point, restore_mode, restore_target, restore_as;
+  static int restore_port = 0;
+  static bool restore_yes = false, no_safety = false;
+  auto* restore = app.add_subcommand("restore", "Restore a service's restore point (overwrite or new instance)");
+  restore->add_option("SERVICE", restore_service, "Service name")->required();
+  restore->add_option("POINT", restore_point, "Restore point id (or a unique prefix), or latest")->required();
+  restore->add_option("--mode", restore_mode, "overwrite | new-instance")
+      ->required()
+      ->check(CLI::IsMember({"overwrite", "new-instance"}));
+  restore->add_option("--target,-t", restore_target, "Read the restore point from this target");
+  restore->add_option("--as", restore_as, "new-instance: name of the new database / path");
+  restore->add_option("--port", restore_port, "new-instance servers: port (default: a free one)");
+  restore->add_flag("--yes,-y", restore_yes, "Overwrite without asking");
+  restore->add_flag("--no-safety-backup", no_safety, "Overwrite without first backing up the current state");
+  add_output(restore);
+  restore->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    const ServiceConfig& s = ServiceOrThrow(c, restore_service);
+    if (!restore_target.empty()) TargetOrThrow(c, s, restore_target);
+    std::vector<std::string> unreachable;
+    auto points = ValueOrThrow(ListServicePoints(c, s, restore_target, &unreachable));
+    if (points.empty() && !unreachable.empty())
+      throw CommandError{Status::IOError("cannot read target " + unreachable.front())};
+    ServicePoint chosen = FindPointOrThrow(points, restore_point, s.name);
+    const TargetConfig& from = *c.FindTarget(chosen.targets.front());
+    ServiceRestoreOptions options;
+    options.mode = restore_mode == "overwrite" ? RestoreMode::kOverwrite : RestoreMode::kNewInstance;
+    options.new_name = restore_as;
+    options.port = restore_port;
+    options.safety_backup = !no_safety;
+    options.log = Log(g);
+    if (options.mode == RestoreMode::kOverwrite && !restore_yes && !Confirm(s.name))
+      throw CommandError{Status::Aborted("overwrite of " + s.name + " not confirmed; nothing changed (use --yes)")};
+    if (!g.json && !g.quiet)
+      std::printf("restoring %s from restore point %s (%s) on %s\n", s.name.c_str(), chosen.point.id.c_str(),
+                  FormatTime(chosen.point.time_ns).substr(0, 19).c_str(), from.name.c_str());
+    ServiceRestoreResult r = ValueOrThrow(RestoreService(s, from, chosen.point, options));
+    const FingerprintDiff& v = r.validation;
+    if (g.json) {
+      json out = {{"mode", restore_mode},
+                  {"point_id", chosen.point.id},
+                  {"target", from.name},
+                  {"summary", r.outcome.summary},
+                  {"connection", r.outcome.connection},
+                  {"stop", r.outcome.stop_hint},
+                  {"validation", {{"ok", v.ok()}, {"exact", v.exact}, {"differences", v.differences}}},
+                  {"safety_backup", r.safety ? json(r.safety->id) : json(nullptr)}};
+      std::cout << Dump(out) << "\n";
+    } else if (!g.quiet) {
+      std::printf("%s\n", r.outcome.summary.c_str());
+      if (!r.outcome.connection.empty()) std::printf("connect: %s\n", Dump(r.outcome.connection).c_str());
+      if (!r.outcome.stop_hint.empty()) std::printf("stop it with: %s\n", r.outcome.stop_hint.c_str());
+      if (r.safety) std::printf("safety backup of the replaced state: restore point %s\n", r.safety->id.c_str());
+      std::printf("validation: %s (%s fingerprint)\n", v.ok() ? "passed" : "FAILED",
+                  v.exact ? "exact" : "structure-only");
+      for (const auto& d : v.differences) std::printf("  %s\n", d.c_str());
+    }
+    if (!v.ok())
+      throw CommandError{Status::Corruption("restored, but validation failed: " + v.differences.front() + " (" +
+                                            std::to_string(v.differences.size()) + " difference(s))")};
+  });
+
+  // forget: each target's own retention policy
+  static std::string forget_service, forget_target;
+  static bool forget_dry_run = false;
+  auto* forget = app.add_subcommand("forget", "Apply each target's retention policy to a service's restore points");
+  forget->add_option("SERVICE", forget_service, "Service name")->required();
+  forget->add_option("--target,-t", forget_target, "Only this target");
+  forget->add_flag("--dry-run,-n", forget_dry_run, "Show what would be removed, change nothing");
+  add_output(forget);
+  forget->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    const ServiceConfig& s = ServiceOrThrow(c, forget_service);
+    json out = json::array();
+    for (const auto& name : s.targets) {
+      if (!forget_target.empty() && name != forget_target) continue;
+      const TargetConfig& t = *c.FindTarget(name);
+      if (t.retention.Empty()) {
+        if (!forget_target.empty()) throw CommandError{Status::InvalidArgument("target " + name + " has no retention policy")};
+        continue;
+      }
+      auto target = ValueOrThrow(OpenTarget(t));
+      auto decisions = ValueOrThrow(target->ApplyRetention(s.name, forget_dry_run));
+      json jt = {{"target", name}, {"keep", json::array()}, {"remove", json::array()}};
+      size_t removed = 0;
+      for (const auto& d : decisions) {
+        jt[d.keep ? "keep" : "remove"].push_back({{"id", d.id}, {"reasons", d.reasons}});
+        removed += !d.keep;
+        if (!g.json && !g.quiet)
+          std::printf("%-10s %-16.16s %-6s %s\n", name.c_str(), d.id.c_str(), d.keep ? "keep" : "remove",
+                      Join(d.reasons, ", ").c_str());
+      }
+      if (!g.json && !g.quiet)
+        std::printf("%s: %s %zu restore point(s)\n", name.c_str(), forget_dry_run ? "would remove" : "removed", removed);
+      out.push_back(jt);
+    }
+    if (g.json) std::cout << Dump(out) << "\n";
+  });
+
+  // check
+  static std::string check_target;
+  static bool check_read_data = false;
+  auto* check = app.add_subcommand("check", "Verify the integrity of the configured targets");
+  check->add_option("--target,-t", check_target, "Only this target");
+  check->add_flag("--read-data", check_read_data, "Also read and verify every stored byte");
+  add_output(check);
+  check->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    json out = json::array();
+    bool all_ok = true, found = false;
+    for (const auto& t : c.targets) {
+      if (!check_target.empty() && t.name != check_target) continue;
+      found = true;
+      auto target = ValueOrThrow(OpenTarget(t));
+      Status st = target->Check(check_read_data);
+      all_ok = all_ok && st.ok();
+      out.push_back({{"target", t.name}, {"ok", st.ok()}, {"error", st.ok() ? "" : st.message()}});
+      if (!g.json && !g.quiet) std::printf("%-12s %s\n", t.name.c_str(), st.ok() ? "ok" : st.message().c_str());
+    }
+    if (!found) throw CommandError{Status::NotFound("no target named '" + check_target + "'")};
+    if (g.json) std::cout << Dump(out) << "\n";
+    if (!all_ok) throw CommandError{Status::Corruption("check found errors (see above)")};
+  });
+}
+
+}  // namespace cairn

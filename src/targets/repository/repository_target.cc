@@ -1,0 +1,198 @@
+#include "targets/repository/repository_target.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "cairn/engine.h"
+#include "cairn/maintenance.h"
+
+namespace cairn {
+namespace {
+
+const std::string kServiceTag = "service=";
+
+class SnapshotPartReader : public PartReader {
+ public:
+  SnapshotPartReader(Repository& repo, Snapshot snapshot) : repo_(repo), snapshot_(std::move(snapshot)) {}
+
+  Status ReadStream(const std::string& part, const std::string& file_name, int fd) override {
+    return DumpFile(repo_, snapshot_, "/" + part + "/" + file_name, fd);
+  }
+
+  Status ExtractFiles(const std::string& part, const std::string& directory) override {
+    CAIRN_ASSIGN_OR_RETURN(Node node, FindNode(repo_, snapshot_, "/" + part));
+    if (node.type != NodeType::kDir || !node.subtree)
+      return Status::Corruption("part " + part + " of snapshot " + snapshot_.id.ShortHex() + " is not a directory");
+    Snapshot view = snapshot_;  // the part's tree as the root of a snapshot
+    view.tree = *node.subtree;
+    RestoreOptions options;
+    options.target = directory;
+    CAIRN_ASSIGN_OR_RETURN(RestoreResult r, RunRestore(repo_, view, options));
+    if (r.warnings) return Status::IOError("restoring part " + part + " gave " + std::to_string(r.warnings) + " warnings");
+    return Status::Ok();
+  }
+
+ private:
+  Repository& repo_;
+  Snapshot snapshot_;
+};
+
+class RepositoryTarget : public Target {
+ public:
+  explicit RepositoryTarget(TargetConfig config) : config_(std::move(config)) {}
+  const TargetConfig& config() const override { return config_; }
+
+  Status Initialize() override {
+    if (repo_) return Status::Ok();
+    CAIRN_ASSIGN_OR_RETURN(auto storage, OpenStorage(config_.location, /*create=*/true));
+    auto config = storage->Stat("config");
+    if (config.ok()) return Status::Ok();
+    if (!config.status().IsNotFound()) return config.status().WithContext("target " + config_.name);
+    return Repository::Init(*storage, config_.password, InitOptions{})
+        .WithContext("cannot create a repository for target " + config_.name);
+  }
+
+  Result<Repository*> Repo() {
+    if (!repo_) {
+      CAIRN_ASSIGN_OR_RETURN(auto storage, OpenStorage(config_.location, /*create=*/false));
+      auto repo = Repository::Open(std::move(storage), config_.password);
+      if (!repo.ok()) return repo.status().WithContext("target " + config_.name);
+      repo_ = std::move(repo).value();
+    }
+    return repo_.get();
+  }
+
+  Result<RestorePoint> Store(const StoreRequest& request) override {
+    CAIRN_RETURN_IF_ERROR(Initialize());
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    BackupOptions options;
+    options.parts = &request.capture->parts();
+    options.tags = {kServiceTag + request.service, "point=" + request.point_id, "kind=" + request.kind};
+    options.parent_tag = kServiceTag + request.service;
+    options.time_ns = request.time_ns;
+    options.progress = request.progress;
+    Json parts = Json::array();
+    options.on_part_done = [&](const CapturePart& part, uint64_t bytes, uint64_t files) {
+      parts.push_back(PartManifest(part, bytes, files));
+    };
+    Json manifest = request.manifest;
+    options.before_save = [&](Snapshot& snap) -> Status {
+      CAIRN_ASSIGN_OR_RETURN(Json facts, request.capture->Finish());
+      for (auto& [key, value] : facts.items()) manifest[key] = value;
+      manifest["parts"] = parts;
+      uint64_t size = 0;
+      for (const auto& p : parts) size += p.value("bytes", uint64_t{0});
+      manifest["size"] = size;
+      manifest["duration_s"] = snap.summary.duration_s;
+      snap.service = manifest.dump();
+      return Status::Ok();
+    };
+    CAIRN_ASSIGN_OR_RETURN(BackupResult result, RunBackup(*repo, options));
+    return PointOf(result.snapshot);
+  }
+
+  Result<std::vector<RestorePoint>> List(const std::string& service) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo->ListSnapshots());
+    std::vector<RestorePoint> points;
+    for (const Snapshot& s : snapshots) {
+      if (s.service.empty()) continue;
+      RestorePoint p = PointOf(s);
+      if (service.empty() || p.service == service) points.push_back(std::move(p));
+    }
+    std::sort(points.begin(), points.end(), [](const auto& a, const auto& b) { return a.time_ns < b.time_ns; });
+    return points;
+  }
+
+  Result<std::unique_ptr<PartReader>> Open(const RestorePoint& point) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    CAIRN_RETURN_IF_ERROR(repo->LoadIndex());
+    CAIRN_ASSIGN_OR_RETURN(Snapshot snap, repo->FindSnapshot(point.native_id));
+    return std::unique_ptr<PartReader>(new SnapshotPartReader(*repo, std::move(snap)));
+  }
+
+  Status Remove(const RestorePoint& point) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    CAIRN_ASSIGN_OR_RETURN(auto lock, repo->Lock(/*exclusive=*/true));
+    CAIRN_ASSIGN_OR_RETURN(Snapshot snap, repo->FindSnapshot(point.native_id));
+    return repo->DeleteSnapshot(snap.id);
+  }
+
+  Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run) override {
+    if (config_.retention.Empty())
+      return Status::InvalidArgument("target " + config_.name + " has no retention policy");
+    CAIRN_ASSIGN_OR_RETURN(std::vector<RestorePoint> points, List(service));
+    std::vector<RetentionCandidate> candidates;
+    std::map<std::string, std::string> snapshot_of;  // point id -> snapshot id
+    for (const auto& p : points) {
+      candidates.push_back({p.id, p.time_ns, {"kind=" + p.kind}});
+      snapshot_of[p.id] = p.native_id;
+    }
+    std::vector<RetentionDecision> decisions = cairn::ApplyRetention(config_.retention, candidates);
+    if (dry_run) return decisions;
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    CAIRN_ASSIGN_OR_RETURN(auto lock, repo->Lock(/*exclusive=*/true));
+    bool removed = false;
+    for (const auto& d : decisions) {
+      if (d.keep) continue;
+      CAIRN_ASSIGN_OR_RETURN(Snapshot snap, repo->FindSnapshot(snapshot_of[d.id]));
+      CAIRN_RETURN_IF_ERROR(repo->DeleteSnapshot(snap.id));
+      removed = true;
+    }
+    lock.reset();
+    if (removed) {
+      CAIRN_RETURN_IF_ERROR(repo->LoadIndex());
+      CAIRN_RETURN_IF_ERROR(Prune(*repo, PruneOptions{}, [](const std::string&) {}).status());
+    }
+    return decisions;
+  }
+
+  Status Check(bool read_data) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    CheckOptions options;
+    options.read_data = read_data;
+    CAIRN_ASSIGN_OR_RETURN(CheckReport report, CheckRepository(*repo, options, [](const std::string&) {}));
+    if (!report.errors.empty())
+      return Status::Corruption("target " + config_.name + ": " + std::to_string(report.errors.size()) +
+                                " errors, first: " + report.errors.front());
+    return Status::Ok();
+  }
+
+ private:
+  RestorePoint PointOf(const Snapshot& s) const {
+    RestorePoint p;
+    Json m = Json::parse(s.service, nullptr, false);
+    if (m.is_discarded() || !m.is_object()) m = Json::object();
+    p.id = m.value("point_id", "");
+    p.service = m.value("service", "");
+    p.target = config_.name;
+    p.time_ns = s.time_ns;
+    p.kind = m.value("kind", "manual");
+    p.status = "complete";
+    p.size = m.value("size", uint64_t{0});
+    p.stored = s.summary.bytes_stored;
+    p.duration_s = m.value("duration_s", s.summary.duration_s);
+    p.manifest = std::move(m);
+    p.native_id = s.id.Hex();
+    return p;
+  }
+
+  TargetConfig config_;
+  std::unique_ptr<Repository> repo_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Target>> OpenRepositoryTarget(const TargetConfig& config) {
+  return std::unique_ptr<Target>(new RepositoryTarget(config));
+}
+
+Result<Repository*> RepositoryOf(Target& target) {
+  auto* t = dynamic_cast<RepositoryTarget*>(&target);
+  if (!t) return Status::InvalidArgument("target " + target.config().name + " is not a Cairn repository");
+  return t->Repo();
+}
+
+}  // namespace cairn
