@@ -72,9 +72,9 @@ void ResolvePaths(const std::string& base_dir, Json& settings) {
   }
 }
 
-Result<std::string> ReadFirstLine(const std::string& path, const std::string& what) {
+Result<std::string> ReadFirstLine(const std::string& path, const std::string& where) {
   std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read " + what + " file " + path);
+  if (!in) return Status::NotFound(where + ": cannot read password file " + path);
   std::string line;
   std::getline(in, line);
   if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -125,7 +125,7 @@ Result<std::string> Password(const Json& o, const std::string& where) {
     if (!o["password"].is_string()) return Status::InvalidArgument(where + ": password must be a string");
     return o["password"].get<std::string>();
   }
-  if (o.contains("password_file")) return ReadFirstLine(o["password_file"].get<std::string>(), where + " password");
+  if (o.contains("password_file")) return ReadFirstLine(o["password_file"].get<std::string>(), where);
   return std::string();
 }
 

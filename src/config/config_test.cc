@@ -1,0 +1,116 @@
+#include "cairn/config.h"
+
+#include <gtest/gtest.h>
+
+namespace cairn {
+namespace {
+
+const char kGood[] = R"(
+targets:
+  local:
+    type: repository
+    location: repo
+    password: secret
+    retention: {keep_hourly: 24, keep_daily: 7, keep_within: 2d}
+  offsite:
+    type: borg
+    location: ssh://u@h:22/~/repo
+    password: "007"
+    ssh_command: ssh -p 22
+services:
+  app-db:
+    type: postgres
+    port: 5432
+    databases: [app, "007"]
+    volumes: [/srv/uploads]
+    targets: [local, offsite]
+    bandwidth_limit: 10M
+    pre_hook: echo pre
+  cache:
+    type: redis
+    targets: local
+)";
+
+TEST(ConfigTest, ParsesTargetsServicesAndSettings) {
+  auto c = ParseConfig(kGood, "t.yaml", "/etc/cairn");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->targets.size(), 2u);
+  EXPECT_EQ(c->targets[0].location, "/etc/cairn/repo");  // relative to the file
+  EXPECT_EQ(c->targets[0].retention.keep_hourly, 24);
+  EXPECT_EQ(c->targets[0].retention.keep_within.count(), 2 * 86400);
+  EXPECT_EQ(c->targets[1].password, "007");  // quoted scalar stays a string
+  EXPECT_EQ(c->targets[1].settings.value("ssh_command", ""), "ssh -p 22");
+  const ServiceConfig* db = c->FindService("app-db");
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->settings["port"], 5432);
+  EXPECT_EQ(db->settings["databases"][1], "007");
+  EXPECT_EQ(db->targets, (std::vector<std::string>{"local", "offsite"}));
+  EXPECT_EQ(db->bandwidth_limit, 10u << 20);
+  EXPECT_EQ(db->pre_hook, "echo pre");
+  EXPECT_FALSE(db->settings.contains("targets"));
+  EXPECT_EQ(c->FindService("cache")->targets, std::vector<std::string>{"local"});
+  EXPECT_EQ(c->FindService("nope"), nullptr);
+  auto rel = ParseConfig("targets: {t: {location: x, password: p}}\nservices: {s: {type: volume, volumes: [v]}}",
+                         "t.yaml", "/etc/cairn");
+  ASSERT_TRUE(rel.ok());
+  EXPECT_EQ(rel->services[0].volumes, std::vector<std::string>{"/etc/cairn/v"});
+}
+
+TEST(ConfigTest, ErrorsNameTheEntryAndKey) {
+  struct Case {
+    const char* yaml;
+    const char* message;
+  } cases[] = {
+      {"targets: [1, 2", "not valid YAML"},
+      {"bogus: 1", "unknown top-level key 'bogus'"},
+      {"targets: {t: {location: x}}", "target t: password or password_file is required"},
+      {"targets: {t: {type: ftp, location: x, password: p}}", "unknown type 'ftp'"},
+      {"targets: {t: {password: p}}", "target t: location is required"},
+      {"targets: {t: {location: x, password: p, retention: {keep_often: 1}}}", "unknown retention rule 'keep_often'"},
+      {"targets: {t: {location: x, password: p}}\nservices: {s: {type: pg}}", "service s: unknown type 'pg'"},
+      {"targets: {t: {location: x, password: p}}\nservices: {s: {type: redis, targets: [u]}}", "unknown target 'u'"},
+      {"targets: {t: {location: x, password: p}}\nservices: {s: {type: redis, bandwidth_limit: fast}}",
+       "not a size"},
+      {"targets: {a: {location: x, password: p}, b: {location: y, password: p}}\nservices: {s: {type: redis}}",
+       "targets is required"},
+      {"targets: {t: {location: x, password: p}}\nservices: {'bad name': {type: redis}}", "names use letters"},
+      {"targets: {t: {location: x, password_file: /nonexistent/pw}}", "t.yaml: target t: cannot read password file /nonexistent/pw"},
+  };
+  for (const auto& tc : cases) {
+    auto c = ParseConfig(tc.yaml, "t.yaml", "/tmp");
+    ASSERT_FALSE(c.ok()) << tc.yaml;
+    EXPECT_NE(c.status().message().find(tc.message), std::string::npos) << c.status().message();
+    EXPECT_EQ(c.status().message().find('\n'), std::string::npos);
+  }
+}
+
+TEST(ConfigTest, ByteSizes) {
+  EXPECT_EQ(*ParseByteSize("512k"), 512u << 10);
+  EXPECT_EQ(*ParseByteSize("1.5M"), 3u << 19);
+  EXPECT_EQ(*ParseByteSize("2GiB"), 2ull << 30);
+  EXPECT_EQ(*ParseByteSize("100"), 100u);
+  EXPECT_FALSE(ParseByteSize("lots").ok());
+  EXPECT_FALSE(ParseByteSize("5X").ok());
+}
+
+TEST(FingerprintTest, ExactComparesValuesStructureOnlyComparesNames) {
+  Json backup = {{"exact", true}, {"items", {{"a.t1", {{"rows", 3}}}, {"a.t2", {{"rows", 1}}}}}};
+  Json same = backup;
+  EXPECT_TRUE(CompareFingerprints(backup, same).ok());
+  Json changed = backup;
+  changed["items"]["a.t1"]["rows"] = 4;
+  auto d = CompareFingerprints(backup, changed);
+  ASSERT_EQ(d.differences.size(), 1u);
+  EXPECT_NE(d.differences[0].find("a.t1"), std::string::npos);
+  Json missing = backup;
+  missing["items"].erase("a.t2");
+  missing["items"]["a.t3"] = 1;
+  EXPECT_EQ(CompareFingerprints(backup, missing).differences.size(), 2u);
+  backup["exact"] = false;  // taken while the service was written to
+  EXPECT_TRUE(CompareFingerprints(backup, changed).ok());
+  EXPECT_FALSE(CompareFingerprints(backup, missing).ok());
+  EXPECT_FALSE(CompareFingerprints(Json::object(), same).ok());  // nothing to validate against
+}
+
+}  // namespace
+}  // namespace cairn
