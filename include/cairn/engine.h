@@ -82,6 +82,18 @@ Result<RestoreResult> RunRestore(Repository& repo, const Snapshot& snapshot, con
 // the stdin name) to `fd`.
 Status DumpFile(Repository& repo, const Snapshot& snapshot, const std::string& path, int fd);
 
+struct CopyStats {
+  uint64_t blobs_copied = 0, blobs_skipped = 0;
+  uint64_t bytes_copied = 0;  // plaintext bytes the destination did not have
+  uint64_t bytes_stored = 0;  // what they took there after compression and encryption
+};
+
+// Copies snapshots (trees and file contents) from one repository into
+// another; only blobs missing there are written. Returns the copies as saved
+// in `to` (same time, tags, paths and service manifest; new ids).
+Result<std::vector<Snapshot>> CopySnapshots(Repository& from, Repository& to, const std::vector<Snapshot>& snapshots,
+                                            CopyStats* stats);
+
 // Finds the node at an absolute path inside a snapshot.
 Result<Node> FindNode(Repository& repo, const Snapshot& snapshot, const std::string& path);
 

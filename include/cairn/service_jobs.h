@@ -60,6 +60,19 @@ struct ServiceRestoreResult {
 Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const TargetConfig& target,
                                             const RestorePoint& point, const ServiceRestoreOptions& options);
 
+struct ServiceCopyResult {
+  std::vector<std::string> copied;   // point ids now also on the destination
+  std::vector<std::string> present;  // point ids the destination already had
+  uint64_t bytes_copied = 0, bytes_stored = 0, blobs_copied = 0, blobs_skipped = 0;
+};
+
+// Copies restore points of a service from one repository target to another
+// (`points` empty = every point the destination lacks). Only data the
+// destination does not hold moves; the copies keep their point ids, so
+// `backups` shows both targets for them.
+Result<ServiceCopyResult> CopyServicePoints(const ServiceConfig& service, const TargetConfig& from,
+                                            const TargetConfig& to, const std::vector<std::string>& points);
+
 // Lowers this process's CPU and I/O priority (nice 10, best-effort level 7);
 // call before starting threads so they inherit it.
 void LowerOwnPriority();

@@ -292,6 +292,36 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     if (g.json) std::cout << Dump(out) << "\n";
   });
 
+  // copy
+  static std::string copy_service, copy_from, copy_to;
+  static std::vector<std::string> copy_points;
+  auto* copy = app.add_subcommand("copy", "Copy restore points between two repository targets (only missing data moves)");
+  copy->add_option("SERVICE", copy_service, "Service name")->required();
+  copy->add_option("POINT", copy_points, "Restore point ids (default: every point the destination lacks)");
+  copy->add_option("--from", copy_from, "Source target")->required();
+  copy->add_option("--to", copy_to, "Destination target")->required();
+  add_output(copy);
+  copy->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    const ServiceConfig& s = ServiceOrThrow(c, copy_service);
+    const TargetConfig* from = c.FindTarget(copy_from);
+    const TargetConfig* to = c.FindTarget(copy_to);
+    if (!from) throw CommandError{Status::NotFound("no target named '" + copy_from + "'")};
+    if (!to) throw CommandError{Status::NotFound("no target named '" + copy_to + "'")};
+    ServiceCopyResult r = ValueOrThrow(CopyServicePoints(s, *from, *to, copy_points));
+    if (g.json) {
+      std::cout << Dump({{"copied", r.copied}, {"already_present", r.present}, {"bytes_copied", r.bytes_copied},
+                         {"bytes_stored", r.bytes_stored}, {"blobs_copied", r.blobs_copied},
+                         {"blobs_skipped", r.blobs_skipped}})
+                << "\n";
+    } else if (!g.quiet) {
+      std::printf("copied %zu restore point(s) from %s to %s (%zu already there): %s of new data, %s stored\n",
+                  r.copied.size(), copy_from.c_str(), copy_to.c_str(), r.present.size(),
+                  HumanBytes(static_cast<double>(r.bytes_copied)).c_str(),
+                  HumanBytes(static_cast<double>(r.bytes_stored)).c_str());
+    }
+  });
+
   // check
   static std::string check_target;
   static bool check_read_data = false;

@@ -11,7 +11,9 @@
 
 #include "cairn/crypto.h"
 #include "cairn/repository.h"
+#include "cairn/engine.h"
 #include "sources/volume/volume_source.h"
+#include "targets/repository/repository_target.h"
 #include "util/fd_io.h"
 #include "util/process.h"
 
@@ -253,6 +255,50 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
     for (auto& [k, v] : extra["items"].items()) actual["items"][k] = v;
   }
   result.validation = CompareFingerprints(point.manifest.value("fingerprint", Json()), actual);
+  return result;
+}
+
+Result<ServiceCopyResult> CopyServicePoints(const ServiceConfig& service, const TargetConfig& from_config,
+                                            const TargetConfig& to_config, const std::vector<std::string>& wanted) {
+  if (from_config.name == to_config.name) return Status::InvalidArgument("copy needs two different targets");
+  CAIRN_ASSIGN_OR_RETURN(auto from, OpenTarget(from_config));
+  CAIRN_ASSIGN_OR_RETURN(auto to, OpenTarget(to_config));
+  CAIRN_ASSIGN_OR_RETURN(Repository * from_repo, RepositoryOf(*from));
+  CAIRN_RETURN_IF_ERROR(to->Initialize());
+  CAIRN_ASSIGN_OR_RETURN(Repository * to_repo, RepositoryOf(*to));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<RestorePoint> source_points, from->List(service.name));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<RestorePoint> dest_points, to->List(service.name));
+
+  ServiceCopyResult result;
+  std::vector<Snapshot> todo;
+  std::vector<std::string> todo_ids;
+  for (const std::string& w : wanted) {
+    bool found = false;
+    for (const auto& p : source_points) found = found || p.id.compare(0, w.size(), w) == 0;
+    if (!found) return Status::NotFound("target " + from_config.name + " has no restore point " + w + " of " + service.name);
+  }
+  for (const RestorePoint& p : source_points) {
+    bool selected = wanted.empty();
+    for (const std::string& w : wanted) selected = selected || p.id.compare(0, w.size(), w) == 0;
+    if (!selected) continue;
+    bool there = false;
+    for (const auto& d : dest_points) there = there || d.id == p.id;
+    if (there) {
+      result.present.push_back(p.id);
+      continue;
+    }
+    CAIRN_ASSIGN_OR_RETURN(Snapshot snap, from_repo->FindSnapshot(p.native_id));
+    todo.push_back(std::move(snap));
+    todo_ids.push_back(p.id);
+  }
+  if (todo.empty()) return result;
+  CopyStats stats;
+  CAIRN_RETURN_IF_ERROR(CopySnapshots(*from_repo, *to_repo, todo, &stats).status());
+  result.copied = todo_ids;
+  result.bytes_copied = stats.bytes_copied;
+  result.bytes_stored = stats.bytes_stored;
+  result.blobs_copied = stats.blobs_copied;
+  result.blobs_skipped = stats.blobs_skipped;
   return result;
 }
 

@@ -107,6 +107,30 @@ ok "retention applied per target"
 expect_fail 1 "no retention policy" "forget on a target without policy" "${C[@]}" forget app --target second
 expect_ok "check both targets" "${C[@]}" check --read-data
 
+# copy: points move between repositories keeping their ids; only new data moves
+expect_ok "copy local -> second" "${C[@]}" copy app --from local --to second --json
+COPIED=$(printf '%s' "$OUT" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(len(j["copied"]), j["bytes_copied"])')
+assert_match '^[12] ' "$COPIED" "copy moved the points second lacked"
+expect_ok "backups after copy" "${C[@]}" backups app --json
+python3 - "$OUT" <<'PY' || fail "every local point is now on both targets"
+import json, sys
+pts = json.loads(sys.argv[1])["points"]
+assert all("second" in p["targets"] for p in pts if "local" in p["targets"]), pts
+PY
+ok "copied points list both targets"
+expect_ok "copy again" "${C[@]}" copy app --from local --to second --json
+assert_match '"copied":\[\]' "$OUT" "a second copy finds nothing to do"
+must_ok "backup after a change" "${C[@]}" backup app --target local --json
+echo "a small change" >> "$DATA/uploads/a.txt"
+must_ok "backup after a change" "${C[@]}" backup app --target local --json
+expect_ok "incremental copy" "${C[@]}" copy app --from local --to second --json
+BYTES=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_copied"])')
+assert_lt "$BYTES" 100000 "an incremental copy moves only the changed data, not the 2 MB blob ($BYTES bytes)"
+expect_ok "restore from the copy" "${C[@]}" restore app latest --mode new-instance --target second --as "$TMP/from-second"
+assert_eq "$(sum_tree "$DATA/uploads")" "$(sum_tree "$TMP/from-second/uploads")" "restore from the copied point"
+expect_fail 1 "no restore point ffff" "copy of an unknown point" "${C[@]}" copy app ffffffff --from local --to second
+expect_ok "check after copies" "${C[@]}" check --read-data
+
 # errors: each one line, nothing stored
 expect_fail 1 "pre hook failed.*quiesce failed" "failing pre hook stops the backup" "${C[@]}" backup broken-hook
 assert_eq 0 "$(grep -c post-after-failure "$TMP/hooks.log" || true)" "no post hook when the pre hook failed"
