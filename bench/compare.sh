@@ -23,6 +23,10 @@
 #   ALL_RUNS=                    non-empty = medians over all runs; by default runs during which
 #                                other processes used noticeable CPU are left out (if others remain)
 #   CAIRN_PASSWORD / RESTIC_PASSWORD / BORG_PASSPHRASE  default to a fixed bench password
+#   BACKEND=local                local: repositories in BENCH_DIR; s3: in an S3 server on
+#                                loopback (bench/s3rver_bench.js: npm s3rver@3.7.1, installed
+#                                into $BENCH_DIR/s3rver) for cairn and restic (borg has no S3
+#                                backend). Repository size = the server's stored bytes.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +35,8 @@ BENCH_DIR=${BENCH_DIR:-/tmp/cairn-bench}
 SIZE_MIB=${SIZE_MIB:-1024}
 SEED=${SEED:-1}
 REPEAT=${REPEAT:-1}
-TOOLS=${TOOLS:-"cairn restic borg"}
+BACKEND=${BACKEND:-local}
+if [ "$BACKEND" = s3 ]; then TOOLS=${TOOLS:-"cairn restic"}; else TOOLS=${TOOLS:-"cairn restic borg"}; fi
 VERIFY=${VERIFY:-1}
 DROP_CACHES=${DROP_CACHES:-1}
 KEEP=${KEEP:-0}
@@ -59,7 +64,8 @@ for t in "${TOOL_LIST[@]}"; do
       [ -x "$CAIRN" ] || die "Cairn binary not found or not executable: $CAIRN (build it, set CAIRN=..., or run with TOOLS=\"restic borg\")"
       CAIRN=$(realpath -- "$CAIRN");;
     restic) command -v restic >/dev/null || die "restic not found (apt-get install restic, or drop it from TOOLS)";;
-    borg) command -v borg >/dev/null || die "borg not found (apt-get install borgbackup, or drop it from TOOLS)";;
+    borg) command -v borg >/dev/null || die "borg not found (apt-get install borgbackup, or drop it from TOOLS)"
+          [ "$BACKEND" = local ] || die "borg has no S3 backend; drop it from TOOLS with BACKEND=s3";;
     *) die "unknown tool '$t' in TOOLS (known: cairn restic borg)";;
   esac
 done
@@ -103,6 +109,7 @@ warm() { tar cf - -C "$1" . | cat > /dev/null; }
 # many files right after deleting a large tree is 3-4x slower otherwise.
 clean_run_dirs() {
   rm -rf -- "$SRC" "$BENCH_DIR"/repo-* "$BENCH_DIR"/restore-* "$BENCH_DIR/cache" "$BORG_BASE_DIR"
+  if [ "$BACKEND" = s3 ]; then rm -rf -- "$S3_DIR"/bench/*; fi
   drop_caches
 }
 
@@ -122,6 +129,51 @@ else
   mv "$DATASET.json.tmp" "$DATASET.json"
 fi
 
+# ---- S3 server (BACKEND=s3) ---------------------------------------------------------------
+S3_DIR=$BENCH_DIR/s3-data
+S3_PID=
+RESTIC_CACERT=()
+start_s3() {
+  local mods=$BENCH_DIR/s3rver
+  if [ ! -f "$mods/node_modules/s3rver/package.json" ]; then
+    note "installing s3rver into $mods"
+    mkdir -p "$mods"
+    echo '{"name": "cairn-bench-s3rver", "private": true}' >"$mods/package.json"
+    (cd "$mods" && npm install --no-audit --no-fund s3rver@3.7.1 >/dev/null 2>&1) || die "npm install failed"
+  fi
+  rm -rf -- "$S3_DIR"; mkdir -p "$S3_DIR"
+  mkfifo "$BENCH_DIR/s3.stdin"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$BENCH_DIR/s3-key.pem" -out "$BENCH_DIR/s3-cert.pem" \
+    -days 7 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null || die "openssl req failed"
+  NODE_PATH=$mods/node_modules node "$HERE/s3rver_bench.js" \
+    "$S3_DIR" 0 "$BENCH_DIR/s3-key.pem" "$BENCH_DIR/s3-cert.pem" bench <"$BENCH_DIR/s3.stdin" >"$BENCH_DIR/s3.log" 2>&1 &
+  S3_PID=$!
+  exec 9>"$BENCH_DIR/s3.stdin"   # the server exits when this closes (when the script ends)
+  rm -f "$BENCH_DIR/s3.stdin"
+  local i
+  for i in $(seq 100); do grep -q '^listening' "$BENCH_DIR/s3.log" 2>/dev/null && break; sleep 0.1; done
+  S3_PORT=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$BENCH_DIR/s3.log")
+  [ -n "$S3_PORT" ] || die "S3 server did not start: $(tail -n 3 "$BENCH_DIR/s3.log")"
+  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER CAIRN_S3_CA_BUNDLE=$BENCH_DIR/s3-cert.pem
+  RESTIC_CACERT=(--cacert "$BENCH_DIR/s3-cert.pem")
+  note "S3 server on 127.0.0.1:$S3_PORT (data in $S3_DIR)"
+}
+if [ "$BACKEND" = s3 ]; then
+  command -v node >/dev/null || die "node not found (apt-get install nodejs npm)"
+  start_s3
+  trap '[ -n "$S3_PID" ] && kill "$S3_PID" 2>/dev/null || true' EXIT
+elif [ "$BACKEND" != local ]; then
+  die "BACKEND must be local or s3 (got '$BACKEND')"
+fi
+
+# Where a tool's repository lives, and the directory whose size is its size.
+repo_location() {
+  if [ "$BACKEND" = s3 ]; then echo "s3:https://127.0.0.1:$S3_PORT/bench/$1"; else echo "$BENCH_DIR/repo-$1"; fi
+}
+repo_dir() {
+  if [ "$BACKEND" = s3 ]; then echo "$S3_DIR/bench/$1"; else echo "$BENCH_DIR/repo-$1"; fi
+}
+
 # ---- tool commands ----------------------------------------------------------------------
 # tool_cmd TOOL STEP REPO [RESTORE_DIR] -> prints nothing, sets CMD array
 tool_cmd() {
@@ -130,9 +182,9 @@ tool_cmd() {
     cairn:init)      CMD=("$CAIRN" repo init --repo "$repo");;
     cairn:backup*)   CMD=("$CAIRN" repo backup --repo "$repo" --json "$SRC");;
     cairn:restore)   CMD=("$CAIRN" repo restore --repo "$repo" latest --target "$target");;
-    restic:init)     CMD=(restic init --repo "$repo");;
-    restic:backup*)  CMD=(restic backup --repo "$repo" --compression auto "$SRC");;
-    restic:restore)  CMD=(restic restore --repo "$repo" latest --target "$target");;
+    restic:init)     CMD=(restic "${RESTIC_CACERT[@]}" init --repo "$repo");;
+    restic:backup*)  CMD=(restic "${RESTIC_CACERT[@]}" backup --repo "$repo" --compression auto "$SRC");;
+    restic:restore)  CMD=(restic "${RESTIC_CACERT[@]}" restore --repo "$repo" latest --target "$target");;
     borg:init)       CMD=(borg init -e repokey-blake2 "$repo");;
     borg:backup*)    CMD=(borg create --compression lz4 "$repo::$step" "$SRC");;
     borg:restore)    CMD=(env -C "$target" borg extract "$repo::backup-mutated");;
@@ -162,7 +214,7 @@ timed() {
   other=$(awk -v a="$busy0" -v b="$busy1" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
     'BEGIN{o=(b-a)/hz-u-s; if (o<0) o=0; printf "%.2f", o}')
   if [[ "$step" == backup* || "$step" == init ]]; then
-    repo_bytes=$(du -sb -- "$repo" | cut -f1)
+    repo_bytes=$(du -sb -- "$(repo_dir "$tool")" 2>/dev/null | cut -f1 || echo 0)
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" "$repo_bytes" "$other" >>"$RAW"
   note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB}, other procs ${other}s cpu"
@@ -205,7 +257,8 @@ verify_restore() {
 # One complete run of one tool.  Runs in a subshell with set -e active.
 run_tool() {
   local tool=$1 rep=$2
-  local repo=$BENCH_DIR/repo-$tool target=$BENCH_DIR/restore-$tool
+  local repo target=$BENCH_DIR/restore-$tool
+  repo=$(repo_location "$tool")
   note "== $tool (run $rep/$REPEAT)"
   clean_run_dirs
   cp -a -- "$DATASET" "$SRC"
@@ -240,7 +293,7 @@ run_tool() {
   # Restore: empty target, flushed disk, warm repository.
   mkdir -p "$target"
   drop_caches
-  warm "$repo"
+  if [ "$BACKEND" = local ]; then warm "$repo"; else warm "$S3_DIR"; fi
   tool_cmd "$tool" restore "$repo" "$target"; timed "$tool" "$rep" restore "$repo" -- "${CMD[@]}"
   local t0 t1
   t0=$(date +%s.%N); sync; t1=$(date +%s.%N)
