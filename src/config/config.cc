@@ -5,6 +5,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -165,8 +166,13 @@ Result<uint64_t> ParseByteSize(const std::string& text) {
 
 Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, const std::string& base_dir) {
   Json root;
+  std::map<std::string, std::vector<std::string>> order;  // section -> names in file order
   try {
-    root = ToJson(YAML::Load(yaml));
+    YAML::Node doc = YAML::Load(yaml);
+    root = ToJson(doc);
+    for (const char* section : {"targets", "services"})
+      if (doc.IsMap() && doc[section] && doc[section].IsMap())
+        for (const auto& kv : doc[section]) order[section].push_back(kv.first.as<std::string>());
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(origin + ": not valid YAML: " + e.what());
   }
@@ -180,7 +186,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, c
   config.path = origin;
   const Json targets = root.value("targets", Json::object());
   if (!targets.is_object()) return Status::InvalidArgument(origin + ": targets must be a mapping of name to target");
-  for (const auto& [name, raw] : targets.items()) {
+  for (const std::string& name : order["targets"]) {
+    const Json& raw = targets[name];
     const std::string where = origin + ": target " + name;
     if (!ValidName(name)) return Status::InvalidArgument(where + ": names use letters, digits, '.', '_' and '-'");
     if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
@@ -206,7 +213,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, c
 
   const Json services = root.value("services", Json::object());
   if (!services.is_object()) return Status::InvalidArgument(origin + ": services must be a mapping of name to service");
-  for (const auto& [name, raw] : services.items()) {
+  for (const std::string& name : order["services"]) {
+    const Json& raw = services[name];
     const std::string where = origin + ": service " + name;
     if (!ValidName(name)) return Status::InvalidArgument(where + ": names use letters, digits, '.', '_' and '-'");
     if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <regex>
+#include <sstream>
+
 namespace cairn {
 namespace {
 
@@ -82,6 +86,24 @@ TEST(ConfigTest, ErrorsNameTheEntryAndKey) {
     EXPECT_NE(c.status().message().find(tc.message), std::string::npos) << c.status().message();
     EXPECT_EQ(c.status().message().find('\n'), std::string::npos);
   }
+}
+
+// The documented example must stay a valid configuration.
+TEST(ConfigTest, ExampleFileParses) {
+  std::ifstream in(std::string(CAIRN_SOURCE_DIR) + "/examples/cairn.yaml");
+  ASSERT_TRUE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  // Its secret files do not exist here; inline passwords instead.
+  std::string yaml = std::regex_replace(text.str(), std::regex("password_file: /etc/cairn/[a-z0-9]+\\.pass"),
+                                        "password: example");
+  auto c = ParseConfig(yaml, "examples/cairn.yaml", "/etc/cairn");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->targets.size(), 3u);
+  ASSERT_EQ(c->services.size(), 5u);
+  EXPECT_EQ(c->services[0].name, "app-db");  // file order is kept
+  EXPECT_EQ(c->services[0].targets.size(), 3u);
+  for (const auto& s : c->services) EXPECT_FALSE(s.targets.empty()) << s.name;
 }
 
 TEST(ConfigTest, ByteSizes) {
