@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <random>
+#include <thread>
 #include <fstream>
 
 #include "cairn/engine.h"
@@ -268,6 +269,152 @@ TEST_F(RepositoryTest, KeysCanBeAddedListedAndRemoved) {
   EXPECT_TRUE(repo->RemoveKey(*id).ok());
   EXPECT_EQ(Repository::Open(OpenLocalStorage(repo_path_, false).value(), "second password").status().code(),
             StatusCode::kWrongPassword);
+}
+
+}  // namespace
+}  // namespace cairn
+
+namespace cairn {
+namespace {
+
+// A stream part fed by a thread writing `data` into a pipe, like a dump tool.
+CapturePart PipePart(const std::string& name, const std::string& file, std::string data, Status finish_status,
+                     std::thread* producer) {
+  CapturePart part;
+  part.name = name;
+  part.file_name = file;
+  part.open = [data = std::move(data), producer]() -> Result<int> {
+    int p[2];
+    if (::pipe(p) != 0) return Status::IOError("pipe");
+    *producer = std::thread([fd = p[1], data] {
+      size_t off = 0;
+      while (off < data.size()) {
+        ssize_t n = ::write(fd, data.data() + off, std::min<size_t>(65536, data.size() - off));
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      ::close(fd);
+    });
+    return p[0];
+  };
+  part.finish = [producer, finish_status] {
+    producer->join();
+    return finish_status;
+  };
+  return part;
+}
+
+TEST_F(RepositoryTest, ServiceRestorePointHoldsStreamAndFilesPartsAndItsManifest) {
+  auto repo = OpenRepo();
+  std::string dump(1500000, '\0');
+  std::mt19937 rng(3);
+  for (char& c : dump) c = static_cast<char>(rng() % 16);
+  std::thread producer;
+  std::vector<CapturePart> parts;
+  parts.push_back(PipePart("db.app", "app.dump", dump, Status::Ok(), &producer));
+  CapturePart files;
+  files.name = "volumes";
+  files.kind = CapturePart::Kind::kFiles;
+  files.paths = {src_};
+  parts.push_back(files);
+  BackupOptions o;
+  o.parts = &parts;
+  o.tags = {"service=app"};
+  o.parent_tag = "service=app";
+  std::vector<std::pair<std::string, uint64_t>> sizes;
+  o.on_part_done = [&](const CapturePart& p, uint64_t bytes, uint64_t) { sizes.emplace_back(p.name, bytes); };
+  o.before_save = [](Snapshot& s) {
+    s.service = R"({"point_id":"00112233aabbccdd","service":"app"})";
+    return Status::Ok();
+  };
+  auto r = RunBackup(*repo, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(sizes, (std::vector<std::pair<std::string, uint64_t>>{{"db.app", dump.size()}, {"volumes", 800000}}));
+  EXPECT_EQ(r->snapshot.paths, (std::vector<std::string>{"db.app", "volumes"}));
+
+  auto snaps = repo->ListSnapshots();
+  ASSERT_TRUE(snaps.ok());
+  ASSERT_EQ(snaps->size(), 1u);
+  EXPECT_NE((*snaps)[0].service.find("00112233aabbccdd"), std::string::npos);  // the manifest round-trips
+  auto node = FindNode(*repo, (*snaps)[0], "/db.app/app.dump");
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  EXPECT_EQ(node->size, dump.size());
+  char tmpl[] = "/tmp/cairn-dump-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_TRUE(DumpFile(*repo, (*snaps)[0], "/db.app/app.dump", fd).ok());
+  ::close(fd);
+  std::ifstream in(tmpl, std::ios::binary);
+  std::string back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ::unlink(tmpl);
+  EXPECT_TRUE(back == dump);
+  EXPECT_TRUE(FindNode(*repo, (*snaps)[0], "/volumes" + src_ + "/sub/noise.bin").ok());
+
+  // A second point of the same service: the dump deduplicates, the files use the cache.
+  parts[0] = PipePart("db.app", "app.dump", dump, Status::Ok(), &producer);
+  auto again = RunBackup(*repo, o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_LT(again->snapshot.summary.bytes_added, 1000u);
+  EXPECT_EQ(again->snapshot.summary.files_unmodified, 2u);
+  EXPECT_TRUE(again->snapshot.parent.has_value());
+}
+
+TEST_F(RepositoryTest, FailedProducerLeavesNoRestorePoint) {
+  auto repo = OpenRepo();
+  std::thread producer;
+  std::vector<CapturePart> parts;
+  parts.push_back(PipePart("db.app", "app.dump", std::string(300000, 'x'), Status::IOError("pg_dump failed (exit 1)"),
+                           &producer));
+  BackupOptions o;
+  o.parts = &parts;
+  bool saved = false;
+  o.before_save = [&](Snapshot&) {
+    saved = true;
+    return Status::Ok();
+  };
+  auto r = RunBackup(*repo, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("part db.app: pg_dump failed"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(saved);
+  EXPECT_TRUE(repo->ListSnapshots()->empty());
+  auto report = CheckRepository(*repo, CheckOptions{}, [](const std::string&) {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->errors.empty());
+
+  std::vector<CapturePart> bad(1);
+  bad[0].name = "../escape";
+  o.parts = &bad;
+  EXPECT_EQ(RunBackup(*repo, o).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(RepositoryTest, CopyMovesOnlyWhatTheDestinationLacks) {
+  auto repo = OpenRepo();
+  ASSERT_TRUE(RunBackup(*repo, Options()).ok());
+  const std::string other = dir_ + "/other";
+  ASSERT_TRUE(Repository::Init(*OpenLocalStorage(other, true).value(), "other pw", FastInit()).ok());
+  auto dest = Repository::Open(OpenLocalStorage(other, false).value(), "other pw");
+  ASSERT_TRUE(dest.ok());
+  CopyStats first;
+  auto copied = CopySnapshots(*repo, **dest, *repo->ListSnapshots(), &first);
+  ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+  EXPECT_GE(first.bytes_copied, 800000u);
+  // The copy restores to the same content.
+  RestoreOptions ro;
+  ro.target = dir_ + "/restored";
+  ASSERT_TRUE(RunRestore(**dest, (*copied)[0], ro).ok());
+  std::ifstream in(dir_ + "/restored" + src_ + "/a.txt");
+  std::string a((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(a, std::string(100000, 'a'));
+  // A new snapshot with one changed file: only that file's new data moves.
+  Write(src_ + "/a.txt", std::string(100000, 'b'));
+  ASSERT_TRUE(RunBackup(*repo, Options()).ok());
+  auto all = *repo->ListSnapshots();
+  CopyStats second;
+  ASSERT_TRUE(CopySnapshots(*repo, **dest, {all.back()}, &second).ok());
+  EXPECT_LE(second.bytes_copied, 150000u);
+  EXPECT_GT(second.blobs_skipped, 0u);
+  auto report = CheckRepository(**dest, CheckOptions{true}, [](const std::string&) {});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->errors.empty());
 }
 
 }  // namespace
