@@ -16,7 +16,7 @@ const std::set<std::string> kServiceTypes = {"postgres", "mysql", "redis", "sqli
 const std::set<std::string> kTargetTypes = {"repository", "borg"};
 // Keys whose values are file system paths, resolved against the config's directory.
 const std::set<std::string> kPathKeys = {"password_file", "path", "paths", "data_dir", "volumes", "location",
-                                         "temp_dir", "bin_dir"};
+                                         "temp_dir", "bin_dir", "s3_credentials_file", "s3_ca_bundle"};
 
 bool ValidName(const std::string& name) {
   if (name.empty() || name[0] == '.' || name[0] == '-') return false;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <unistd.h>
 #include <mutex>
 #include <vector>
 
@@ -695,6 +696,11 @@ bool ParseBool(std::string_view v, bool* out) {
 
 }  // namespace
 
+Status ReadS3CredentialsFile(const std::string& path, S3Options* options) {
+  if (::access(path.c_str(), R_OK) != 0) return Status::InvalidArgument("cannot read S3 credentials file " + path);
+  return ReadCredentialsFile(path, options);
+}
+
 Result<S3Options> ParseS3Location(const std::string& location) {
   if (!location.starts_with("s3:")) return Status::InvalidArgument("not an S3 location (" + std::string(kSyntax) + ")");
   std::string_view rest = std::string_view(location).substr(3);
@@ -756,14 +762,15 @@ Result<S3Options> ParseS3Location(const std::string& location) {
   if (const char* file = GetEnv("CAIRN_S3_CREDENTIALS_FILE")) {
     CAIRN_RETURN_IF_ERROR(ReadCredentialsFile(file, &o));
   } else {
+    // Missing credentials are reported by OpenS3Storage, after a caller
+    // (a configured target) had the chance to supply its own.
     const char* id = GetEnv("AWS_ACCESS_KEY_ID");
     const char* secret = GetEnv("AWS_SECRET_ACCESS_KEY");
-    if (!id || !secret)
-      return Status::InvalidArgument(
-          "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or CAIRN_S3_CREDENTIALS_FILE");
-    o.access_key_id = id;
-    o.secret_access_key = secret;
-    if (const char* token = GetEnv("AWS_SESSION_TOKEN")) o.session_token = token;
+    if (id && secret) {
+      o.access_key_id = id;
+      o.secret_access_key = secret;
+      if (const char* token = GetEnv("AWS_SESSION_TOKEN")) o.session_token = token;
+    }
   }
 
   if (const char* ca = GetEnv("CAIRN_S3_CA_BUNDLE")) o.ca_bundle = ca;
@@ -798,7 +805,9 @@ Result<std::unique_ptr<Storage>> OpenS3Storage(const S3Options& options_in) {
     return Status::InvalidArgument("S3 prefix '" + o.prefix + "' contains an empty path segment");
   if (o.region.empty()) return Status::InvalidArgument("S3 region is empty");
   if (o.access_key_id.empty() || o.secret_access_key.empty())
-    return Status::InvalidArgument("S3 credentials are missing (access key id and secret access key)");
+    return Status::InvalidArgument(
+        "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or CAIRN_S3_CREDENTIALS_FILE "
+        "(in a configuration file: s3_credentials_file)");
   if (o.max_connections < 1 || o.max_connections > 256)
     return Status::InvalidArgument("S3 max_connections must be between 1 and 256");
   if (o.part_size < kMinPartSize || o.part_size > kMaxPartSize)

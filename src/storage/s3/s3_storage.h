@@ -86,6 +86,10 @@ struct S3Options {
 // credentials, region and CA bundle from the environment (see above).
 Result<S3Options> ParseS3Location(const std::string& location);
 
+// Reads access_key_id / secret_access_key / session_token from a
+// credentials file (format above) into `options`.
+Status ReadS3CredentialsFile(const std::string& path, S3Options* options);
+
 // Validates `options` and returns the driver. Does no network I/O: a wrong
 // endpoint, bucket or credential shows up on the first request. Buckets are
 // never created.

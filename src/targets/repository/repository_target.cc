@@ -7,6 +7,8 @@
 
 #include "cairn/engine.h"
 #include "cairn/maintenance.h"
+#include "storage/s3/s3_storage.h"
+#include "storage/wrappers/retrying_storage.h"
 
 namespace cairn {
 namespace {
@@ -39,6 +41,32 @@ class SnapshotPartReader : public PartReader {
   Snapshot snapshot_;
 };
 
+// S3 locations may carry per-target settings: `s3_credentials_file`, or
+// `s3_access_key_id` + `s3_secret_access_key`, `s3_region`, `s3_ca_bundle`;
+// they override the environment (docs/configuration.md).
+Result<std::unique_ptr<Storage>> OpenTargetStorage(const TargetConfig& config, bool create) {
+  if (!config.location.starts_with("s3:")) return OpenStorage(config.location, create);
+  CAIRN_ASSIGN_OR_RETURN(S3Options options, ParseS3Location(config.location));
+  const Json& s = config.settings;
+  auto text = [&](const char* key) { return s.contains(key) && s[key].is_string() ? s[key].get<std::string>() : ""; };
+  if (!text("s3_credentials_file").empty()) {
+    options.access_key_id.clear();
+    options.secret_access_key.clear();
+    options.session_token.clear();
+    CAIRN_RETURN_IF_ERROR(ReadS3CredentialsFile(text("s3_credentials_file"), &options)
+                              .WithContext("target " + config.name));
+  }
+  if (!text("s3_access_key_id").empty()) {
+    options.access_key_id = text("s3_access_key_id");
+    options.secret_access_key = text("s3_secret_access_key");
+    options.session_token.clear();
+  }
+  if (!text("s3_region").empty()) options.region = text("s3_region");
+  if (!text("s3_ca_bundle").empty()) options.ca_bundle = text("s3_ca_bundle");
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Storage> s3, OpenS3Storage(options));
+  return WrapRetrying(std::move(s3));
+}
+
 class RepositoryTarget : public Target {
  public:
   explicit RepositoryTarget(TargetConfig config) : config_(std::move(config)) {}
@@ -46,7 +74,7 @@ class RepositoryTarget : public Target {
 
   Status Initialize() override {
     if (repo_) return Status::Ok();
-    CAIRN_ASSIGN_OR_RETURN(auto storage, OpenStorage(config_.location, /*create=*/true));
+    CAIRN_ASSIGN_OR_RETURN(auto storage, OpenTargetStorage(config_, /*create=*/true));
     auto config = storage->Stat("config");
     if (config.ok()) return Status::Ok();
     if (!config.status().IsNotFound()) return config.status().WithContext("target " + config_.name);
@@ -56,7 +84,7 @@ class RepositoryTarget : public Target {
 
   Result<Repository*> Repo() {
     if (!repo_) {
-      CAIRN_ASSIGN_OR_RETURN(auto storage, OpenStorage(config_.location, /*create=*/false));
+      CAIRN_ASSIGN_OR_RETURN(auto storage, OpenTargetStorage(config_, /*create=*/false));
       auto repo = Repository::Open(std::move(storage), config_.password);
       if (!repo.ok()) return repo.status().WithContext("target " + config_.name);
       repo_ = std::move(repo).value();
