@@ -131,6 +131,37 @@ assert_eq "$(sum_tree "$DATA/uploads")" "$(sum_tree "$TMP/from-second/uploads")"
 expect_fail 1 "no restore point ffff" "copy of an unknown point" "${C[@]}" copy app ffffffff --from local --to second
 expect_ok "check after copies" "${C[@]}" check --read-data
 
+# disk full during a new-instance restore: one line, nothing left behind
+mkdir -p "$TMP/small"
+if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
+  on_exit "umount '$TMP/small'"
+  expect_fail 1 "space" "restore into a full disk" "${C[@]}" restore app latest --mode new-instance --as "$TMP/small/copy"
+  assert_eq "" "$(ls -A "$TMP/small")" "no partial copy or staging left on the full disk"
+else
+  fail "cannot mount a tmpfs for the disk-full test (needs root)"
+fi
+
+# an overwrite killed in the middle leaves the original as it was
+head -c 40000000 /dev/urandom > "$DATA/uploads/deep/large.bin"
+must_ok "backup with a large file" "${C[@]}" backup app --target local
+LARGE_POINT=$(printf '%s' "$("$CAIRN" "${C[@]}" backups app --json --target local)" | python3 -c 'import json,sys; print(json.load(sys.stdin)["points"][-1]["id"])')
+rm "$DATA/uploads/deep/large.bin"
+echo "after the large backup" > "$DATA/uploads/a.txt"
+STATE=$(sum_tree "$DATA/uploads")
+"$CAIRN" "${C[@]}" restore app "$LARGE_POINT" --mode overwrite --yes --no-safety-backup >/dev/null 2>&1 &
+RPID=$!
+CAUGHT=no
+for _ in $(seq 1000); do
+  if [ -n "$(find "$TMP/srv" -path '*cairn-restore*' -name large.bin 2>/dev/null | head -n 1)" ]; then CAUGHT=yes; break; fi
+  sleep 0.01
+done
+kill -9 $RPID 2>/dev/null || true
+wait $RPID 2>/dev/null || true
+assert_eq yes "$CAUGHT" "the overwrite was killed while extracting into staging"
+assert_eq "$STATE" "$(sum_tree "$DATA/uploads")" "a killed overwrite left the original untouched"
+expect_ok "overwrite after the interrupted one" "${C[@]}" restore app "$LARGE_POINT" --mode overwrite --yes --no-safety-backup
+assert_eq 40000000 "$(stat -c %s "$DATA/uploads/deep/large.bin")" "the next overwrite completes"
+
 # errors: each one line, nothing stored
 expect_fail 1 "pre hook failed.*quiesce failed" "failing pre hook stops the backup" "${C[@]}" backup broken-hook
 assert_eq 0 "$(grep -c post-after-failure "$TMP/hooks.log" || true)" "no post hook when the pre hook failed"
