@@ -131,6 +131,9 @@ class Source {
   // staging place where the type allows and swaps at the end, so a failure
   // leaves the service as it was; new-instance never touches the original.
   virtual Result<RestoreOutcome> Restore(const RestoreRequest& request) = 0;
+  // Refuses, before anything happens (before the safety backup), a restore
+  // this source cannot do at all, e.g. a physical overwrite it does not support.
+  virtual Status CheckRestore(const Json& manifest, RestoreMode mode) { return Status::Ok(); }
   // Fingerprint of the data at `locator` (a RestoreOutcome's locator; an
   // empty object means the configured live service).
   virtual Result<Json> Fingerprint(const Json& locator) = 0;

@@ -52,7 +52,6 @@ struct StoreRequest {
   Capture* capture = nullptr;
   Json manifest = Json::object();  // base manifest; the target adds parts and the capture's facts
   JobProgress* progress = nullptr;
-  uint64_t bandwidth_limit = 0;    // bytes/s, 0 = unlimited
 };
 
 class Target {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -539,6 +540,9 @@ int main(int argc, char** argv) {
   // One malloc arena: per-thread arenas each kept their own freed chunk
   // buffers, which measured as 25% of a backup's peak memory, at no speed gain.
   mallopt(M_ARENA_MAX, 1);
+  // A dump tool or server that exits early must give an error on the write
+  // into its pipe, not kill Cairn.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"cairn: backup and restore for the services you run"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION);

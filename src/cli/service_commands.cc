@@ -187,7 +187,7 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
                     HumanBytes(static_cast<double>(p.point.size)).c_str(), p.point.status.c_str(),
                     PartNames(p.point).c_str(), Join(p.targets, ",").c_str());
       std::printf("%zu restore point(s)\n", points.size());
-      for (const auto& u : unreachable) std::printf("warning: target %s\n", u.c_str());
+      for (const auto& u : unreachable) std::printf("warning: %s\n", u.c_str());
     }
     if (!unreachable.empty()) exit_code = kExitFailure;
   });
@@ -214,8 +214,7 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     if (!restore_target.empty()) TargetOrThrow(c, s, restore_target);
     std::vector<std::string> unreachable;
     auto points = ValueOrThrow(ListServicePoints(c, s, restore_target, &unreachable));
-    if (points.empty() && !unreachable.empty())
-      throw CommandError{Status::IOError("cannot read target " + unreachable.front())};
+    if (points.empty() && !unreachable.empty()) throw CommandError{Status::IOError(unreachable.front())};
     ServicePoint chosen = FindPointOrThrow(points, restore_point, s.name);
     const TargetConfig& from = *c.FindTarget(chosen.targets.front());
     ServiceRestoreOptions options;

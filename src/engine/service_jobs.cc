@@ -182,8 +182,11 @@ Result<std::vector<ServicePoint>> ListServicePoints(const Config& config, const 
     Result<std::vector<RestorePoint>> points = target.ok() ? (*target)->List(service.name)
                                                            : Result<std::vector<RestorePoint>>(target.status());
     if (!points.ok()) {
-      if (points.status().IsNotFound()) continue;  // nothing stored there yet
-      if (unreachable) unreachable->push_back(name + ": " + points.status().message());
+      // A target never written to is only worth a word when asked for by name.
+      if (points.status().IsNotFound() && target_name.empty()) continue;
+      const std::string& message = points.status().message();
+      if (unreachable)
+        unreachable->push_back(message.starts_with("target " + name) ? message : "target " + name + ": " + message);
       continue;
     }
     for (RestorePoint& p : *points) {
@@ -214,6 +217,7 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
   for (const auto& part : point.manifest.value("parts", Json::array()))
     if (part.value("name", "") == kVolumesPart && service.type != "volume") volumes = MakeVolumesOf(service, kVolumesPart);
   CAIRN_ASSIGN_OR_RETURN(auto target, OpenTarget(target_config));
+  CAIRN_RETURN_IF_ERROR(source->CheckRestore(point.manifest, options.mode));
 
   ServiceRestoreResult result;
   if (options.mode == RestoreMode::kOverwrite && options.safety_backup) {

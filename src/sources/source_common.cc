@@ -4,22 +4,10 @@
 
 #include "cairn/service.h"
 
-#if __has_include("sources/postgres/postgres_source.h")
 #include "sources/postgres/postgres_source.h"
-#define CAIRN_HAVE_POSTGRES 1
-#endif
-#if __has_include("sources/mysql/mysql_source.h")
 #include "sources/mysql/mysql_source.h"
-#define CAIRN_HAVE_MYSQL 1
-#endif
-#if __has_include("sources/redis/redis_source.h")
 #include "sources/redis/redis_source.h"
-#define CAIRN_HAVE_REDIS 1
-#endif
-#if __has_include("sources/sqlite/sqlite_source.h")
 #include "sources/sqlite/sqlite_source.h"
-#define CAIRN_HAVE_SQLITE 1
-#endif
 #include "sources/volume/volume_source.h"
 
 namespace cairn {
@@ -108,18 +96,10 @@ FingerprintDiff CompareFingerprints(const Json& expected, const Json& actual) {
 
 Result<std::unique_ptr<Source>> MakeSource(const ServiceConfig& config) {
   const std::string& type = config.type;
-#ifdef CAIRN_HAVE_POSTGRES
   if (type == "postgres") return MakePostgresSource(config);
-#endif
-#ifdef CAIRN_HAVE_MYSQL
   if (type == "mysql") return MakeMysqlSource(config);
-#endif
-#ifdef CAIRN_HAVE_REDIS
   if (type == "redis") return MakeRedisSource(config);
-#endif
-#ifdef CAIRN_HAVE_SQLITE
   if (type == "sqlite") return MakeSqliteSource(config);
-#endif
   if (type == "volume") return MakeVolumeSource(config);
   return Status::Unsupported("service " + config.name + ": type " + type + " is not supported by this build");
 }

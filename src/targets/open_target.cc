@@ -2,18 +2,13 @@
 #include "cairn/target.h"
 #include "targets/repository/repository_target.h"
 
-#if __has_include("targets/borg/borg_target.h")
 #include "targets/borg/borg_target.h"
-#define CAIRN_HAVE_BORG 1
-#endif
 
 namespace cairn {
 
 Result<std::unique_ptr<Target>> OpenTarget(const TargetConfig& config) {
   if (config.type == "repository") return OpenRepositoryTarget(config);
-#ifdef CAIRN_HAVE_BORG
   if (config.type == "borg") return OpenBorgTarget(config);
-#endif
   return Status::Unsupported("target " + config.name + ": type " + config.type + " is not supported by this build");
 }
 

@@ -114,6 +114,9 @@ Result<std::unique_ptr<Process>> Process::Start(ProcessOptions options) {
     }
     ::dup2(out, 1);
     ::dup2(err_pipe[1], 2);
+    // Servers Cairn starts outlive it: they must not keep its other files
+    // (repository packs, pipes of other parts) open.
+    ::close_range(3, ~0u, 0);
     if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) {
       dprintf(2, "cannot enter directory %s: %s\n", options.cwd.c_str(), std::strerror(errno));
       _exit(126);
