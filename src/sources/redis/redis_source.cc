@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "sources/field_hash.h"
 #include "util/process.h"
 
 namespace cairn {
@@ -47,37 +48,6 @@ const char kRdbFile[] = "dump.rdb";
 
 // ---------------------------------------------------------------- small helpers
 
-class Hasher {  // FNV-1a over length-prefixed fields, murmur3 fmix64 at the end
- public:
-  void Bytes(const void* data, size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h_ = (h_ ^ p[i]) * 0x100000001b3ULL;
-  }
-  void Field(char tag, const std::string& s) {
-    Bytes(&tag, 1);
-    uint64_t len = s.size();
-    Bytes(&len, sizeof len);
-    Bytes(s.data(), s.size());
-  }
-  uint64_t Digest() const {
-    uint64_t k = h_;
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-  }
-
- private:
-  uint64_t h_ = 0xcbf29ce484222325ULL;
-};
-
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // Redis's CRC-64 (Jones polynomial, reflected), as stored at the end of an RDB.
 class Crc64 {
@@ -458,7 +428,7 @@ Result<std::map<std::string, std::string>> Info(RedisConnection& c, const std::s
 
 // ---------------------------------------------------------------- fingerprint
 
-void HashReply(Hasher& h, const Reply& r) {
+void HashReply(FieldHasher& h, const Reply& r) {
   switch (r.type) {
     case Reply::kArray:
       h.Field('[', std::to_string(r.elements.size()));
@@ -487,7 +457,7 @@ std::vector<std::string> ValueCommand(const std::string& type, const std::string
   return {"DUMP", key};  // module types: their serialized form
 }
 
-void HashValue(Hasher& h, const std::string& type, const Reply& value) {
+void HashValue(FieldHasher& h, const std::string& type, const Reply& value) {
   if ((type == "set" || type == "hash") && value.type == Reply::kArray) {
     std::vector<std::string> items;
     if (type == "set") {
@@ -546,9 +516,9 @@ Result<Json> FingerprintItems(RedisConnection& c) {
         if (!counted(i)) continue;
         CAIRN_ASSIGN_OR_RETURN(Reply v, c.Read());
         if (v.IsError()) return c.CommandError(ValueCommand(types[i], keys[i].str), v.str);
-        Hasher name_hash;
+        FieldHasher name_hash;
         name_hash.Field('k', keys[i].str);
-        Hasher h;
+        FieldHasher h;
         h.Field('k', keys[i].str);
         h.Field('y', types[i]);
         HashValue(h, types[i], v);

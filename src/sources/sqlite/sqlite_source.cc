@@ -32,48 +32,14 @@
 #include <thread>
 #include <vector>
 
+#include "sources/field_hash.h"
+
 namespace cairn {
 namespace {
 
 namespace fs = std::filesystem;
 
 const char kPartName[] = "db";
-
-// ---------------------------------------------------------------- hashing
-
-// FNV-1a over length-prefixed fields, finished with murmur3's fmix64: a fast
-// 64-bit hash for order-independent checksums (sums of per-row hashes).
-class Hasher {
- public:
-  void Bytes(const void* data, size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; ++i) h_ = (h_ ^ p[i]) * 0x100000001b3ULL;
-  }
-  void Field(char tag, const void* data, size_t n) {
-    Bytes(&tag, 1);
-    uint64_t len = n;
-    Bytes(&len, sizeof len);
-    Bytes(data, n);
-  }
-  uint64_t Digest() const {
-    uint64_t k = h_;
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-  }
-
- private:
-  uint64_t h_ = 0xcbf29ce484222325ULL;
-};
-
-std::string Hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
 
 // ---------------------------------------------------------------- shim VFS
 
@@ -365,7 +331,7 @@ Result<Json> FingerprintItems(sqlite3* db) {
                                               "SELECT type, name, tbl_name, sql FROM sqlite_schema "
                                               "ORDER BY type, name",
                                               "reading the schema"));
-  Hasher schema_hash;
+  FieldHasher schema_hash;
   std::vector<std::string> tables;
   int rc;
   while ((rc = sqlite3_step(schema.get())) == SQLITE_ROW) {
@@ -391,7 +357,7 @@ Result<Json> FingerprintItems(sqlite3* db) {
     const int columns = sqlite3_column_count(s.get());
     uint64_t rows = 0, sum = 0;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      Hasher h;
+      FieldHasher h;
       for (int i = 0; i < columns; ++i) {
         switch (sqlite3_column_type(s.get(), i)) {
           case SQLITE_INTEGER: {
