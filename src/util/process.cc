@@ -242,4 +242,43 @@ ProcessOptions ShellCommand(const std::string& command) {
   return o;
 }
 
+SigpipeGuard::SigpipeGuard() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, &old_);
+}
+
+SigpipeGuard::~SigpipeGuard() {
+  if (!sigismember(&old_, SIGPIPE)) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+void BlockSigpipeInThisThread() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+Result<FedRun> RunWithInput(ProcessOptions options, const std::function<Status(int fd)>& write_input) {
+  options.stdin_pipe = true;
+  FedRun run;
+  CAIRN_ASSIGN_OR_RETURN(run.process, Process::Start(std::move(options)));
+  {
+    SigpipeGuard guard;
+    run.input = write_input(run.process->stdin_fd());
+  }
+  run.process->CloseStdin();
+  run.exit = run.process->Wait();
+  return run;
+}
+
 }  // namespace cairn

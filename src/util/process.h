@@ -8,8 +8,10 @@
 // Thread-safety: one Process is used by one thread at a time.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +80,29 @@ Result<std::string> RunCapture(ProcessOptions options);
 Status RunQuiet(ProcessOptions options);
 // `sh -c command` (hooks).
 ProcessOptions ShellCommand(const std::string& command);
+
+// A Process fed through its stdin by `write_input` (SIGPIPE blocked while
+// it writes), then waited for. `exit` is the Wait status; `input` what
+// write_input returned; `process` keeps the captured stderr.
+struct FedRun {
+  std::unique_ptr<Process> process;
+  Status exit, input;
+};
+Result<FedRun> RunWithInput(ProcessOptions options, const std::function<Status(int fd)>& write_input);
+
+// Blocks SIGPIPE in the calling thread while alive, so that writing to a
+// child that exited gives EPIPE instead of killing Cairn; a SIGPIPE raised
+// meanwhile is consumed before the old mask is restored.
+class SigpipeGuard {
+ public:
+  SigpipeGuard();
+  ~SigpipeGuard();
+
+ private:
+  sigset_t old_;
+};
+// For producer threads that only ever write into pipes: for their lifetime.
+void BlockSigpipeInThisThread();
 
 // Finds a program on PATH (or checks an absolute path); "" when missing.
 std::string FindProgram(const std::string& name);

@@ -59,27 +59,6 @@ PrivateDir::~PrivateDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-// ---------------------------------------------------------------- SIGPIPE
-
-SigpipeGuard::SigpipeGuard() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &set, &old_);
-}
-
-SigpipeGuard::~SigpipeGuard() {
-  if (!sigismember(&old_, SIGPIPE)) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    struct timespec zero = {0, 0};
-    while (sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-}
-
 Status WriteToChild(int fd, const std::string& data) {
   if (fd < 0) return Status::IOError("the client's input is already closed");
   SigpipeGuard guard;

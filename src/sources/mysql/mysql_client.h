@@ -43,17 +43,6 @@ class PrivateDir {
   std::string path_;
 };
 
-// Blocks SIGPIPE in the calling thread while alive, so that writing to a
-// child that exited gives EPIPE instead of killing Cairn; a SIGPIPE raised
-// meanwhile is consumed before the old mask is restored.
-class SigpipeGuard {
- public:
-  SigpipeGuard();
-  ~SigpipeGuard();
-
- private:
-  sigset_t old_;
-};
 
 // Writes all of `data` to a child's stdin pipe (EPIPE: IOError, no signal).
 Status WriteToChild(int fd, const std::string& data);

@@ -191,27 +191,12 @@ Status LoadPart(const Client& c, PartReader* reader, const std::string& part, co
   CAIRN_ASSIGN_OR_RETURN(std::string tool, c.Tool({"mariadb", "mysql"}, "mariadb-client"));
   std::vector<std::string> extra = {"--binary-mode", "--comments", "--max-allowed-packet=1G", "--skip-reconnect"};
   if (!database.empty()) extra.push_back("--database=" + database);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "cannot create a pipe");
   ProcessOptions o;
   o.argv = c.Argv(tool, extra);
-  o.stdin_fd = fds[0];
-  auto started = Process::Start(std::move(o));
-  ::close(fds[0]);
-  if (!started.ok()) {
-    ::close(fds[1]);
-    return started.status();
-  }
-  std::unique_ptr<Process> p = std::move(started).value();
-  Status read;
-  {
-    SigpipeGuard guard;
-    read = reader->ReadStream(part, file, fds[1]);
-  }
-  ::close(fds[1]);
-  Status st = p->Wait();
-  if (!st.ok()) return c.Classify(p->captured_stderr(), action);
-  if (!read.ok()) return read.WithContext(action);
+  CAIRN_ASSIGN_OR_RETURN(FedRun run,
+                         RunWithInput(std::move(o), [&](int fd) { return reader->ReadStream(part, file, fd); }));
+  if (!run.exit.ok()) return c.Classify(run.process->captured_stderr(), action);
+  if (!run.input.ok()) return run.input.WithContext(action);
   return Status::Ok();
 }
 
@@ -1068,27 +1053,14 @@ class MysqlSource : public Source {
 
     Log(req, "extracting the physical backup into " + data);
     {
-      int fds[2];
-      if (::pipe2(fds, O_CLOEXEC) != 0) return Status::FromErrno(errno, "cannot create a pipe");
       ProcessOptions o;
       o.argv = {mbstream, "-x", "-C", data};
-      o.stdin_fd = fds[0];
-      auto started = Process::Start(std::move(o));
-      ::close(fds[0]);
-      if (!started.ok()) {
-        ::close(fds[1]);
-        return started.status();
-      }
-      std::unique_ptr<Process> p = std::move(started).value();
-      Status read;
-      {
-        SigpipeGuard guard;
-        read = req.reader->ReadStream(part, file, fds[1]);
-      }
-      ::close(fds[1]);
-      Status st = p->Wait();
-      if (!st.ok()) return Status::IOError("mbstream could not extract the backup: " + ErrorLine(p->captured_stderr()));
-      CAIRN_RETURN_IF_ERROR(read);
+      CAIRN_ASSIGN_OR_RETURN(FedRun run, RunWithInput(std::move(o), [&](int fd) {
+                               return req.reader->ReadStream(part, file, fd);
+                             }));
+      if (!run.exit.ok())
+        return Status::IOError("mbstream could not extract the backup: " + ErrorLine(run.process->captured_stderr()));
+      CAIRN_RETURN_IF_ERROR(run.input);
     }
     Log(req, "preparing the data directory (mariadb-backup --prepare)");
     {

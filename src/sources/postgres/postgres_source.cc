@@ -1095,14 +1095,13 @@ class PostgresSource : public Source {
     if (!superuser_) o.argv.insert(o.argv.end(), {"--no-owner", "--no-privileges"});
     o.env = ep_.Env(false);
     o.cwd = "/";
-    o.stdin_pipe = true;
-    CAIRN_ASSIGN_OR_RETURN(auto p, Process::Start(std::move(o)));
-    Status read = req.reader->ReadStream(part, file, p->stdin_fd());
-    p->CloseStdin();
-    if (!p->Wait().ok())
-      return pg::ClassifyError(p->captured_stderr(), ep_.Where(), ep_.user,
+    CAIRN_ASSIGN_OR_RETURN(FedRun run, RunWithInput(std::move(o), [&](int fd) {
+                             return req.reader->ReadStream(part, file, fd);
+                           }));
+    if (!run.exit.ok())
+      return pg::ClassifyError(run.process->captured_stderr(), ep_.Where(), ep_.user,
                                "pg_restore into database " + db + " failed");
-    return read.WithContext("cannot read part " + part);
+    return run.input.WithContext("cannot read part " + part);
   }
 
   // Renames a database, waiting out sessions (and autovacuum) still on it.
@@ -1194,13 +1193,12 @@ class PostgresSource : public Source {
     o.argv = {"tar", "-x", "-p", "--no-same-owner", "-f", "-", "-C", dir};
     o.run_as = run_as_;
     o.cwd = dir;
-    o.stdin_pipe = true;
-    CAIRN_ASSIGN_OR_RETURN(auto p, Process::Start(std::move(o)));
-    Status read = req.reader->ReadStream(part, file, p->stdin_fd());
-    p->CloseStdin();
-    Status done = p->Wait();
-    if (!done.ok()) return Status::IOError("extracting the base backup into " + dir + " failed: " + p->LastErrorLine());
-    if (!read.ok()) return read.WithContext("cannot read part " + part);
+    CAIRN_ASSIGN_OR_RETURN(FedRun run, RunWithInput(std::move(o), [&](int fd) {
+                             return req.reader->ReadStream(part, file, fd);
+                           }));
+    if (!run.exit.ok())
+      return Status::IOError("extracting the base backup into " + dir + " failed: " + run.process->LastErrorLine());
+    if (!run.input.ok()) return run.input.WithContext("cannot read part " + part);
     if (::access((dir + "/PG_VERSION").c_str(), F_OK) != 0)
       return Status::Corruption("part " + part + " is not a PostgreSQL base backup (no PG_VERSION)");
     return Status::Ok();

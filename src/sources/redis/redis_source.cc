@@ -128,14 +128,6 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
-void BlockSigpipe() {
-  // A reader that closes early must give EPIPE, not kill Cairn.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 Status WriteToPipe(int fd, const char* data, size_t n, const std::atomic<bool>& abort) {
   while (n > 0) {
     if (abort) return Status::Aborted("capture aborted");
@@ -827,7 +819,7 @@ class RedisCapture : public Capture {
   // Copies redis-cli's output, holding back the last 49 bytes: the RDB ends
   // with 0xFF + 8-byte CRC-64, and a diskless transfer adds a 40-hex-char mark.
   Status Relay(int in, int out) {
-    BlockSigpipe();
+    BlockSigpipeInThisThread();
     constexpr size_t kHold = 49, kMark = 40;
     std::vector<char> buf(1 << 18);
     std::string tail, head;

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "sources/field_hash.h"
+#include "util/process.h"
 
 namespace cairn {
 namespace {
@@ -417,14 +418,6 @@ Status WriteToPipe(int fd, const char* data, size_t n, const std::atomic<bool>& 
   return Status::Ok();
 }
 
-void BlockSigpipe() {
-  // A reader that closes early must give EPIPE, not kill Cairn.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 std::string StemWithSuffix(const std::string& path, const std::string& suffix) {
   fs::path p(path);
   std::string ext = p.extension().string();
@@ -595,7 +588,7 @@ class SqliteCapture : public Capture {
 
   // Producer thread: the pages, then (still in the same transaction) the fingerprint.
   Status Produce(sqlite3_file* file) {
-    BlockSigpipe();
+    BlockSigpipeInThisThread();
     const int64_t total = page_size_ * page_count_;
     const int64_t chunk = std::max<int64_t>(page_size_, (int64_t{1} << 20) / page_size_ * page_size_);
     std::vector<char> buf(static_cast<size_t>(chunk));
