@@ -175,6 +175,15 @@ class Repository {
   std::unordered_map<Id, uint32_t, IdHash> pack_numbers_;
   std::unordered_map<Id, IndexEntry, IdHash> index_;
   std::vector<Id> index_files_;
+
+  // Where range reads are round trips (object stores), LoadTree fetches a
+  // tree's whole pack once and keeps it: walking a snapshot then costs one
+  // request per tree pack instead of one per directory. Bounded; past the
+  // bound trees are read one by one again.
+  Result<std::shared_ptr<const Bytes>> TreePack(const Id& pack);
+  std::mutex tree_packs_mu_;
+  std::unordered_map<Id, std::shared_ptr<const Bytes>, IdHash> tree_packs_;
+  uint64_t tree_pack_bytes_ = 0;
 };
 
 // Collects new blobs into packs, uploads full packs in the background, and

@@ -28,6 +28,7 @@ constexpr uint64_t kBatchBytes = 16 << 20;
 constexpr size_t kBatchFiles = 128;
 constexpr uint64_t kWindowBytes = 16 << 20;
 constexpr uint64_t kMaxRangeBytes = 8 << 20;
+constexpr uint64_t kMaxRemoteGapBytes = 1 << 20;
 
 bool IsAllZero(const Bytes& data) {
   const uint8_t* p = data.data();
@@ -177,11 +178,16 @@ class Restorer {
   }
 
   Status FillFiles() {
+    // On object stores every request is a round trip: bigger batches let the
+    // range reads below span more neighbouring blobs.
+    const bool remote = !repo_.storage().capabilities().cheap_range_reads;
+    const size_t batch_files = remote ? 16 * kBatchFiles : kBatchFiles;
+    const uint64_t batch_bytes = remote ? 4 * kBatchBytes : kBatchBytes;
     std::vector<std::pair<size_t, size_t>> batches;
     for (size_t begin = 0; begin < files_.size();) {
       size_t end = begin;
       uint64_t bytes = 0;
-      while (end < files_.size() && end - begin < kBatchFiles && (end == begin || bytes < kBatchBytes))
+      while (end < files_.size() && end - begin < batch_files && (end == begin || bytes < batch_bytes))
         bytes += files_[end++].node->size;
       batches.emplace_back(begin, end);
       begin = end;
@@ -296,13 +302,16 @@ class Restorer {
       return x.pack != y.pack ? x.pack < y.pack : x.offset < y.offset;
     });
     Bytes plain;
+    // Reading over a small gap costs less than a second request on an object store.
+    const uint64_t max_gap = repo_.storage().capabilities().cheap_range_reads ? 0 : kMaxRemoteGapBytes;
     for (size_t i = 0; i < order.size();) {
       const BlobLocation& first = pieces[order[i]].loc;
       size_t j = i + 1;
       uint64_t range_end = first.offset + first.stored_length;
       while (j < order.size()) {
         const BlobLocation& next = pieces[order[j]].loc;
-        if (next.pack != first.pack || next.offset > range_end || next.offset + next.stored_length - first.offset > kMaxRangeBytes)
+        if (next.pack != first.pack || next.offset > range_end + max_gap ||
+            next.offset + next.stored_length - first.offset > kMaxRangeBytes)
           break;
         range_end = std::max<uint64_t>(range_end, next.offset + next.stored_length);
         ++j;

@@ -282,9 +282,39 @@ Status Repository::ReadBlob(const Id& blob, Bytes* plaintext) {
   return DecodeAndVerify(blob, *stored, loc->raw_length, plaintext).WithContext("pack " + pack);
 }
 
+namespace {
+constexpr uint64_t kTreePackCacheBytes = 256ull << 20;
+}  // namespace
+
+Result<std::shared_ptr<const Bytes>> Repository::TreePack(const Id& pack) {
+  {
+    std::lock_guard lock(tree_packs_mu_);
+    if (auto it = tree_packs_.find(pack); it != tree_packs_.end()) return it->second;
+    if (tree_pack_bytes_ >= kTreePackCacheBytes) return std::shared_ptr<const Bytes>();
+  }
+  const std::string key = PackKey(pack);
+  auto data = storage_->Get(key);
+  if (!data.ok()) return data.status().WithContext("reading tree pack " + key);
+  auto shared = std::make_shared<const Bytes>(std::move(data).value());
+  std::lock_guard lock(tree_packs_mu_);
+  tree_pack_bytes_ += shared->size();
+  tree_packs_.emplace(pack, shared);
+  return shared;
+}
+
 Result<Tree> Repository::LoadTree(const Id& tree) {
   Bytes plain;
-  CAIRN_RETURN_IF_ERROR(ReadBlob(tree, &plain));
+  auto loc = Lookup(tree);
+  std::shared_ptr<const Bytes> pack;
+  if (loc && !storage_->capabilities().cheap_range_reads) {
+    CAIRN_ASSIGN_OR_RETURN(pack, TreePack(loc->pack));
+  }
+  if (pack && static_cast<uint64_t>(loc->offset) + loc->stored_length <= pack->size()) {
+    ByteView stored(pack->data() + loc->offset, loc->stored_length);
+    CAIRN_RETURN_IF_ERROR(DecodeAndVerify(tree, stored, loc->raw_length, &plain).WithContext("pack " + PackKey(loc->pack)));
+  } else {
+    CAIRN_RETURN_IF_ERROR(ReadBlob(tree, &plain));
+  }
   auto decoded = DecodeTree(plain);
   if (!decoded.ok()) return decoded.status().WithContext("tree " + tree.Hex());
   return decoded;

@@ -505,7 +505,13 @@ class S3Storage final : public Storage {
     const std::string query = req.query.empty() ? "" : CanonicalQuery(req.query);
     const std::string url = ep_.scheme + "://" + authority + path + (query.empty() ? "" : "?" + query);
     const std::string amz_date = s3::AmzDate(std::time(nullptr));
-    const std::string payload_hash = req.has_body && !req.body.empty() ? Sha256Hex(req.body) : std::string(s3::kEmptySha256);
+    // Over https the body is protected by TLS (and every Cairn object by its
+    // own MAC), so it is sent as UNSIGNED-PAYLOAD, as AWS allows: hashing
+    // every uploaded pack again cost about 5% of a backup's CPU.
+    const bool body = req.has_body && !req.body.empty();
+    const std::string payload_hash = !body                  ? std::string(s3::kEmptySha256)
+                                     : ep_.scheme == "https" ? std::string("UNSIGNED-PAYLOAD")
+                                                             : Sha256Hex(req.body);
 
     s3::SigV4Request sig;
     sig.method = req.method;
