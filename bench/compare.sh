@@ -100,6 +100,24 @@ drop_caches() {
 CLK_TCK=$(getconf CLK_TCK)
 # Busy CPU time of the whole machine so far, in clock ticks (user+nice+system+irq+softirq+steal).
 cpu_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+# With BACKEND=s3: CPU ticks the S3 server used so far, and the bytes it has
+# received and sent and the requests it served ("R S Q"); "0" and "0 0 0" otherwise.
+server_ticks() {
+  if [ -n "${S3_PID:-}" ]; then awk '{print $14+$15}' "/proc/$S3_PID/stat"; else echo 0; fi
+}
+server_traffic() {  # runs in a subshell: the request token is made fresh, not counted
+  if [ -z "${S3_PID:-}" ]; then echo "0 0 0"; return; fi
+  local token i line
+  token=$(date +%s%N)
+  echo "stats $token" >&9
+  for i in $(seq 200); do
+    line=$(grep -m 1 "^stats $token " "$BENCH_DIR/s3.log" || true)
+    [ -n "$line" ] && break
+    sleep 0.02
+  done
+  [ -n "$line" ] || die "the S3 server did not answer a stats request"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["received"], d["sent"], d["requests"])' "${line#stats $token }"
+}
 
 # Read a tree once so the timed step starts with a warm page cache.
 # (GNU tar skips reading file data when writing to /dev/null, hence the cat.)
@@ -195,7 +213,9 @@ tool_cmd() {
 # timed TOOL REP STEP REPO -- CMD...: run under /usr/bin/time, append a row to $RAW.
 timed() {
   local tool=$1 rep=$2 step=$3 repo=$4; shift 5
-  local base=$LOGS/$tool-r$rep-$step rc=0 busy0 busy1
+  local base=$LOGS/$tool-r$rep-$step rc=0 busy0 busy1 srv0 srv1 up0 down0 up1 down1 req0 req1
+  read -r up0 down0 req0 < <(server_traffic)
+  srv0=$(server_ticks)
   busy0=$(cpu_busy)
   /usr/bin/time -f '%e %U %S %M' -o "$base.time" "$@" >"$base.out" 2>"$base.err" || rc=$?
   # borg exits 1 for warnings (e.g. file changed while reading); anything else is an error.
@@ -208,16 +228,23 @@ timed() {
   fi
   local wall user sys rss repo_bytes=""
   busy1=$(cpu_busy)
+  srv1=$(server_ticks)
+  read -r up1 down1 req1 < <(server_traffic)
   read -r wall user sys rss < <(tail -n 1 "$base.time")
-  # CPU seconds that other processes used on this machine during the step (should be ~0).
-  local other
-  other=$(awk -v a="$busy0" -v b="$busy1" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" \
-    'BEGIN{o=(b-a)/hz-u-s; if (o<0) o=0; printf "%.2f", o}')
+  # CPU seconds that other processes used on this machine during the step
+  # (should be ~0); the S3 server's own share is part of the step, not a disturbance.
+  local other server_cpu
+  server_cpu=$(awk -v a="$srv0" -v b="$srv1" -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", (b-a)/hz}')
+  other=$(awk -v a="$busy0" -v b="$busy1" -v hz="$CLK_TCK" -v u="$user" -v s="$sys" -v srv="$server_cpu" \
+    'BEGIN{o=(b-a)/hz-u-s-srv; if (o<0) o=0; printf "%.2f", o}')
   if [[ "$step" == backup* || "$step" == init ]]; then
     repo_bytes=$(du -sb -- "$(repo_dir "$tool")" 2>/dev/null | cut -f1 || echo 0)
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" "$repo_bytes" "$other" >>"$RAW"
-  note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB}, other procs ${other}s cpu"
+  local net=("" "" "" "")
+  if [ -n "${S3_PID:-}" ]; then net=("$server_cpu" $((up1 - up0)) $((down1 - down0)) $((req1 - req0))); fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$rep" "$step" "$wall" "$user" "$sys" "$rss" \
+    "$repo_bytes" "$other" "${net[0]}" "${net[1]}" "${net[2]}" "${net[3]}" >>"$RAW"
+  note "  $tool $step: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}')s cpu, $((rss / 1024)) MiB rss${repo_bytes:+, repo $((repo_bytes / 1000000)) MB}, other procs ${other}s cpu${S3_PID:+, S3 server ${server_cpu}s cpu, $(((up1 - up0) / 1000000)) MB up, $(((down1 - down0) / 1000000)) MB down, $((req1 - req0)) requests}"
 }
 
 extra() {  # tool rep key value(single line)

@@ -2,8 +2,11 @@
 # PostgreSQL source benchmark: Cairn against the plain PostgreSQL tools on a
 # pgbench database (scale 50 by default: 5M accounts rows, ~750 MB on disk).
 #
-#   logical backup      cairn backup (method logical, fresh repository)  vs  pg_dump -Fc > /dev/null
-#   physical backup     cairn backup (method physical, fresh repository) vs  pg_basebackup -D - -Ft -X fetch > /dev/null
+#   logical backup      cairn backup (method logical, into a fresh empty repository)
+#                       vs  pg_dump -Fc > /dev/null, and pg_dump -Fc -f FILE; once more with the
+#                       fingerprint limited to row counts (checksum_max_table_bytes: 0)
+#   physical backup     cairn backup (method physical, into a fresh empty repository)
+#                       vs  pg_basebackup -D - -Ft -X fetch > /dev/null, and -D DIR (to disk)
 #   engine floors       the same tool output piped into `cairn repo backup --stdin-name` (no source logic:
 #                       what the repository alone costs; the difference to the row above is the source's share)
 #   logical restore     cairn restore --mode new-instance (incl. validation)  vs  createdb + pg_restore of a dump file
@@ -69,6 +72,13 @@ services:
     host: $SOCK
     port: $PORT
     databases: [bench]
+  pgcount:
+    type: postgres
+    targets: [logical]
+    host: $SOCK
+    port: $PORT
+    databases: [bench]
+    checksum_max_table_bytes: 0
   pgphys:
     type: postgres
     targets: [physical]
@@ -93,37 +103,51 @@ timed() {  # timed CMD... -> prints seconds; the command's output is discarded
 }
 warm() { (cd /tmp && "$PG_BIN/psql" -XAtq -d bench -c "select count(*) from pgbench_accounts" >/dev/null); }
 
-cairn_backup() { rm -rf "$BENCH_DIR/repo-$2"; "$CAIRN" -c "$CFG" backup "$1" --json; }
+# A fresh, empty repository before each timed backup: creating one (key
+# derivation included) is a one-time step, like creating pg_dump's output
+# directory, and is not timed.
+fresh_repo() { rm -rf "$BENCH_DIR/repo-$1"; "$CAIRN" repo init --repo "$BENCH_DIR/repo-$1" >/dev/null; }
+cairn_backup() { "$CAIRN" -c "$CFG" backup "$1" --json; }
 pgdump_null() { (cd /tmp && "$PG_BIN/pg_dump" -Fc bench >/dev/null); }
+pgdump_file() { rm -f "$BENCH_DIR/out.dump"; (cd /tmp && "$PG_BIN/pg_dump" -Fc -f "$BENCH_DIR/out.dump" bench); }
 basebackup_null() { (cd /tmp && "$PG_BIN/pg_basebackup" -D - -Ft -X fetch -c fast >/dev/null); }
+basebackup_dir() {
+  rm -rf "$BENCH_DIR/out.base"
+  (cd /tmp && "$PG_BIN/pg_basebackup" -D "$BENCH_DIR/out.base" -Ft -X fetch -c fast --no-sync)
+}
 floor_logical() {
-  rm -rf "$BENCH_DIR/repo-floor"
-  "$CAIRN" repo init --repo "$BENCH_DIR/repo-floor" >/dev/null
   (cd /tmp && "$PG_BIN/pg_dump" -Fc -Z0 bench) |
     "$CAIRN" repo backup --repo "$BENCH_DIR/repo-floor" --stdin-name bench.dump -q
 }
 floor_physical() {
-  rm -rf "$BENCH_DIR/repo-floor"
-  "$CAIRN" repo init --repo "$BENCH_DIR/repo-floor" >/dev/null
   (cd /tmp && "$PG_BIN/pg_basebackup" -D - -Ft -X fetch -c fast) |
     "$CAIRN" repo backup --repo "$BENCH_DIR/repo-floor" --stdin-name base.tar -q
 }
 
 warm
-declare -a T_CL T_PD T_CP T_BB T_FL T_FP T_CR T_PR
+declare -a T_CL T_CC T_PD T_PF T_CP T_BB T_BD T_FL T_FP T_CR T_PR
 for i in $(seq "$REPEAT"); do
   note "run $i/$REPEAT: backups"
-  T_CL+=("$(timed cairn_backup pglog logical)")
+  fresh_repo logical
+  T_CL+=("$(timed cairn_backup pglog)")
   T_PD+=("$(timed pgdump_null)")
+  fresh_repo floor
   T_FL+=("$(timed floor_logical)")
-  T_CP+=("$(timed cairn_backup pgphys physical)")
+  fresh_repo logical
+  T_CC+=("$(timed cairn_backup pgcount)")
+  T_PF+=("$(timed pgdump_file)")
+  fresh_repo physical
+  T_CP+=("$(timed cairn_backup pgphys)")
   T_BB+=("$(timed basebackup_null)")
+  fresh_repo floor
   T_FP+=("$(timed floor_physical)")
+  T_BD+=("$(timed basebackup_dir)")
 done
-rm -rf "$BENCH_DIR/repo-floor"
+rm -rf "$BENCH_DIR/repo-floor" "$BENCH_DIR/out.dump" "$BENCH_DIR/out.base"
 
 note "restores"
-cairn_backup pglog logical >/dev/null
+fresh_repo logical
+cairn_backup pglog >/dev/null
 (cd /tmp && "$PG_BIN/pg_dump" -Fc -f "$BENCH_DIR/bench.dump" bench)
 DUMP_Z0_BYTES=$( (cd /tmp && "$PG_BIN/pg_dump" -Fc -Z0 bench) | wc -c)
 pg_restore_new() {
@@ -141,8 +165,10 @@ note "incremental backups"
 stored() { python3 -c 'import json,sys; print(json.load(sys.stdin).get("stored", "?"))'; }
 ROWS=$(q bench "select count(*) from pgbench_accounts")
 ONE_PCT=$((ROWS / 100))
-FIRST_LOG=$(cairn_backup pglog logical | stored)
-FIRST_PHYS=$(cairn_backup pgphys physical | stored)
+fresh_repo logical
+fresh_repo physical
+FIRST_LOG=$(cairn_backup pglog | stored)
+FIRST_PHYS=$(cairn_backup pgphys | stored)
 q bench "update pgbench_accounts set abalance = abalance + 1 where aid <= $ONE_PCT" >/dev/null
 q bench "checkpoint" >/dev/null
 INC_LOG_RANGE=$("$CAIRN" -c "$CFG" backup pglog --json | stored)
@@ -154,6 +180,7 @@ INC_PHYS_SCATTER=$("$CAIRN" -c "$CFG" backup pgphys --json | stored)
 
 mib() { python3 -c "import sys; print('%.1f MiB' % (int(sys.argv[1]) / 1048576))" "$1"; }
 CL=$(median "${T_CL[@]}") PD=$(median "${T_PD[@]}") FL=$(median "${T_FL[@]}")
+CC=$(median "${T_CC[@]}") PF=$(median "${T_PF[@]}") BD=$(median "${T_BD[@]}")
 CP=$(median "${T_CP[@]}") BB=$(median "${T_BB[@]}") FP=$(median "${T_FP[@]}")
 CR=$(median "${T_CR[@]}") PR=$(median "${T_PR[@]}")
 cat <<EOF
@@ -164,7 +191,10 @@ $(cut -d' ' -f1-3 /proc/loadavg).
 | operation | Cairn | baseline | ratio |
 |---|---|---|---|
 | logical backup | ${CL} s | ${PD} s (\`pg_dump -Fc > /dev/null\`) | $(ratio "$CL" "$PD") |
+| logical backup | ${CL} s | ${PF} s (\`pg_dump -Fc -f FILE\`) | $(ratio "$CL" "$PF") |
+| logical backup, row counts only (\`checksum_max_table_bytes: 0\`) | ${CC} s | ${PD} s (\`pg_dump -Fc > /dev/null\`) | $(ratio "$CC" "$PD") |
 | physical backup | ${CP} s | ${BB} s (\`pg_basebackup -D - -Ft -X fetch > /dev/null\`) | $(ratio "$CP" "$BB") |
+| physical backup | ${CP} s | ${BD} s (\`pg_basebackup -D DIR -Ft -X fetch --no-sync\`) | $(ratio "$CP" "$BD") |
 | logical backup, engine floor | ${FL} s (\`pg_dump -Fc -Z0 \| cairn repo backup --stdin-name\`) | ${CL} s (service backup) | $(ratio "$CL" "$FL") |
 | physical backup, engine floor | ${FP} s (\`pg_basebackup ... \| cairn repo backup --stdin-name\`) | ${CP} s (service backup) | $(ratio "$CP" "$FP") |
 | logical restore, new instance (with validation) | ${CR} s | ${PR} s (\`createdb\` + \`pg_restore\` of a \`-Fc\` file) | $(ratio "$CR" "$PR") |

@@ -88,6 +88,8 @@ def main() -> int:
                 continue
             tool, rep, step, wall, user, sys_, rss, repo = parts[:8]
             other = float(parts[8]) if len(parts) > 8 and parts[8] else None
+            # BACKEND=s3: the S3 server's CPU, the bytes it received/sent and the requests it served.
+            server = [float(x) if x else None for x in (parts[9:13] + ["", "", "", ""])[:4]]
             runs.setdefault(tool, {s: [] for s in STEPS}).setdefault(step, []).append({
                 "run": int(rep),
                 "wall_s": float(wall),
@@ -97,6 +99,10 @@ def main() -> int:
                 "peak_rss_kib": int(rss),
                 "repo_bytes": int(repo) if repo else None,
                 "other_procs_cpu_s": other,
+                "server_cpu_s": server[0],
+                "bytes_up": int(server[1]) if server[1] is not None else None,
+                "bytes_down": int(server[2]) if server[2] is not None else None,
+                "requests": int(server[3]) if server[3] is not None else None,
             })
     extra: dict = {}
     with open(a.extra) as f:
@@ -137,6 +143,10 @@ def main() -> int:
                 "sys_s": median([r["sys_s"] for r in sel]),
                 "peak_rss_kib": median([r["peak_rss_kib"] for r in sel]),
                 "repo_bytes": median([r["repo_bytes"] for r in sel]),
+                "server_cpu_s": median([r["server_cpu_s"] for r in sel]),
+                "bytes_up": median([r["bytes_up"] for r in sel]),
+                "bytes_down": median([r["bytes_down"] for r in sel]),
+                "requests": median([r["requests"] for r in sel]),
                 "runs_used": len(sel),
                 "runs_disturbed": sum(r["disturbed"] for r in rs),
                 "runs": rs,
@@ -208,6 +218,19 @@ def main() -> int:
             w(f"| {STEP_LABEL[s]} | {t} | {fmt(r['wall_s'])} | {fmt(r['cpu_s'])} | {fmt(rss, 0)} | {fmt(repo, 1)} "
               f"| {used} |\n")
     w("\n")
+    if any(r.get("bytes_up") is not None for st in results.values() for r in st.values()):
+        w("Object-store traffic and requests, counted by the S3 server on its TCP connections (TLS records, both "
+          "directions), and the server's own CPU time, per step (medians):\n\n")
+        w("| step | tool | sent to the server (MB) | received from the server (MB) | requests | S3 server CPU (s) |\n")
+        w("|---|---|---:|---:|---:|---:|\n")
+        for s in TABLE_STEPS:
+            for t in tools:
+                r = results.get(t, {}).get(s)
+                if r is None or r.get("bytes_up") is None:
+                    continue
+                w(f"| {STEP_LABEL[s]} | {t} | {fmt(r['bytes_up'] / 1e6, 1)} | {fmt(r['bytes_down'] / 1e6, 1)} "
+                  f"| {fmt(r['requests'], 0)} | {fmt(r['server_cpu_s'])} |\n")
+        w("\n")
     if a.all_runs:
         w("Medians over all runs, including runs disturbed by other processes (marked !).\n\n")
     else:

@@ -67,7 +67,11 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options);
 struct RestoreOptions {
   std::string target;                 // directory to restore into (created)
   std::vector<std::string> includes;  // absolute paths inside the snapshot; empty = all
-  int threads = 0;
+  int threads = 0;                    // 0 = the storage's preferred concurrency, at least the core count
+  // From an object store files are written pack by pack, so a file can be
+  // partly written for a while; at most this many are kept open, the rest
+  // are closed between pieces and reopened.
+  size_t max_open_files = 512;
   JobProgress* progress = nullptr;
   std::function<void(const std::string&)> on_warning;
 };

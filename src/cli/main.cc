@@ -326,7 +326,11 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     auto r = OpenRepo(g);
     Snapshot s = ValueOrThrow(r->FindSnapshot(snapshot_arg));
     JobProgress progress;
-    RestoreOptions ropt{target, includes, restore_threads, &progress, [&](const std::string& w) {
+    RestoreOptions ropt{.target = target,
+                        .includes = includes,
+                        .threads = restore_threads,
+                        .progress = &progress,
+                        .on_warning = [&](const std::string& w) {
                           std::fprintf(stderr, "\r\033[Kwarning: %s\n", OneLine(w).c_str());
                         }};
     ProgressPrinter printer(&progress, ProgressMode(g, progress_json), "restored");

@@ -262,6 +262,7 @@ class SourceWalker {
 
  private:
   static constexpr size_t kReadBlock = 1 << 20;
+  static constexpr int kStreamPipeBytes = 1 << 20;
   static constexpr size_t kEventsPerToken = 256;
   static constexpr uint64_t kSmallBytesPerToken = 256 << 10;
 
@@ -386,6 +387,11 @@ class SourceWalker {
     node.gid = ::getegid();
     node.mtime_ns = node.ctime_ns = node.atime_ns = NowNs();
     node.user = Username();
+    // With the default 64 KiB pipe the producer (a dump tool) stalls each
+    // time this thread stops reading to cut a chunk; a 1 MiB pipe (the
+    // unprivileged maximum) lets it keep writing meanwhile. Not a pipe, or
+    // over the per-user pipe quota: the default size is only slower.
+    (void)::fcntl(fd, F_SETPIPE_SZ, kStreamPipeBytes);
     BeginReading(fd, "stream " + name, UINT64_MAX);
     owns_fd_ = false;
     stack_.back().names.clear();  // the stream is the tree's only entry
@@ -474,13 +480,23 @@ class SourceWalker {
       work->length = zero_chunk_length_;
       return true;
     }
+    // A boundary depends only on the bytes before it, so one found in what is
+    // buffered is final even with less than max_size bytes at hand. Refilling
+    // only when none is found keeps Fill's move of the unread rest small (a
+    // partial chunk) instead of most of the buffer once per chunk.
+    size_t cut = 0;
     if (buffer_end_ - buffer_begin_ < max && !file_eof_) {
-      Status st = Fill();
-      if (!st.ok()) {
-        Warn(st.message());
-        EndReading();
-        work->events.push_back(Event{Event::kAbortFile, {}, {}});
-        return false;
+      if (buffer_end_ > buffer_begin_)
+        cut = chunker_.NextBoundary(ByteView(buffer_.data() + buffer_begin_, buffer_end_ - buffer_begin_));
+      if (cut == 0 || cut == buffer_end_ - buffer_begin_) {
+        cut = 0;
+        Status st = Fill();
+        if (!st.ok()) {
+          Warn(st.message());
+          EndReading();
+          work->events.push_back(Event{Event::kAbortFile, {}, {}});
+          return false;
+        }
       }
     }
     if (buffer_end_ == buffer_begin_) {
@@ -489,7 +505,7 @@ class SourceWalker {
       return false;
     }
     ByteView available(buffer_.data() + buffer_begin_, buffer_end_ - buffer_begin_);
-    const size_t cut = chunker_.NextBoundary(available);
+    if (cut == 0) cut = chunker_.NextBoundary(available);
     work->data.assign(available.begin(), available.begin() + cut);
     work->length = cut;
     work->has_chunk = true;

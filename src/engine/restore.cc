@@ -1,6 +1,7 @@
 // Restore: plan the tree (directories, special files, hard links), then fill
-// regular files in parallel batches, reading each pack region once, then set
-// directory metadata deepest first (writing into a directory changes its mtime).
+// regular files in parallel (from a local repository in batches of files in
+// tree order, from an object store pack by pack), then set directory metadata
+// deepest first (writing into a directory changes its mtime).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "cairn/engine.h"
 #include "engine/metadata.h"
@@ -178,27 +180,25 @@ class Restorer {
   }
 
   Status FillFiles() {
-    // On object stores every request is a round trip: bigger batches let the
-    // range reads below span more neighbouring blobs.
-    const bool remote = !repo_.storage().capabilities().cheap_range_reads;
-    const size_t batch_files = remote ? 16 * kBatchFiles : kBatchFiles;
-    const uint64_t batch_bytes = remote ? 4 * kBatchBytes : kBatchBytes;
-    std::vector<std::pair<size_t, size_t>> batches;
-    for (size_t begin = 0; begin < files_.size();) {
-      size_t end = begin;
-      uint64_t bytes = 0;
-      while (end < files_.size() && end - begin < batch_files && (end == begin || bytes < batch_bytes))
-        bytes += files_[end++].node->size;
-      batches.emplace_back(begin, end);
-      begin = end;
-    }
+    return repo_.storage().capabilities().cheap_range_reads ? FillFilesInBatches() : FillFilesByPack();
+  }
+
+  int Threads() const {
+    return options_.threads > 0 ? options_.threads
+                                : std::max({2, repo_.storage().capabilities().preferred_concurrency,
+                                            static_cast<int>(std::thread::hardware_concurrency())});
+  }
+
+  // Runs job(i) for i in [0, n) on Threads() threads; stops at the first error.
+  template <typename Job>
+  Status RunParallel(size_t n, Job job) {
     std::atomic<size_t> next{0};
     std::mutex status_mu;
     Status first_error;
     std::atomic<bool> failed{false};
     auto worker = [&] {
-      for (size_t b; !failed && (b = next++) < batches.size();) {
-        Status st = FillBatch(batches[b].first, batches[b].second);
+      for (size_t i; !failed && (i = next++) < n;) {
+        Status st = job(i);
         if (!st.ok()) {
           std::lock_guard lock(status_mu);
           if (first_error.ok()) first_error = st;
@@ -206,13 +206,26 @@ class Restorer {
         }
       }
     };
-    const int threads = options_.threads > 0 ? options_.threads
-                                             : std::max({2, repo_.storage().capabilities().preferred_concurrency,
-                                                         static_cast<int>(std::thread::hardware_concurrency())});
     std::vector<std::thread> pool;
-    for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
+    for (int i = 0; i < Threads(); ++i) pool.emplace_back(worker);
     for (auto& t : pool) t.join();
     return first_error;
+  }
+
+  // Local repositories: files in tree order, in batches; within a batch every
+  // pack region is read once. Creating files in tree order keeps the file
+  // system's allocation local.
+  Status FillFilesInBatches() {
+    std::vector<std::pair<size_t, size_t>> batches;
+    for (size_t begin = 0; begin < files_.size();) {
+      size_t end = begin;
+      uint64_t bytes = 0;
+      while (end < files_.size() && end - begin < kBatchFiles && (end == begin || bytes < kBatchBytes))
+        bytes += files_[end++].node->size;
+      batches.emplace_back(begin, end);
+      begin = end;
+    }
+    return RunParallel(batches.size(), [&](size_t b) { return FillBatch(batches[b].first, batches[b].second); });
   }
 
   struct Piece {
@@ -222,94 +235,71 @@ class Restorer {
     BlobLocation loc;
   };
 
-  Status FillBatch(size_t begin, size_t end) {
-    std::vector<int> fds(end - begin, -1);
-    std::vector<size_t> remaining(end - begin, 0);
-    std::vector<char> fresh(end - begin, 0);
-    std::vector<uint64_t> written_end(end - begin, 0);
-    std::vector<Piece> pieces;
-    Status status;
-    auto finalize = [&](size_t i) {
-      const FileTask& task = files_[begin + i];
-      // Trailing holes (skipped zero chunks) and old longer content need a truncate.
-      if ((written_end[i] != task.node->size || !fresh[i]) &&
-          ::ftruncate(fds[i], static_cast<off_t>(task.node->size)) != 0 && status.ok())
-        status = Status::FromErrno(errno, "cannot write " + task.path);
-      std::string w = ApplyNodeMetadata(task.path, *task.node, fds[i], fresh[i]);
-      if (!w.empty()) Warn(w);
-      ::close(fds[i]);
-      fds[i] = -1;
-      std::lock_guard lock(warn_mu_);
-      ++result_.files;
-      result_.bytes += task.node->size;
-      if (options_.progress) ++options_.progress->files_done;
-    };
-    for (size_t i = 0; i < fds.size(); ++i) {
-      const FileTask& task = files_[begin + i];
-      // A new file is created with its final permission bits (umask is 0
-      // during a restore), which saves a chmod per file.
-      int fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
-      fresh[i] = fd >= 0;
-      if (fd < 0 && errno == EEXIST)
-        fd = ::open(task.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0 && (errno == ELOOP || errno == EISDIR)) {
-        CAIRN_RETURN_IF_ERROR(RemoveIfPresent(task.path));
-        fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
-        fresh[i] = fd >= 0;
-      }
-      if (fd < 0) {
-        status = Status::FromErrno(errno, "cannot create " + task.path);
-        break;
-      }
-      fds[i] = fd;
-      uint64_t offset = 0;
-      for (const Id& id : task.node->content) {
-        auto loc = repo_.Lookup(id);
-        if (!loc) {
-          status = Status::NotFound("data blob " + id.Hex() + " of " + task.path +
-                                    " is missing from the index (run check)");
-          break;
-        }
-        pieces.push_back(Piece{i, offset, id, *loc});
-        offset += PlainLength(*loc);
-        ++remaining[i];
-      }
-      if (!status.ok()) break;
-      if (remaining[i] == 0) finalize(i);
+  // Opens a regular file of the plan for writing. The first open creates it
+  // with its final permission bits (umask is 0 during a restore, which saves
+  // a chmod per file) or truncates what is there; `fresh` says it was created.
+  // Later opens (a file closed between pieces) only reopen it.
+  Result<int> OpenRestored(const FileTask& task, bool first, bool* fresh) {
+    if (!first) {
+      int fd = ::open(task.path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return Status::FromErrno(errno, "cannot reopen " + task.path);
+      return fd;
     }
-    for (size_t w = 0; status.ok() && w < pieces.size();) {
-      size_t w_end = w;
-      uint64_t bytes = 0;
-      while (w_end < pieces.size() && (w_end == w || bytes < kWindowBytes)) bytes += PlainLength(pieces[w_end++].loc);
-      status = FillWindow(begin, std::span(pieces).subspan(w, w_end - w), fds, remaining, written_end, finalize);
-      w = w_end;
+    int fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
+    *fresh = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = ::open(task.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && (errno == ELOOP || errno == EISDIR)) {
+      CAIRN_RETURN_IF_ERROR(RemoveIfPresent(task.path));
+      fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
+      *fresh = fd >= 0;
     }
-    for (int fd : fds)
-      if (fd >= 0) ::close(fd);
-    return status;
+    if (fd < 0) return Status::FromErrno(errno, "cannot create " + task.path);
+    return fd;
   }
 
-  template <typename Finalize>
-  Status FillWindow(size_t begin, std::span<Piece> pieces, std::vector<int>& fds, std::vector<size_t>& remaining,
-                    std::vector<uint64_t>& written_end, Finalize& finalize) {
-    // Each distinct blob is fetched and decoded once; blobs are read in pack
-    // order and neighbours in one pack are fetched with one range read.
-    std::vector<size_t> order(pieces.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      const auto& x = pieces[a].loc;
-      const auto& y = pieces[b].loc;
-      return x.pack != y.pack ? x.pack < y.pack : x.offset < y.offset;
-    });
+  // After a file's last piece: size, metadata, close, count.
+  Status FinishFile(const FileTask& task, int fd, bool fresh, uint64_t written_end) {
+    Status st;
+    // Trailing holes (skipped zero chunks) and old longer content need a truncate.
+    if ((written_end != task.node->size || !fresh) && ::ftruncate(fd, static_cast<off_t>(task.node->size)) != 0)
+      st = Status::FromErrno(errno, "cannot write " + task.path);
+    std::string w = ApplyNodeMetadata(task.path, *task.node, fd, fresh);
+    if (!w.empty()) Warn(w);
+    ::close(fd);
+    std::lock_guard lock(warn_mu_);
+    ++result_.files;
+    result_.bytes += task.node->size;
+    if (options_.progress) ++options_.progress->files_done;
+    return st;
+  }
+
+  // Appends the pieces of one file (its content blobs, where the index has
+  // them) to `pieces`; returns how many.
+  Result<size_t> AddPieces(size_t file, std::vector<Piece>* pieces) const {
+    const FileTask& task = files_[file];
+    uint64_t offset = 0;
+    for (const Id& id : task.node->content) {
+      auto loc = repo_.Lookup(id);
+      if (!loc) return Status::NotFound("data blob " + id.Hex() + " of " + task.path + " is missing from the index (run check)");
+      pieces->push_back(Piece{file, offset, id, *loc});
+      offset += PlainLength(*loc);
+    }
+    return task.node->content.size();
+  }
+
+  // Reads `pieces` (sorted by pack, then offset): neighbours in one pack, and
+  // those at most `max_gap` bytes apart, in one range read; each distinct blob
+  // is decoded once, and deliver(piece, plaintext, all_zero) called for every
+  // piece in order.
+  template <typename Deliver>
+  Status ReadPieces(std::span<const Piece> pieces, uint64_t max_gap, Deliver deliver) {
     Bytes plain;
-    // Reading over a small gap costs less than a second request on an object store.
-    const uint64_t max_gap = repo_.storage().capabilities().cheap_range_reads ? 0 : kMaxRemoteGapBytes;
-    for (size_t i = 0; i < order.size();) {
-      const BlobLocation& first = pieces[order[i]].loc;
+    for (size_t i = 0; i < pieces.size();) {
+      const BlobLocation& first = pieces[i].loc;
       size_t j = i + 1;
       uint64_t range_end = first.offset + first.stored_length;
-      while (j < order.size()) {
-        const BlobLocation& next = pieces[order[j]].loc;
+      while (j < pieces.size()) {
+        const BlobLocation& next = pieces[j].loc;
         if (next.pack != first.pack || next.offset > range_end + max_gap ||
             next.offset + next.stored_length - first.offset > kMaxRangeBytes)
           break;
@@ -322,7 +312,7 @@ class Restorer {
       const Id* decoded = nullptr;
       bool zero = false;
       for (size_t k = i; k < j; ++k) {
-        Piece& piece = pieces[order[k]];
+        const Piece& piece = pieces[k];
         if (!decoded || *decoded != piece.blob) {
           ByteView stored(range->data() + (piece.loc.offset - first.offset), piece.loc.stored_length);
           CAIRN_RETURN_IF_ERROR(repo_.DecodeAndVerify(piece.blob, stored, piece.loc.raw_length, &plain)
@@ -330,18 +320,132 @@ class Restorer {
           decoded = &piece.blob;
           zero = IsAllZero(plain);
         }
-        const FileTask& task = files_[begin + piece.file];
-        if (!zero) {  // all-zero chunks stay holes; ftruncate sets the size
-          CAIRN_RETURN_IF_ERROR(WriteFully(fds[piece.file], plain, static_cast<int64_t>(piece.offset),
-                                           "cannot write " + task.path));
-          written_end[piece.file] = std::max(written_end[piece.file], piece.offset + plain.size());
-        }
+        CAIRN_RETURN_IF_ERROR(deliver(piece, plain, zero));
         if (options_.progress) options_.progress->bytes_done += plain.size();
-        if (--remaining[piece.file] == 0) finalize(piece.file);
       }
       i = j;
     }
     return Status::Ok();
+  }
+
+  static bool PackOrder(const Piece& a, const Piece& b) {
+    return a.loc.pack != b.loc.pack ? a.loc.pack < b.loc.pack : a.loc.offset < b.loc.offset;
+  }
+
+  Status FillBatch(size_t begin, size_t end) {
+    const size_t n = end - begin;
+    std::vector<int> fds(n, -1);
+    std::vector<size_t> remaining(n, 0);
+    std::vector<char> fresh(n, 0);
+    std::vector<uint64_t> written_end(n, 0);
+    std::vector<Piece> pieces;
+    auto finish = [&](size_t i) {
+      Status st = FinishFile(files_[begin + i], fds[i], fresh[i], written_end[i]);
+      fds[i] = -1;
+      return st;
+    };
+    Status status;
+    for (size_t i = 0; status.ok() && i < n; ++i) {
+      bool created = false;
+      auto fd = OpenRestored(files_[begin + i], /*first=*/true, &created);
+      if (!fd.ok()) {
+        status = fd.status();
+        break;
+      }
+      fds[i] = *fd;
+      fresh[i] = created;
+      auto added = AddPieces(begin + i, &pieces);
+      if (!added.ok()) status = added.status();
+      else if ((remaining[i] = *added) == 0) status = finish(i);
+    }
+    for (size_t w = 0; status.ok() && w < pieces.size();) {
+      size_t w_end = w;
+      uint64_t bytes = 0;
+      while (w_end < pieces.size() && (w_end == w || bytes < kWindowBytes)) bytes += PlainLength(pieces[w_end++].loc);
+      std::span<Piece> window = std::span(pieces).subspan(w, w_end - w);
+      std::sort(window.begin(), window.end(), PackOrder);
+      status = ReadPieces(window, /*max_gap=*/0, [&](const Piece& piece, const Bytes& plain, bool zero) -> Status {
+        const size_t i = piece.file - begin;
+        if (!zero) {  // all-zero chunks stay holes; ftruncate sets the size
+          CAIRN_RETURN_IF_ERROR(WriteFully(fds[i], plain, static_cast<int64_t>(piece.offset),
+                                           "cannot write " + files_[piece.file].path));
+          written_end[i] = std::max(written_end[i], piece.offset + plain.size());
+        }
+        return --remaining[i] == 0 ? finish(i) : Status::Ok();
+      });
+      w = w_end;
+    }
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+    return status;
+  }
+
+  // Object stores: every request is a round trip the server also pays for,
+  // so the restore is planned per pack, as restic does: every pack the
+  // snapshot needs is fetched once (one range from its first to its last
+  // needed blob, gaps up to kMaxRemoteGapBytes included), in the order files
+  // first need them, and each blob is written into every file that holds it.
+  // A file stays open between its first and its last piece, up to
+  // options_.max_open_files; past that, files are closed between pieces.
+  struct OpenFile {
+    std::mutex mu;
+    int fd = -1;
+    bool opened = false, fresh = false;
+    uint64_t written_end = 0;
+    size_t remaining = 0;
+  };
+
+  Status FillFilesByPack() {
+    std::vector<OpenFile> state(files_.size());
+    std::vector<std::vector<Piece>> packs;  // in the order files first need them
+    std::unordered_map<Id, size_t, IdHash> pack_slot;
+    std::vector<Piece> pieces;
+    for (size_t f = 0; f < files_.size(); ++f) {
+      pieces.clear();
+      CAIRN_ASSIGN_OR_RETURN(state[f].remaining, AddPieces(f, &pieces));
+      for (const Piece& piece : pieces) {
+        auto [it, added] = pack_slot.try_emplace(piece.loc.pack, packs.size());
+        if (added) packs.emplace_back();
+        packs[it->second].push_back(piece);
+      }
+      if (state[f].remaining == 0) {
+        CAIRN_ASSIGN_OR_RETURN(int fd, OpenRestored(files_[f], /*first=*/true, &state[f].fresh));
+        CAIRN_RETURN_IF_ERROR(FinishFile(files_[f], fd, state[f].fresh, 0));
+      }
+    }
+    std::atomic<size_t> open_files{0};
+    Status status = RunParallel(packs.size(), [&](size_t p) {
+      std::sort(packs[p].begin(), packs[p].end(), PackOrder);
+      Status st = ReadPieces(packs[p], kMaxRemoteGapBytes, [&](const Piece& piece, const Bytes& plain, bool zero) -> Status {
+        OpenFile& file = state[piece.file];
+        const FileTask& task = files_[piece.file];
+        std::lock_guard lock(file.mu);
+        if (file.fd < 0) {
+          CAIRN_ASSIGN_OR_RETURN(file.fd, OpenRestored(task, !file.opened, &file.fresh));
+          file.opened = true;
+          ++open_files;
+        }
+        if (!zero) {
+          CAIRN_RETURN_IF_ERROR(WriteFully(file.fd, plain, static_cast<int64_t>(piece.offset), "cannot write " + task.path));
+          file.written_end = std::max(file.written_end, piece.offset + plain.size());
+        }
+        if (--file.remaining == 0) {
+          --open_files;
+          const int fd = std::exchange(file.fd, -1);
+          return FinishFile(task, fd, file.fresh, file.written_end);
+        }
+        if (open_files > options_.max_open_files) {
+          --open_files;
+          ::close(std::exchange(file.fd, -1));
+        }
+        return Status::Ok();
+      });
+      std::vector<Piece>().swap(packs[p]);  // the plan shrinks as packs are done
+      return st;
+    });
+    for (OpenFile& file : state)
+      if (file.fd >= 0) ::close(file.fd);
+    return status;
   }
 
   Repository& repo_;

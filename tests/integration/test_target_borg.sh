@@ -155,6 +155,49 @@ assert all(p["status"] == "complete" and p["size"] > 1500000 for p in pts.values
 PY
 ok "backups shows each point on its borg target"
 
+# ---------------------------------------------------------------- (b2) overwrite from a borg target
+# The same restore modes as from a Cairn repository: a safety point first (on
+# the borg target), then exactly the backed-up state, validated.
+DB_AT=$(sqlite3 "$DB" "select count(*), sum(length(v)), max(id), group_concat(id) from t")
+VOL_AT=$(sum_tree "$DATA/uploads")
+must_ok "sqlite backup over ssh for an overwrite" "${C[@]}" backup db --target offsite --json
+PDBO=$(field 'd["point_id"]' <<<"$OUT")
+must_ok "volume backup over ssh for an overwrite" "${C[@]}" backup app --target offsite --json
+PVO=$(field 'd["point_id"]' <<<"$OUT")
+sqlite3 "$DB" "delete from t where id % 2 = 0; insert into t(v) values('replaced');"
+DB_CHANGED=$(sqlite3 "$DB" "select count(*), sum(length(v)), max(id), group_concat(id) from t")
+echo "changed" >"$DATA/uploads/a.txt"
+rm "$DATA/uploads/deep/blob.bin"
+echo "new" >"$DATA/uploads/new.txt"
+VOL_CHANGED=$(sum_tree "$DATA/uploads")
+expect_ok "overwrite sqlite from the ssh borg target" \
+  "${C[@]}" restore db "$PDBO" --mode overwrite --yes --target offsite --json
+assert_match '"ok":true' "$OUT" "the sqlite overwrite from borg validated"
+SAFETY_DB=$(field 'd["safety_backup"]' <<<"$OUT")
+assert_eq "$DB_AT" "$(sqlite3 "$DB" "select count(*), sum(length(v)), max(id), group_concat(id) from t")" \
+  "overwrite from borg brought back exactly the backed-up rows"
+assert_eq "ok" "$(sqlite3 "$DB" "pragma integrity_check")" "the overwritten database passes integrity_check"
+expect_ok "overwrite volume from the ssh borg target" \
+  "${C[@]}" restore app "$PVO" --mode overwrite --yes --target offsite --json
+assert_match '"ok":true' "$OUT" "the volume overwrite from borg validated"
+SAFETY_VOL=$(field 'd["safety_backup"]' <<<"$OUT")
+assert_eq "$VOL_AT" "$(sum_tree "$DATA/uploads")" "overwrite from borg brought back exactly the backed-up files"
+assert_eq 0 "$(ls -A "$DATA" | grep -c cairn || true)" "no staging left beside the volume"
+expect_ok "backups db on the ssh target" "${C[@]}" backups db --target offsite --json
+python3 - "$OUT" "$SAFETY_DB" <<'PY' || fail "the sqlite safety point is on the borg target, kind safety"
+import json, sys
+pts = {p["id"]: p for p in json.loads(sys.argv[1])["points"]}
+assert pts[sys.argv[2]]["kind"] == "safety" and pts[sys.argv[2]]["targets"] == ["offsite"], pts
+PY
+ok "the sqlite safety point is on the borg target, kind safety"
+expect_ok "restore the sqlite safety point" \
+  "${C[@]}" restore db "$SAFETY_DB" --mode new-instance --target offsite --as "$TMP/db-undo.db"
+assert_eq "$DB_CHANGED" "$(sqlite3 "$TMP/db-undo.db" "select count(*), sum(length(v)), max(id), group_concat(id) from t")" \
+  "the sqlite safety point holds the replaced rows"
+expect_ok "restore the volume safety point" \
+  "${C[@]}" restore app "$SAFETY_VOL" --mode new-instance --target offsite --as "$TMP/vol-undo"
+assert_eq "$VOL_CHANGED" "$(sum_tree "$TMP/vol-undo")" "the volume safety point holds the replaced files"
+
 # ---------------------------------------------------------------- (c) retention: whole points
 must_ok "second local backup" "${C[@]}" backup app --target local --json
 P3=$(field 'd["point_id"]' <<<"$OUT")

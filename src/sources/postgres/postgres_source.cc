@@ -25,6 +25,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -652,7 +653,6 @@ class PostgresSource : public Source {
       return std::unique_ptr<Capture>(
           new PhysicalCapture(std::move(ctx), std::move(basebackup), std::move(names), std::move(source)));
     }
-    CAIRN_ASSIGN_OR_RETURN(std::string version, RunCapture(VersionOptions(ctx.dump_tool)));
     Json list = Json::array();
     std::set<std::string> used;
     for (const Json& d : dbs) {
@@ -666,7 +666,7 @@ class PostgresSource : public Source {
     Json source = {{"method", "logical"},
                    {"server_version_num", server_num_},
                    {"fingerprint_hash", hash},
-                   {"pg_dump_major", pg::ToolMajor(version)},
+                   {"pg_dump_major", client_major_["pg_dump"]},
                    {"superuser", superuser_},
                    {"globals", {{"part", kGlobalsPart}, {"file", kGlobalsFile}}},
                    {"databases", std::move(list)}};
@@ -776,6 +776,7 @@ class PostgresSource : public Source {
     auto out = RunCapture(VersionOptions(path));
     if (!out.ok()) return Status::IOError(name + " at " + path + " does not run: " + out.status().message());
     const int major = pg::ToolMajor(*out);
+    client_major_[name] = major;
     if (major > 0 && major < server_major_)
       return Status::Unsupported(name + " " + pg::MajorName(major) + " is older than the server " +
                                  pg::MajorName(server_major_) + ": install postgresql-client-" +
@@ -1433,6 +1434,7 @@ class PostgresSource : public Source {
   int server_num_ = 0, server_major_ = 0;
   std::string server_version_;
   bool superuser_ = false, replication_ = false, probed_ = false;
+  std::map<std::string, int> client_major_;  // by CheckClient, per tool name
 };
 
 }  // namespace
