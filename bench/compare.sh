@@ -20,6 +20,10 @@
 #   VERIFY=1                     compare restored tree with the source (untimed)
 #   DROP_CACHES=1                sync + drop page cache at the points described in docs/benchmarks.md
 #   KEEP=0                       1 = keep the last run's repos/restores/src
+#   BENCH_FS=auto                where each tool run's source copy, repository and restore live:
+#                                loop = a fresh ext4 file system (loop device on an image in BENCH_DIR)
+#                                per tool run; dir = a directory in BENCH_DIR; auto = loop when
+#                                running as root and losetup works, else dir. See fresh_run_fs.
 #   ALL_RUNS=                    non-empty = medians over all runs; by default runs during which
 #                                other processes used noticeable CPU are left out (if others remain)
 #   CAIRN_PASSWORD / RESTIC_PASSWORD / BORG_PASSPHRASE  default to a fixed bench password
@@ -73,13 +77,15 @@ done
 export CAIRN_PASSWORD=${CAIRN_PASSWORD:-cairn-bench-password}
 export RESTIC_PASSWORD=${RESTIC_PASSWORD:-cairn-bench-password}
 export BORG_PASSPHRASE=${BORG_PASSPHRASE:-cairn-bench-password}
-export BORG_BASE_DIR=$BENCH_DIR/borg-base
-export RESTIC_CACHE_DIR=$BENCH_DIR/cache/restic
-export XDG_CACHE_HOME=$BENCH_DIR/cache/xdg
+# Everything one tool run creates lives under RUN_DIR (see fresh_run_fs).
+RUN_DIR=$BENCH_DIR/run
+export BORG_BASE_DIR=$RUN_DIR/borg-base
+export RESTIC_CACHE_DIR=$RUN_DIR/cache/restic
+export XDG_CACHE_HOME=$RUN_DIR/cache/xdg
 export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no
 
-SRC=$BENCH_DIR/src
+SRC=$RUN_DIR/src
 LOGS=$BENCH_DIR/logs
 RAW=$BENCH_DIR/raw.tsv
 EXTRA=$BENCH_DIR/extra.tsv
@@ -123,10 +129,55 @@ server_traffic() {  # runs in a subshell: the request token is made fresh, not c
 # (GNU tar skips reading file data when writing to /dev/null, hence the cat.)
 warm() { tar cf - -C "$1" . | cat > /dev/null; }
 
-# Remove everything a tool run leaves behind, then sync + drop caches: creating
-# many files right after deleting a large tree is 3-4x slower otherwise.
+# A fresh file system for every tool run. On ext4 without a journal (this
+# machine's /tmp) a deleted inode is not reused for 60 s, or 360 s while its
+# inode-table block is dirty, and the allocator checks every such inode on
+# each allocation (recently_deleted() in fs/ext4/ialloc.c): creating the 70k
+# files of a restore after the previous run's 140k were deleted cost 6-14 s of
+# system time instead of 1.5, more for whichever tool came sooner after the
+# deletions. With BENCH_FS=loop each tool run gets a new ext4 (with journal,
+# inode tables initialised at mkfs so no background thread runs during the
+# steps) on a loop device with direct I/O (no second page cache for the image).
+BENCH_FS=${BENCH_FS:-auto}
+RUN_IMAGE=$BENCH_DIR/run.img
+if [ "$BENCH_FS" = auto ]; then
+  if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null && command -v mkfs.ext4 >/dev/null; then BENCH_FS=loop; else BENCH_FS=dir; fi
+fi
+case "$BENCH_FS" in loop|dir) ;; *) die "BENCH_FS must be auto, loop or dir (got '$BENCH_FS')";; esac
+release_run_fs() {
+  if mountpoint -q "$RUN_DIR"; then
+    local dev
+    dev=$(findmnt -n -o SOURCE --target "$RUN_DIR")
+    umount "$RUN_DIR" || die "cannot unmount $RUN_DIR"
+    case "$dev" in /dev/loop*) losetup -d "$dev" 2>/dev/null || true;; esac
+  fi
+  rm -f -- "$RUN_IMAGE"
+}
+fresh_run_fs() {
+  if [ "$BENCH_FS" = dir ]; then
+    rm -rf -- "$RUN_DIR"
+    mkdir -p "$RUN_DIR"
+    return
+  fi
+  release_run_fs
+  local mib dev
+  mib=$(( $(du -sm -- "$DATASET" | cut -f1) * 4 + 1024 ))   # source, repository, restore, slack
+  truncate -s "${mib}M" "$RUN_IMAGE"
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$RUN_IMAGE" || die "mkfs.ext4 $RUN_IMAGE failed"
+  dev=$(losetup --direct-io=on -f --show "$RUN_IMAGE") || die "losetup $RUN_IMAGE failed (BENCH_FS=dir avoids loop devices)"
+  mkdir -p "$RUN_DIR"
+  mount "$dev" "$RUN_DIR" || { losetup -d "$dev"; die "cannot mount $dev on $RUN_DIR"; }
+}
+
+on_exit() {
+  if [ -n "${S3_PID:-}" ]; then kill "$S3_PID" 2>/dev/null || true; fi
+  if [ "$KEEP" != 1 ]; then release_run_fs; rm -rf -- "$RUN_DIR"; fi
+}
+trap on_exit EXIT
+
+# Remove everything a tool run leaves behind, then sync + drop caches.
 clean_run_dirs() {
-  rm -rf -- "$SRC" "$BENCH_DIR"/repo-* "$BENCH_DIR"/restore-* "$BENCH_DIR/cache" "$BORG_BASE_DIR"
+  fresh_run_fs
   if [ "$BACKEND" = s3 ]; then rm -rf -- "$S3_DIR"/bench/*; fi
   drop_caches
 }
@@ -179,17 +230,16 @@ start_s3() {
 if [ "$BACKEND" = s3 ]; then
   command -v node >/dev/null || die "node not found (apt-get install nodejs npm)"
   start_s3
-  trap '[ -n "$S3_PID" ] && kill "$S3_PID" 2>/dev/null || true' EXIT
 elif [ "$BACKEND" != local ]; then
   die "BACKEND must be local or s3 (got '$BACKEND')"
 fi
 
 # Where a tool's repository lives, and the directory whose size is its size.
 repo_location() {
-  if [ "$BACKEND" = s3 ]; then echo "s3:https://127.0.0.1:$S3_PORT/bench/$1"; else echo "$BENCH_DIR/repo-$1"; fi
+  if [ "$BACKEND" = s3 ]; then echo "s3:https://127.0.0.1:$S3_PORT/bench/$1"; else echo "$RUN_DIR/repo-$1"; fi
 }
 repo_dir() {
-  if [ "$BACKEND" = s3 ]; then echo "$S3_DIR/bench/$1"; else echo "$BENCH_DIR/repo-$1"; fi
+  if [ "$BACKEND" = s3 ]; then echo "$S3_DIR/bench/$1"; else echo "$RUN_DIR/repo-$1"; fi
 }
 
 # ---- tool commands ----------------------------------------------------------------------
@@ -284,7 +334,7 @@ verify_restore() {
 # One complete run of one tool.  Runs in a subshell with set -e active.
 run_tool() {
   local tool=$1 rep=$2
-  local repo target=$BENCH_DIR/restore-$tool
+  local repo target=$RUN_DIR/restore-$tool
   repo=$(repo_location "$tool")
   note "== $tool (run $rep/$REPEAT)"
   clean_run_dirs
@@ -362,7 +412,13 @@ for rep in $(seq 1 "$REPEAT"); do
     fi
   done
 done
-[ "$KEEP" = 1 ] || clean_run_dirs
+if [ "$KEEP" = 1 ]; then
+  if [ "$BENCH_FS" = loop ]; then
+    note "kept the last run in $RUN_DIR, a mounted loop file system (umount $RUN_DIR; losetup -D to release it)"
+  else
+    note "kept the last run in $RUN_DIR"
+  fi
+fi
 
 python3 "$HERE/report.py" --raw "$RAW" --extra "$EXTRA" --meta "$BENCH_DIR/meta.tsv" \
   --dataset "$DATASET.json" --tools "${TOOL_LIST[*]}" --repeat "$REPEAT" --out "$RESULTS" \
