@@ -6,9 +6,10 @@
 // s3rver 3.7.1 does not decode the aws-chunked bodies restic (minio-go)
 // sends over plain HTTP. Credentials: S3RVER/S3RVER.
 // Prints "listening ADDRESS:PORT"; exits when stdin closes. A line "stats N"
-// on stdin prints "stats N {"received": R, "sent": S, "requests": Q}": the
-// bytes that crossed all client connections so far (TLS records, i.e. what
-// went over the wire) and the number of HTTP requests.
+// on stdin prints "stats N {"received": R, "sent": S, "requests": Q,
+// "connections": C}": the bytes that crossed all client connections so far
+// (TLS records, i.e. what went over the wire), the HTTP requests and the TCP
+// connections accepted.
 'use strict';
 const fs = require('node:fs');
 const S3rver = require('s3rver');
@@ -20,6 +21,7 @@ const open = new Set();
 let closedReceived = 0;
 let closedSent = 0;
 let requests = 0;
+let connections = 0;
 function totals() {
   let received = closedReceived;
   let sent = closedSent;
@@ -27,11 +29,12 @@ function totals() {
     received += s.bytesRead;
     sent += s.bytesWritten;
   }
-  return { received, sent, requests };
+  return { received, sent, requests, connections };
 }
 server.run().then((a) => {
   server.httpServer.on('request', () => { requests += 1; });
   server.httpServer.on('connection', (socket) => {
+    connections += 1;
     open.add(socket);
     socket.on('close', () => {
       open.delete(socket);
