@@ -485,10 +485,11 @@ class SourceWalker {
     // only when none is found keeps Fill's move of the unread rest small (a
     // partial chunk) instead of most of the buffer once per chunk.
     size_t cut = 0;
-    if (buffer_end_ - buffer_begin_ < max && !file_eof_) {
-      if (buffer_end_ > buffer_begin_)
-        cut = chunker_.NextBoundary(ByteView(buffer_.data() + buffer_begin_, buffer_end_ - buffer_begin_));
-      if (cut == 0 || cut == buffer_end_ - buffer_begin_) {
+    const size_t buffered = buffer_end_ - buffer_begin_;
+    if (buffered < max && !file_eof_) {
+      // NextBoundary returns the whole input when it finds no boundary in it.
+      if (buffered > 0) cut = chunker_.NextBoundary(ByteView(buffer_.data() + buffer_begin_, buffered));
+      if (cut == buffered) {
         cut = 0;
         Status st = Fill();
         if (!st.ok()) {

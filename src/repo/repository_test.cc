@@ -189,6 +189,16 @@ TEST_F(RepositoryTest, RestoreFromAnObjectStoreReadsEachPackOnceAndRestoresEvery
   auto snapshots = (*repo)->ListSnapshots();
   ASSERT_TRUE(snapshots.ok() && snapshots->size() == 1);
 
+  auto expect_same_files = [&](const std::string& out) {
+    for (const auto& entry : fs::recursive_directory_iterator(src_)) {
+      if (!entry.is_regular_file()) continue;
+      const std::string rel = entry.path().string();
+      std::ifstream a(rel, std::ios::binary), b(out + rel, std::ios::binary);
+      std::string want((std::istreambuf_iterator<char>(a)), {}), got((std::istreambuf_iterator<char>(b)), {});
+      EXPECT_TRUE(want == got) << out + rel << ": " << got.size() << " bytes restored, " << want.size() << " expected";
+    }
+  };
+
   // Restore over an existing tree whose files are longer than the snapshot's.
   const std::string out = dir_ + "/out";
   fs::create_directories(out + src_ + "/sub");
@@ -198,14 +208,7 @@ TEST_F(RepositoryTest, RestoreFromAnObjectStoreReadsEachPackOnceAndRestoresEvery
   auto restored = RunRestore(**repo, (*snapshots)[0], ro);
   ASSERT_TRUE(restored.ok()) << restored.status().message();
   EXPECT_EQ(restored->warnings, 0u);
-
-  for (const auto& entry : fs::recursive_directory_iterator(src_)) {
-    if (!entry.is_regular_file()) continue;
-    const std::string rel = entry.path().string();
-    std::ifstream a(rel, std::ios::binary), b(out + rel, std::ios::binary);
-    std::string want((std::istreambuf_iterator<char>(a)), {}), got((std::istreambuf_iterator<char>(b)), {});
-    EXPECT_TRUE(want == got) << rel << ": " << got.size() << " bytes restored, " << want.size() << " expected";
-  }
+  expect_same_files(out);
   const auto reads = counted->range_reads();
   EXPECT_GT(reads.size(), 4u) << "the data should span several packs";
   for (const auto& [key, count] : reads) EXPECT_EQ(count, 1) << key << " was read " << count << " times";
@@ -217,13 +220,7 @@ TEST_F(RepositoryTest, RestoreFromAnObjectStoreReadsEachPackOnceAndRestoresEvery
   ro.max_open_files = 1;
   restored = RunRestore(**repo, (*snapshots)[0], ro);
   ASSERT_TRUE(restored.ok()) << restored.status().message();
-  for (const auto& entry : fs::recursive_directory_iterator(src_)) {
-    if (!entry.is_regular_file()) continue;
-    const std::string rel = entry.path().string();
-    std::ifstream a(rel, std::ios::binary), b(out2 + rel, std::ios::binary);
-    std::string want((std::istreambuf_iterator<char>(a)), {}), got((std::istreambuf_iterator<char>(b)), {});
-    EXPECT_TRUE(want == got) << rel << " (one open file at most)";
-  }
+  expect_same_files(out2);
 }
 
 TEST_F(RepositoryTest, DiskFullDuringBackupLeavesNoSnapshotAndAConsistentRepository) {

@@ -25,7 +25,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -621,10 +620,10 @@ class PostgresSource : public Source {
     if (probed_ && server_num_ > 0) return server_version_;
     CAIRN_RETURN_IF_ERROR(Connect());
     if (method_ == "logical") {
-      CAIRN_RETURN_IF_ERROR(CheckClient("pg_dump"));
-      CAIRN_RETURN_IF_ERROR(CheckClient("pg_dumpall"));
+      CAIRN_ASSIGN_OR_RETURN(dump_major_, CheckClient("pg_dump"));
+      CAIRN_RETURN_IF_ERROR(CheckClient("pg_dumpall").status());
     } else {
-      CAIRN_RETURN_IF_ERROR(CheckClient("pg_basebackup"));
+      CAIRN_RETURN_IF_ERROR(CheckClient("pg_basebackup").status());
       if (!superuser_ && !replication_)
         return Status::InvalidArgument("PostgreSQL user " + ep_.user +
                                        " lacks the REPLICATION privilege that pg_basebackup needs "
@@ -666,7 +665,7 @@ class PostgresSource : public Source {
     Json source = {{"method", "logical"},
                    {"server_version_num", server_num_},
                    {"fingerprint_hash", hash},
-                   {"pg_dump_major", client_major_["pg_dump"]},
+                   {"pg_dump_major", dump_major_},
                    {"superuser", superuser_},
                    {"globals", {{"part", kGlobalsPart}, {"file", kGlobalsFile}}},
                    {"databases", std::move(list)}};
@@ -771,17 +770,17 @@ class PostgresSource : public Source {
 
   // The tool must be at least as new as the server (pg_dump refuses newer
   // servers; an old pg_basebackup cannot read a new server's protocol).
-  Status CheckClient(const std::string& name) {
+  // Returns its major version.
+  Result<int> CheckClient(const std::string& name) {
     CAIRN_ASSIGN_OR_RETURN(std::string path, Tool(name));
     auto out = RunCapture(VersionOptions(path));
     if (!out.ok()) return Status::IOError(name + " at " + path + " does not run: " + out.status().message());
     const int major = pg::ToolMajor(*out);
-    client_major_[name] = major;
     if (major > 0 && major < server_major_)
       return Status::Unsupported(name + " " + pg::MajorName(major) + " is older than the server " +
                                  pg::MajorName(server_major_) + ": install postgresql-client-" +
                                  pg::MajorName(server_major_) + " or set bin_dir");
-    return Status::Ok();
+    return major;
   }
 
   Status Connect() {
@@ -1434,7 +1433,7 @@ class PostgresSource : public Source {
   int server_num_ = 0, server_major_ = 0;
   std::string server_version_;
   bool superuser_ = false, replication_ = false, probed_ = false;
-  std::map<std::string, int> client_major_;  // by CheckClient, per tool name
+  int dump_major_ = 0;  // pg_dump's major version, learnt by Probe()
 };
 
 }  // namespace
