@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "cairn/repository.h"
-#include "cairn/service.h"
+#include "cairn/part.h"
 
 namespace cairn {
 

@@ -26,6 +26,7 @@
 #include "cairn/format.h"
 #include "cairn/status.h"
 #include "cairn/storage.h"
+#include "cairn/system.h"
 
 namespace cairn {
 
@@ -263,11 +264,5 @@ class RepositoryLock {
 // Storage key of a pack: "data/<first two hex digits>/<id hex>".
 std::string PackKey(const Id& pack);
 
-// Formats ns since the epoch as RFC 3339 UTC with nanoseconds.
-std::string FormatTime(int64_t unix_ns);
-Result<int64_t> ParseTime(const std::string& text);
-int64_t NowNs();
-std::string Hostname();
-std::string Username();
 
 }  // namespace cairn

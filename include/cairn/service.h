@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/part.h"
 #include "cairn/status.h"
 
 namespace cairn {
@@ -37,22 +38,6 @@ struct ServiceConfig {
   std::vector<std::string> targets;    // target names; the first is the default
   std::string temp_dir;                // scratch space for restores (default: system temp dir)
   uint64_t bandwidth_limit = 0;        // bytes/s read from the service, 0 = unlimited
-};
-
-// One part of a restore point.
-struct CapturePart {
-  enum class Kind { kStream, kFiles };
-  std::string name;       // unique in the restore point: [a-z0-9._-]+, e.g. "db.app", "globals"
-  Kind kind = Kind::kStream;
-  // kStream: stored as one file of this name inside the part.
-  std::string file_name;
-  // Starts the producer and returns a readable fd; the consumer reads it to
-  // EOF and closes it, then calls finish, whose error fails the whole backup
-  // (a dump tool that exits non-zero after writing half a dump).
-  std::function<Result<int>()> open;
-  std::function<Status()> finish;
-  // kFiles: absolute paths of directories or files, stored with their full path.
-  std::vector<std::string> paths;
 };
 
 // A capture in progress. The target consumes parts() in order, then calls

@@ -777,13 +777,6 @@ Result<PathTrie> BuildPathTrie(const std::vector<std::string>& raw_paths, std::v
   return trie;
 }
 
-bool ValidPartName(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
-  return true;
-}
-
 // A service's restore point: each part becomes a directory at the snapshot
 // root holding the part's stream file or its file tree.
 Status BackupParts(Repository& repo, RepositoryWriter& writer, const BackupOptions& options,
@@ -801,7 +794,8 @@ Status BackupParts(Repository& repo, RepositoryWriter& writer, const BackupOptio
     const SnapshotSummary& sum = snap->summary;
     const uint64_t files_before = sum.files_new + sum.files_changed + sum.files_unmodified;
     if (part.kind == CapturePart::Kind::kStream) {
-      if (!ValidPartName(part.file_name)) return Status::InvalidArgument("invalid file name '" + part.file_name + "'");
+      if (!ValidPartFileName(part.file_name))
+        return Status::InvalidArgument("invalid file name '" + part.file_name + "'");
       CAIRN_ASSIGN_OR_RETURN(int fd, part.open());
       const uint64_t before = snap->summary.total_bytes;
       const uint64_t warnings_before = warnings.count();

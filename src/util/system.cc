@@ -5,7 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "cairn/repository.h"
+#include "cairn/system.h"
+#include "cairn/clock.h"
 
 namespace cairn {
 
@@ -60,6 +61,21 @@ std::string Username() {
   char buf[4096];
   if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &result) == 0 && result) return result->pw_name;
   return std::to_string(geteuid());
+}
+
+}  // namespace cairn
+
+namespace cairn {
+namespace {
+class RealClock : public Clock {
+ public:
+  int64_t NowNs() const override { return cairn::NowNs(); }
+};
+}  // namespace
+
+Clock* SystemClock() {
+  static RealClock* clock = new RealClock();  // never destroyed: usable from static destructors
+  return clock;
 }
 
 }  // namespace cairn

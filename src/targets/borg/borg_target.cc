@@ -46,12 +46,6 @@ bool ValidServiceName(const std::string& s) {
   });
 }
 
-bool ValidPartName(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-  });
-}
-
 // Matches exactly one point id, so service "app" never picks up the archives
 // of a service "app.x" (service names may contain dots).
 std::string PointIdGlob() {
