@@ -128,6 +128,24 @@ class Source {
 // or malformed settings.
 Result<std::unique_ptr<Source>> MakeSource(const ServiceConfig& config);
 
+// One key of a service type's own settings (docs/configuration.md). The
+// configuration file is validated against these on load, so a misspelt or
+// mistyped key fails there, naming the key, not at the first backup.
+struct SettingSpec {
+  enum class Kind {
+    kString,
+    kInt,
+    kBool,
+    kStringList,  // a string or a list of strings
+  };
+  std::string key;
+  Kind kind = Kind::kString;
+  bool required = false;
+};
+// The keys a service type accepts besides the common ones (type, targets,
+// volumes, hooks, ...); empty for an unknown type.
+std::vector<SettingSpec> SourceSettingSpecs(const std::string& type);
+
 // --- helpers shared by sources -------------------------------------------
 
 // Reads a setting with a default; InvalidArgument naming service and key on a wrong type.
