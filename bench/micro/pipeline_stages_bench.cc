@@ -47,7 +47,7 @@ void BM_Chunker(benchmark::State& state) {
 BENCHMARK(BM_Chunker);
 
 void BM_BlobId(benchmark::State& state) {
-  auto key = crypto::MasterKey::Generate();
+  auto key = crypto::MasterKey::Generate().value();
   Bytes data = RandomBytes(1 << 20);
   for (auto _ : state) benchmark::DoNotOptimize(crypto::BlobId(key, data));
   state.SetBytesProcessed(state.iterations() * data.size());
@@ -55,7 +55,7 @@ void BM_BlobId(benchmark::State& state) {
 BENCHMARK(BM_BlobId);
 
 void BM_Seal(benchmark::State& state) {
-  auto key = crypto::MasterKey::Generate();
+  auto key = crypto::MasterKey::Generate().value();
   Bytes data = RandomBytes(1 << 20), out;
   for (auto _ : state) {
     out.clear();
@@ -66,7 +66,7 @@ void BM_Seal(benchmark::State& state) {
 BENCHMARK(BM_Seal);
 
 void BM_EncodeBlob(benchmark::State& state) {
-  auto key = crypto::MasterKey::Generate();
+  auto key = crypto::MasterKey::Generate().value();
   Bytes data = state.range(0) ? TextBytes(1 << 20) : RandomBytes(1 << 20), out;
   CompressionOptions options{static_cast<int>(state.range(1))};
   for (auto _ : state) {

@@ -6,6 +6,9 @@
 //  - SHA-256 for naming stored files by their content;
 //  - Argon2id (libsodium) to derive the key that wraps the master key.
 // All functions are thread-safe. Sealing contexts are cached per thread.
+// Nothing here throws: a failure inside OpenSSL or of the random generator
+// (which cannot happen short of a broken libcrypto or kernel, but a backup
+// thread must not end the process over it) comes back as a Status.
 #pragma once
 
 #include <array>
@@ -29,27 +32,35 @@ struct MasterKey {
   std::array<uint8_t, kKeySize> id_mac{};      // HMAC-SHA-256 key for blob ids
   uint64_t chunker_seed = 0;                   // keys the chunker's gear table
 
-  static MasterKey Generate();
+  static Result<MasterKey> Generate();
   Bytes Serialize() const;
   static Result<MasterKey> Parse(ByteView data);
 };
 
 // Output layout: nonce (12) || ciphertext || tag (16).
 // `associated` is authenticated but not stored (binds a ciphertext to its role).
-void Seal(const MasterKey& key, ByteView plaintext, Bytes* out, ByteView associated = {});
-Bytes Seal(const MasterKey& key, ByteView plaintext, ByteView associated = {});
+// Appends the sealed message to `out`.
+Status Seal(const MasterKey& key, ByteView plaintext, Bytes* out, ByteView associated = {});
+Result<Bytes> Seal(const MasterKey& key, ByteView plaintext, ByteView associated = {});
 // Seals in place: `frame` holds kNonceSize free bytes, then `length` bytes of
 // plaintext, then kTagSize free bytes; saves a copy of large blobs.
-void SealInPlace(const MasterKey& key, uint8_t* frame, size_t length, ByteView associated);
+Status SealInPlace(const MasterKey& key, uint8_t* frame, size_t length, ByteView associated);
 // Same, with a raw 32-byte key (used for key files).
-Bytes SealWithKey(const uint8_t* key32, ByteView plaintext);
+Result<Bytes> SealWithKey(const uint8_t* key32, ByteView plaintext);
 // Corruption when the message was altered or the key is wrong.
 Status Open(const MasterKey& key, ByteView sealed, Bytes* plaintext, ByteView associated = {});
 Status OpenWithKey(const uint8_t* key32, ByteView sealed, Bytes* plaintext);
 
-Id BlobId(const MasterKey& key, ByteView plaintext);
+Result<Id> BlobId(const MasterKey& key, ByteView plaintext);
 Id Sha256(ByteView data);
-void RandomBytes(uint8_t* out, size_t n);
+Status RandomBytes(uint8_t* out, size_t n);
+
+namespace testing {
+// Makes the next `count` sealing, blob-id or random-number operations (of any
+// thread) fail as if libcrypto had, so tests can prove such a failure ends
+// as an error and not as std::terminate. Test-only; 0 turns it off.
+void FailNextOperations(int count);
+}  // namespace testing
 
 struct KdfParams {
   // Above OWASP's Argon2id minimums (19 MiB x 2 passes), and kept at 32 MiB

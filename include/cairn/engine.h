@@ -59,14 +59,19 @@ struct BackupOptions {
 struct BackupResult {
   Snapshot snapshot;
   std::vector<std::string> warnings;  // unreadable files and the like
+  // The repository's own trouble that did not stop this backup: a damaged
+  // snapshot or index file (its data looks absent, so it is stored again).
+  std::vector<std::string> repository_warnings;
 };
 
 // Takes a shared lock, writes packs, index and snapshot, in that order.
 Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options);
 
 struct RestoreOptions {
-  std::string target;                 // directory to restore into (created)
-  std::vector<std::string> includes;  // absolute paths inside the snapshot; empty = all
+  std::string target;                 // directory to restore into (created, honouring the umask)
+  // Absolute paths inside the snapshot; empty = all. One that names nothing
+  // in the snapshot fails the restore before anything is written.
+  std::vector<std::string> includes;
   int threads = 0;                    // 0 = the storage's preferred concurrency, at least the core count
   // From an object store files are written pack by pack, so a file can be
   // partly written for a while; at most this many are kept open, the rest
@@ -74,12 +79,30 @@ struct RestoreOptions {
   size_t max_open_files = 512;
   JobProgress* progress = nullptr;
   std::function<void(const std::string&)> on_warning;
+  // A file whose data cannot be read whole is removed, unless keep_partial:
+  // then it is kept as "<name>.cairn-partial", never under its own name.
+  bool keep_partial = false;
+  ReadLock lock = ReadLock::kBestEffort;
+};
+
+// A file a restore could not write whole, and why (which blob, which pack).
+struct DamagedFile {
+  std::string path;    // where it would have been restored
+  std::string reason;
+  std::string kept_as; // with keep_partial: the partial file's path
 };
 
 struct RestoreResult {
   uint64_t files = 0, dirs = 0, bytes = 0, warnings = 0;
+  // Files that lack data (a damaged blob or tree, a missing pack). Every
+  // other file is restored whole; a caller must treat a non-empty list as a
+  // failed restore.
+  std::vector<DamagedFile> damaged;
 };
 
+// Restores a snapshot below options.target. Nothing is written outside it,
+// whatever the snapshot's trees hold (docs/architecture.md, "Restore stays
+// inside its target"); the process umask is not changed.
 Result<RestoreResult> RunRestore(Repository& repo, const Snapshot& snapshot, const RestoreOptions& options);
 
 // Writes the content of the file at `path` (absolute inside the snapshot, or

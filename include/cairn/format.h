@@ -42,7 +42,7 @@ struct CompressionOptions {
 // so opening under the wrong id fails: a reader need not rehash to know it
 // got the blob it asked for. Returns the raw length to record (0 = stored
 // uncompressed).
-uint32_t EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plaintext,
+Result<uint32_t> EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plaintext,
                     const CompressionOptions& options, Bytes* out);
 // Opens and decompresses a stored blob sealed under `id`.
 Status DecodeBlob(const crypto::MasterKey& key, const Id& id, ByteView stored, uint32_t raw_length,

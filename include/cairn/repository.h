@@ -87,6 +87,12 @@ struct KeyInfo {
 class RepositoryLock;
 class RepositoryWriter;
 
+// How an operation that only reads takes the repository lock.
+enum class ReadLock {
+  kBestEffort,  // take a shared lock if the storage lets us write one (default)
+  kNone,        // --no-lock: neither write nor read locks
+};
+
 class Repository {
  public:
   // Creates a new repository in empty storage and its first key.
@@ -102,16 +108,32 @@ class Repository {
   const Chunker& chunker() const { return *chunker_; }
 
   // --- index -------------------------------------------------------------
-  // Reads every index file into memory. Needed before blob reads or writes.
-  // With `damaged` set, unreadable index files are named there and skipped
-  // instead of failing the call (for check).
-  Status LoadIndex(std::vector<std::string>* damaged = nullptr);
+  // Reads every index file into memory, replacing what an earlier call
+  // loaded. Needed before blob reads or writes. An index file that cannot be
+  // read or decoded is skipped and named in damaged_index_files(): its blobs
+  // look absent, which a backup answers by storing them again and a restore
+  // by failing only the files that need them; prune refuses to run.
+  //
+  // With verify_packs (the default), the packs are listed first (one LIST:
+  // cheap on a disk, one request per 1000 packs on S3) and every blob whose
+  // pack is missing or shorter than its index entries need counts as absent
+  // too: a backup must never save a snapshot that points at data the
+  // repository does not have, and a reader must pick the good copy of a blob
+  // stored twice.
+  // Thread-safety: may run while other threads call Lookup; they see either
+  // the old or the new index, never a mix.
+  Status LoadIndex(bool verify_packs = true);
+  // Index files LoadIndex could not use, each with the reason.
+  std::vector<std::string> damaged_index_files() const;
+  // Packs the index names that verify_packs found missing or truncated.
+  std::vector<Id> missing_packs() const;
+  std::vector<Id> short_packs() const;
   std::optional<BlobLocation> Lookup(const Id& blob) const;
   size_t IndexedBlobCount() const;
   // Calls fn for every indexed blob (one location per blob).
   void ForEachBlob(const std::function<void(const Id&, const BlobLocation&)>& fn) const;
   // Ids of the index files read by LoadIndex.
-  const std::vector<Id>& index_files() const { return index_files_; }
+  std::vector<Id> index_files() const;
 
   // --- blobs and trees -------------------------------------------------------
   // Reads, authenticates, decompresses and verifies the id of one blob.
@@ -128,13 +150,18 @@ class Repository {
 
   // --- snapshots ---------------------------------------------------------------
   Result<Id> SaveSnapshot(const Snapshot& snapshot);
-  // All snapshots, oldest first. Corrupt ones fail the call, naming the object.
-  Result<std::vector<Snapshot>> ListSnapshots();
+  // All snapshots, oldest first. A snapshot object that is damaged (fails
+  // authentication or decoding) fails the call, naming the object, unless
+  // `damaged` is given: then it is left out and its error added there, so
+  // one bad object does not take every other snapshot with it. Storage
+  // errors that are not about one object (network, permissions) always fail.
+  Result<std::vector<Snapshot>> ListSnapshots(std::vector<std::string>* damaged = nullptr);
   // Ids of the stored snapshot objects, in no particular order.
   Result<std::vector<Id>> ListSnapshotIds();
   // Loads and authenticates one snapshot; corruption names the object.
   Result<Snapshot> LoadSnapshot(const Id& id);
-  // "latest" (newest, optionally restricted to a host), or a unique id prefix.
+  // "latest" (the newest intact snapshot), or a unique id prefix (resolved
+  // on the object names, so a damaged snapshot elsewhere does not matter).
   Result<Snapshot> FindSnapshot(const std::string& id_or_latest);
   Status DeleteSnapshot(const Id& id);
 
@@ -146,6 +173,14 @@ class Repository {
 
   // --- locks ---------------------------------------------------------------------
   Result<std::unique_ptr<RepositoryLock>> Lock(bool exclusive);
+  // For commands that only read (restore, dump, snapshots, check): restores
+  // are needed exactly when the repository is a read-only mount, a WORM
+  // copy, another user's files or on a full disk, so a lock that cannot be
+  // written is a warning (passed to `warn`) and reading goes on, unless an
+  // exclusive lock (a prune) is seen. kNone does not even read the locks.
+  // Returns null when reading without a lock of its own.
+  Result<std::unique_ptr<RepositoryLock>> LockForReading(ReadLock mode,
+                                                         const std::function<void(const std::string&)>& warn);
 
   // --- keys ----------------------------------------------------------------------
   Result<std::string> AddKey(const std::string& new_password, const crypto::KdfParams& kdf = {});
@@ -167,15 +202,22 @@ class Repository {
   std::string current_key_id_;
 
   struct IndexEntry {
-    uint32_t pack;  // position in packs_
+    uint32_t pack;  // position in packs
     BlobType type;
     uint32_t offset, stored_length, raw_length;
   };
+  // Everything LoadIndex builds, swapped in whole under index_mu_.
+  struct IndexState {
+    std::vector<Id> packs;
+    std::unordered_map<Id, uint32_t, IdHash> pack_numbers;
+    std::unordered_map<Id, IndexEntry, IdHash> index;
+    std::vector<Id> index_files;
+    std::vector<std::string> damaged_index_files;
+    std::vector<Id> missing_packs, short_packs;
+    void Add(const Id& pack, const std::vector<PackedBlob>& blobs);
+  };
   mutable std::shared_mutex index_mu_;
-  std::vector<Id> packs_;
-  std::unordered_map<Id, uint32_t, IdHash> pack_numbers_;
-  std::unordered_map<Id, IndexEntry, IdHash> index_;
-  std::vector<Id> index_files_;
+  IndexState state_;
 
   // Where range reads are round trips (object stores), LoadTree fetches a
   // tree's whole pack once and keeps it: walking a snapshot then costs one
@@ -201,9 +243,11 @@ class RepositoryWriter {
   // nothing) if the blob is known. Thread-safe.
   bool AddEncoded(BlobType type, const Id& id, ByteView stored, uint32_t raw_length);
   // Encodes and stores plaintext unless known. Returns the id.
-  Id Add(BlobType type, ByteView plaintext);
-  // Flushes open packs, waits for uploads, writes the index. The first
-  // upload error, if any, is returned here (and from later Adds' effects).
+  Result<Id> Add(BlobType type, ByteView plaintext);
+  // Flushes open packs, waits for uploads, writes the index, and only then
+  // makes the repository's in-memory index name the new blobs. The first
+  // upload error, if any, is returned here; a writer that fails leaves the
+  // in-memory index as it was.
   Status Finish();
 
   // True once an upload has failed; Finish will report why.

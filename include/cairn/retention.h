@@ -6,7 +6,7 @@
 //  - keep_last N keeps the N newest.
 //  - keep_hourly/daily/weekly/monthly/yearly N keep the newest snapshot of each
 //    of the N newest distinct hours/days/ISO weeks/months/years that have one.
-//    A negative N means "unlimited" (every such period).
+//    N = -1 means "unlimited" (every such period); other negatives are refused.
 //  - keep_within D keeps every snapshot taken within D of the newest snapshot.
 //  - keep_tags keeps every snapshot that carries any of these tags.
 //  - A snapshot is kept if any rule keeps it; reasons list every rule that did.
@@ -24,7 +24,7 @@
 namespace cairn {
 
 struct RetentionPolicy {
-  int keep_last = 0;      // 0 = rule off; <0 = unlimited
+  int keep_last = 0;      // 0 = rule off; -1 = unlimited; below -1 is invalid
   int keep_hourly = 0;
   int keep_daily = 0;
   int keep_weekly = 0;

@@ -119,6 +119,10 @@ class Source {
   // Refuses, before anything happens (before the safety backup), a restore
   // this source cannot do at all, e.g. a physical overwrite it does not support.
   virtual Status CheckRestore(const Json& manifest, RestoreMode mode) { return Status::Ok(); }
+  // Removes what an earlier restore of this service left behind when it was
+  // killed half-way (staging copies beside the data, util/staging.h), naming
+  // each through `log`. Called before every backup and restore of the service.
+  virtual Status CleanLeftovers(const std::function<void(const std::string&)>& log) { return Status::Ok(); }
   // Fingerprint of the data at `locator` (a RestoreOutcome's locator; an
   // empty object means the configured live service).
   virtual Result<Json> Fingerprint(const Json& locator) = 0;

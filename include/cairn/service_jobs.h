@@ -73,8 +73,4 @@ struct ServiceCopyResult {
 Result<ServiceCopyResult> CopyServicePoints(const ServiceConfig& service, const TargetConfig& from,
                                             const TargetConfig& to, const std::vector<std::string>& points);
 
-// Lowers this process's CPU and I/O priority (nice 10, best-effort level 7);
-// call before starting threads so they inherit it.
-void LowerOwnPriority();
-
 }  // namespace cairn

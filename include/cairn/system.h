@@ -18,5 +18,9 @@ Result<int64_t> ParseTime(const std::string& text);
 int64_t NowNs();
 std::string Hostname();
 std::string Username();
+// The process's umask, read from /proc/self/status without changing it
+// (umask(2) can only be read by setting it, and library code never changes
+// process-wide state); 022 when unknown.
+unsigned CurrentUmask();
 
 }  // namespace cairn

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "cairn/repository.h"
 #include "cairn/status.h"
 
 namespace cairn {
@@ -54,5 +55,28 @@ inline std::string HumanBytes(double bytes) {
 // Registers backup, backups, restore, service, forget, check and copy (the
 // configuration-file commands).
 void AddServiceCommands(CLI::App& app, int& exit_code);
+
+// --- `cairn repo ...`: a repository used directly ---------------------------
+
+struct Globals {
+  std::string repo;
+  std::string password_file;
+  bool json = false;
+  bool quiet = false;
+};
+
+std::string ReadSecretFile(const std::string& path, const char* what);
+std::string PromptSecret(const std::string& prompt);
+// --password-file, else CAIRN_PASSWORD, else a prompt on a terminal.
+std::string Password(const Globals& g, bool stdin_is_data = false);
+// Step messages of check, prune and repair. They go to stdout so that a
+// failing command leaves exactly one line, the error, on stderr.
+std::function<void(const std::string&)> StepLog(const Globals& g);
+std::string NewPassword(const std::string& new_password_file);
+std::string RepoLocation(const Globals& g);
+std::unique_ptr<Repository> OpenRepo(const Globals& g, bool stdin_is_data = false);
+
+// `cairn repo repair index|packs|snapshots`.
+void AddRepairCommands(CLI::App* repo, Globals& g, const std::function<void(CLI::App*)>& add_common);
 
 }  // namespace cairn

@@ -28,75 +28,6 @@ namespace cairn {
 namespace {
 
 
-std::string ReadSecretFile(const std::string& path, const char* what) {
-  std::ifstream in(path);
-  if (!in) throw CommandError{Status::NotFound(std::string("cannot read ") + what + " file " + path)};
-  std::string line;
-  std::getline(in, line);
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
-}
-
-std::string PromptSecret(const std::string& prompt) {
-  std::fprintf(stderr, "%s", prompt.c_str());
-  termios old{};
-  bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
-  if (tty) {
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  }
-  std::string line;
-  std::getline(std::cin, line);
-  if (tty) tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  std::fprintf(stderr, "\n");
-  return line;
-}
-
-struct Globals {
-  std::string repo;
-  std::string password_file;
-  bool json = false;
-  bool quiet = false;
-};
-
-std::string Password(const Globals& g, bool stdin_is_data = false) {
-  if (!g.password_file.empty()) return ReadSecretFile(g.password_file, "password");
-  if (const char* env = std::getenv("CAIRN_PASSWORD")) return env;
-  if (!stdin_is_data && isatty(STDIN_FILENO)) return PromptSecret("repository password: ");
-  throw CommandError{Status::InvalidArgument("no password given: set CAIRN_PASSWORD or use --password-file")};
-}
-
-// Step messages of check and prune. They go to stdout so that a failing
-// command leaves exactly one line, the error, on stderr.
-std::function<void(const std::string&)> StepLog(const Globals& g) {
-  return [&g](const std::string& m) {
-    if (!g.json && !g.quiet) std::printf("%s\n", m.c_str());
-  };
-}
-
-std::string NewPassword(const std::string& new_password_file) {
-  if (!new_password_file.empty()) return ReadSecretFile(new_password_file, "new password");
-  if (const char* env = std::getenv("CAIRN_NEW_PASSWORD")) return env;
-  if (isatty(STDIN_FILENO)) {
-    std::string a = PromptSecret("new password: ");
-    if (a != PromptSecret("repeat new password: ")) throw CommandError{Status::InvalidArgument("passwords do not match")};
-    return a;
-  }
-  throw CommandError{Status::InvalidArgument("no new password given: set CAIRN_NEW_PASSWORD or use --new-password-file")};
-}
-
-std::string RepoLocation(const Globals& g) {
-  if (!g.repo.empty()) return g.repo;
-  if (const char* env = std::getenv("CAIRN_REPOSITORY")) return env;
-  throw CommandError{Status::InvalidArgument("no repository given: use --repo or set CAIRN_REPOSITORY")};
-}
-
-std::unique_ptr<Repository> OpenRepo(const Globals& g, bool stdin_is_data = false) {
-  auto storage = ValueOrThrow(OpenStorage(RepoLocation(g), /*create=*/false));
-  return ValueOrThrow(Repository::Open(std::move(storage), Password(g, stdin_is_data)));
-}
-
 std::string Clock(double seconds) {
   long s = static_cast<long>(seconds);
   char buf[32];
@@ -291,7 +222,10 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   add_common(snapshots);
   snapshots->callback([&] {
     auto r = OpenRepo(g);
-    auto list = ValueOrThrow(r->ListSnapshots());
+    std::vector<std::string> damaged;
+    auto list = ValueOrThrow(r->ListSnapshots(&damaged));
+    for (const auto& d : damaged) std::fprintf(stderr, "warning: %s (see cairn repo check)\n", OneLine(d).c_str());
+    if (!damaged.empty()) exit_code = kExitFailure;
     if (g.json) {
       json arr = json::array();
       for (const Snapshot& s : list) arr.push_back(SnapshotListEntry(s));
@@ -311,6 +245,8 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
     std::printf("%zu snapshots\n", list.size());
   });
 
+  static bool no_lock = false;
+
   // restore
   static std::string snapshot_arg, target;
   static std::vector<std::string> includes;
@@ -321,6 +257,10 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   restore->add_option("--target,-t", target, "Directory to restore into")->required();
   restore->add_option("--include,-i", includes, "Restore only this absolute path inside the snapshot (repeatable)")->allow_extra_args(false);
   restore->add_option("--threads", restore_threads, "Worker threads");
+  static bool keep_partial = false;
+  restore->add_flag("--keep-partial", keep_partial,
+                    "Keep files whose data is damaged as NAME.cairn-partial instead of removing them");
+  restore->add_flag("--no-lock", no_lock, "Do not read or write locks (a repository on read-only media)");
   restore->add_flag("--progress-json", progress_json, "Print progress as JSON lines on stderr");
   restore->callback([&] {
     auto r = OpenRepo(g);
@@ -332,18 +272,29 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
                         .progress = &progress,
                         .on_warning = [&](const std::string& w) {
                           std::fprintf(stderr, "\r\033[Kwarning: %s\n", OneLine(w).c_str());
-                        }};
+                        },
+                        .keep_partial = keep_partial,
+                        .lock = no_lock ? ReadLock::kNone : ReadLock::kBestEffort};
     ProgressPrinter printer(&progress, ProgressMode(g, progress_json), "restored");
     auto result = ValueOrThrow(RunRestore(*r, s, ropt));
     printer.Stop();
+    json damaged = json::array();
+    for (const auto& d : result.damaged) {
+      damaged.push_back({{"path", d.path}, {"reason", d.reason}, {"kept_as", d.kept_as}});
+      std::fprintf(stderr, "damaged: %s: %s%s\n", OneLine(d.path).c_str(), OneLine(d.reason).c_str(),
+                   d.kept_as.empty() ? " (not restored)" : (" (partial data kept as " + d.kept_as + ")").c_str());
+    }
     if (g.json)
       std::cout << Dump(json{{"snapshot_id", s.id.Hex()}, {"files", result.files}, {"dirs", result.dirs},
-                        {"bytes", result.bytes}, {"warnings", result.warnings}})
-                       
+                        {"bytes", result.bytes}, {"warnings", result.warnings}, {"damaged", damaged}})
                 << "\n";
     else
       std::cout << "restored snapshot " << s.id.ShortHex() << " to " << target << ": " << result.files << " files, "
                 << result.dirs << " directories, " << HumanBytes(result.bytes) << "\n";
+    if (!result.damaged.empty())
+      throw CommandError{Status::Corruption(std::to_string(result.damaged.size()) +
+                                            " file(s) could not be restored because their data is damaged (first: " +
+                                            result.damaged.front().path + "); run cairn repo check")};
   });
 
   // dump
@@ -365,37 +316,54 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   add_common(check);
   auto* rd = check->add_flag("--read-data", read_data, "Read and verify every pack");
   check->add_option("--read-data-subset", subset, "Read and verify a random N% of packs")->excludes(rd);
+  check->add_flag("--no-lock", no_lock, "Do not read or write locks (a repository on read-only media)");
   check->callback([&] {
     auto r = OpenRepo(g);
     CheckOptions copt;
+    copt.lock = no_lock ? ReadLock::kNone : ReadLock::kBestEffort;
     copt.read_data = read_data || !subset.empty();
     if (!subset.empty()) copt.read_data_fraction = ParsePercent(subset);
     auto report = ValueOrThrow(CheckRepository(*r, copt, StepLog(g)));
     if (g.json) {
-      std::cout << Dump(json{{"errors", report.errors}, {"warnings", report.warnings}, {"snapshots", report.snapshots},
-                        {"trees", report.trees}, {"packs", report.packs}, {"packs_read", report.packs_read},
-                        {"blobs_verified", report.blobs_verified}})
-                       
+      json damaged = json::array();
+      for (const auto& d : report.damaged_snapshots)
+        damaged.push_back({{"id", d.id.Hex()}, {"short_id", d.id.ShortHex()},
+                           {"time", d.time_ns ? FormatTime(d.time_ns) : ""}, {"paths", JsonSafeText(d.paths)},
+                           {"unreadable", d.unreadable}, {"damaged_files", d.damaged_files},
+                           {"examples", JsonSafeText(d.examples)}});
+      std::cout << Dump(json{{"errors", JsonSafeText(report.errors)}, {"warnings", JsonSafeText(report.warnings)},
+                             {"damaged_snapshots", damaged}, {"repairs", report.repairs},
+                             {"snapshots", report.snapshots}, {"trees", report.trees}, {"packs", report.packs},
+                             {"packs_read", report.packs_read}, {"blobs_verified", report.blobs_verified}})
                 << "\n";
     } else {
       for (const auto& w : report.warnings) std::cout << "warning: " << w << "\n";
       for (const auto& e : report.errors) std::cout << "error: " << e << "\n";
+      if (!report.repairs.empty()) {
+        std::cout << "to repair, in this order:\n";
+        for (size_t i = 0; i < report.repairs.size(); ++i) std::cout << "  " << i + 1 << ". " << report.repairs[i] << "\n";
+      }
       if (report.errors.empty())
         std::cout << "no errors found: " << report.snapshots << " snapshots, " << report.trees << " trees, "
                   << report.packs << " packs" << (copt.read_data ? ", " + std::to_string(report.packs_read) + " packs read" : "")
                   << "\n";
     }
     if (!report.errors.empty())
-      throw CommandError{Status::Corruption("check found " + std::to_string(report.errors.size()) +
-                                            " error(s); first: " + report.errors.front())};
+      throw CommandError{Status::Corruption(
+          "check found " + std::to_string(report.errors.size()) + " error(s)" +
+          (report.damaged_snapshots.empty() ? "" : ", " + std::to_string(report.damaged_snapshots.size()) +
+                                                       " snapshot(s) cannot be restored whole") +
+          "; first: " + report.errors.front() +
+          (report.repairs.empty() ? "" : "; repair: " + report.repairs.front().substr(0, report.repairs.front().find(':'))))};
   });
 
   // forget
   static ForgetOptions fopt;
   static std::string keep_within;
   static bool prune_after = false;
-  auto* forget = repo->add_subcommand("forget", "Remove snapshots by retention policy");
+  auto* forget = repo->add_subcommand("forget", "Remove snapshots by retention policy, or by id");
   add_common(forget);
+  forget->add_option("ids", fopt.ids, "Snapshot ids (prefixes) to remove, instead of a policy");
   forget->add_option("--keep-last", fopt.policy.keep_last, "Keep the N newest snapshots");
   forget->add_option("--keep-hourly", fopt.policy.keep_hourly, "Keep the newest of each of N hours (-1: all)");
   forget->add_option("--keep-daily", fopt.policy.keep_daily, "Keep the newest of each of N days");
@@ -410,10 +378,20 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   forget->callback([&] {
     if (!keep_within.empty()) fopt.policy.keep_within = ValueOrThrow(ParseRetentionDuration(keep_within));
     auto r = OpenRepo(g);
-    auto groups = ValueOrThrow(Forget(*r, fopt));
+    ForgetResult forgot = ValueOrThrow(Forget(*r, fopt));
+    for (const auto& d : forgot.damaged)
+      std::fprintf(stderr, "warning: %s (left alone; remove it by id)\n", OneLine(d).c_str());
+    if (!fopt.ids.empty()) {
+      json removed_ids = json::array();
+      for (const Id& id : forgot.removed_by_id) {
+        removed_ids.push_back(id.Hex());
+        if (!g.json) std::printf("%s snapshot %s\n", fopt.dry_run ? "would remove" : "removed", id.ShortHex().c_str());
+      }
+      if (g.json) std::cout << Dump(json{{"removed", removed_ids}, {"dry_run", fopt.dry_run}}) << "\n";
+    }
     json out = json::array();
     size_t removed = 0;
-    for (const auto& group : groups) {
+    for (const auto& group : forgot.groups) {
       json jg = {{"host", group.hostname}, {"paths", group.paths}, {"keep", json::array()}, {"remove", json::array()}};
       if (!g.json) {
         std::string paths;
@@ -433,9 +411,10 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
       }
       out.push_back(jg);
     }
-    if (g.json) std::cout << Dump(out) << "\n";
-    else
-      std::printf("%s %zu snapshot(s)\n", fopt.dry_run ? "would remove" : "removed", removed);
+    if (fopt.ids.empty()) {
+      if (g.json) std::cout << Dump(out) << "\n";
+      else std::printf("%s %zu snapshot(s)\n", fopt.dry_run ? "would remove" : "removed", removed);
+    }
     if (prune_after && !fopt.dry_run) {
       auto report = ValueOrThrow(Prune(*r, PruneOptions{}, StepLog(g)));
       if (!g.json) std::printf("prune freed %s\n", HumanBytes(report.bytes_freed).c_str());
@@ -487,6 +466,8 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
                   (unsigned long long)s.tree_blobs, HumanBytes(s.raw_bytes).c_str(), HumanBytes(s.pack_bytes).c_str(),
                   (unsigned long long)s.packs, HumanBytes(s.restore_bytes).c_str(), ratio);
   });
+
+  AddRepairCommands(repo, g, add_common);
 
   // keys
   static std::string new_password_file, key_id;

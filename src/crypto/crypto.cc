@@ -10,10 +10,18 @@
 
 #include <cstring>
 #include <memory>
-#include <stdexcept>
+#include <atomic>
 
 namespace cairn::crypto {
 namespace {
+
+std::atomic<int> g_injected_failures{0};
+
+// True when a test asked for this operation to fail.
+bool InjectedFailure() {
+  if (g_injected_failures.load(std::memory_order_relaxed) <= 0) return false;
+  return g_injected_failures.fetch_sub(1) > 0;
+}
 
 struct CipherCtxDeleter {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
@@ -32,12 +40,12 @@ const EVP_CIPHER* Aes256Gcm() {
 
 // Encrypts frame[kNonceSize, kNonceSize+length) in place (GCM allows it),
 // filling the nonce before it and the tag after it.
-void SealFrame(const uint8_t* key, uint8_t* frame, const uint8_t* plaintext, size_t length, ByteView associated) {
+Status SealFrame(const uint8_t* key, uint8_t* frame, const uint8_t* plaintext, size_t length, ByteView associated) {
   uint8_t* nonce = frame;
-  RandomBytes(nonce, kNonceSize);
+  CAIRN_RETURN_IF_ERROR(RandomBytes(nonce, kNonceSize));
   EVP_CIPHER_CTX* ctx = ThreadCipherContext();
   int len = 0;
-  bool ok = EVP_EncryptInit_ex(ctx, Aes256Gcm(), nullptr, key, nonce) == 1;
+  bool ok = !InjectedFailure() && ctx && EVP_EncryptInit_ex(ctx, Aes256Gcm(), nullptr, key, nonce) == 1;
   if (ok && !associated.empty())
     ok = EVP_EncryptUpdate(ctx, nullptr, &len, associated.data(), static_cast<int>(associated.size())) == 1;
   uint8_t* ct = nonce + kNonceSize;
@@ -45,13 +53,16 @@ void SealFrame(const uint8_t* key, uint8_t* frame, const uint8_t* plaintext, siz
   ok = ok && EVP_EncryptFinal_ex(ctx, ct + length, &len) == 1;
   ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, ct + length) == 1;
   // Encryption with a valid key cannot fail short of a broken libcrypto.
-  if (!ok) throw std::runtime_error("AES-256-GCM encryption failed inside OpenSSL");
+  if (!ok) return Status::IOError("AES-256-GCM encryption failed inside OpenSSL");
+  return Status::Ok();
 }
 
-void SealRaw(const uint8_t* key, ByteView plaintext, ByteView associated, Bytes* out) {
+Status SealRaw(const uint8_t* key, ByteView plaintext, ByteView associated, Bytes* out) {
   const size_t start = out->size();
   out->resize(start + kNonceSize + plaintext.size() + kTagSize);
-  SealFrame(key, out->data() + start, plaintext.data(), plaintext.size(), associated);
+  Status st = SealFrame(key, out->data() + start, plaintext.data(), plaintext.size(), associated);
+  if (!st.ok()) out->resize(start);
+  return st;
 }
 
 Status OpenRaw(const uint8_t* key, ByteView sealed, ByteView associated, Bytes* plaintext) {
@@ -61,6 +72,7 @@ Status OpenRaw(const uint8_t* key, ByteView sealed, ByteView associated, Bytes* 
   const size_t ct_len = sealed.size() - kSealOverhead;
   plaintext->resize(ct_len);
   EVP_CIPHER_CTX* ctx = ThreadCipherContext();
+  if (!ctx) return Status::IOError("OpenSSL could not allocate a cipher context");
   int len = 0;
   bool ok = EVP_DecryptInit_ex(ctx, Aes256Gcm(), nullptr, key, nonce) == 1;
   if (ok && !associated.empty())
@@ -75,11 +87,11 @@ Status OpenRaw(const uint8_t* key, ByteView sealed, ByteView associated, Bytes* 
 
 }  // namespace
 
-MasterKey MasterKey::Generate() {
+Result<MasterKey> MasterKey::Generate() {
   MasterKey k;
-  RandomBytes(k.encryption.data(), k.encryption.size());
-  RandomBytes(k.id_mac.data(), k.id_mac.size());
-  RandomBytes(reinterpret_cast<uint8_t*>(&k.chunker_seed), sizeof(k.chunker_seed));
+  CAIRN_RETURN_IF_ERROR(RandomBytes(k.encryption.data(), k.encryption.size()));
+  CAIRN_RETURN_IF_ERROR(RandomBytes(k.id_mac.data(), k.id_mac.size()));
+  CAIRN_RETURN_IF_ERROR(RandomBytes(reinterpret_cast<uint8_t*>(&k.chunker_seed), sizeof(k.chunker_seed)));
   return k;
 }
 
@@ -101,20 +113,20 @@ Result<MasterKey> MasterKey::Parse(ByteView data) {
   return k;
 }
 
-void Seal(const MasterKey& key, ByteView plaintext, Bytes* out, ByteView associated) {
-  SealRaw(key.encryption.data(), plaintext, associated, out);
+Status Seal(const MasterKey& key, ByteView plaintext, Bytes* out, ByteView associated) {
+  return SealRaw(key.encryption.data(), plaintext, associated, out);
 }
-Bytes Seal(const MasterKey& key, ByteView plaintext, ByteView associated) {
+Result<Bytes> Seal(const MasterKey& key, ByteView plaintext, ByteView associated) {
   Bytes out;
-  Seal(key, plaintext, &out, associated);
+  CAIRN_RETURN_IF_ERROR(Seal(key, plaintext, &out, associated));
   return out;
 }
-void SealInPlace(const MasterKey& key, uint8_t* frame, size_t length, ByteView associated) {
-  SealFrame(key.encryption.data(), frame, frame + kNonceSize, length, associated);
+Status SealInPlace(const MasterKey& key, uint8_t* frame, size_t length, ByteView associated) {
+  return SealFrame(key.encryption.data(), frame, frame + kNonceSize, length, associated);
 }
-Bytes SealWithKey(const uint8_t* key32, ByteView plaintext) {
+Result<Bytes> SealWithKey(const uint8_t* key32, ByteView plaintext) {
   Bytes out;
-  SealRaw(key32, plaintext, {}, &out);
+  CAIRN_RETURN_IF_ERROR(SealRaw(key32, plaintext, {}, &out));
   return out;
 }
 Status Open(const MasterKey& key, ByteView sealed, Bytes* plaintext, ByteView associated) {
@@ -130,32 +142,34 @@ struct MacCtxDeleter {
 };
 // One-shot HMAC() fetches the algorithm and expands the key on every call,
 // which costs as much as hashing a small file; a thread keeps a keyed context.
+// Null when OpenSSL fails.
 EVP_MAC_CTX* ThreadMacContext(const MasterKey& key) {
   static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   thread_local std::unique_ptr<EVP_MAC_CTX, MacCtxDeleter> ctx;
   thread_local std::array<uint8_t, kKeySize> ctx_key{};
   if (!ctx || ctx_key != key.id_mac) {
-    ctx.reset(EVP_MAC_CTX_new(mac));
+    ctx.reset(mac ? EVP_MAC_CTX_new(mac) : nullptr);
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0), OSSL_PARAM_construct_end()};
-    if (!ctx || EVP_MAC_init(ctx.get(), key.id_mac.data(), kKeySize, params) != 1)
-      throw std::runtime_error("HMAC-SHA-256 initialisation failed inside OpenSSL");
+    if (!ctx || EVP_MAC_init(ctx.get(), key.id_mac.data(), kKeySize, params) != 1) {
+      ctx.reset();
+      return nullptr;
+    }
     ctx_key = key.id_mac;
     return ctx.get();
   }
-  if (EVP_MAC_init(ctx.get(), nullptr, 0, nullptr) != 1)  // same key: only reset the state
-    throw std::runtime_error("HMAC-SHA-256 reset failed inside OpenSSL");
+  if (EVP_MAC_init(ctx.get(), nullptr, 0, nullptr) != 1) return nullptr;  // same key: only reset the state
   return ctx.get();
 }
 }  // namespace
 
-Id BlobId(const MasterKey& key, ByteView plaintext) {
+Result<Id> BlobId(const MasterKey& key, ByteView plaintext) {
   Id id;
   size_t len = 0;
-  EVP_MAC_CTX* ctx = ThreadMacContext(key);
-  if (EVP_MAC_update(ctx, plaintext.data(), plaintext.size()) != 1 ||
+  EVP_MAC_CTX* ctx = InjectedFailure() ? nullptr : ThreadMacContext(key);
+  if (!ctx || EVP_MAC_update(ctx, plaintext.data(), plaintext.size()) != 1 ||
       EVP_MAC_final(ctx, id.bytes.data(), &len, id.bytes.size()) != 1 || len != id.bytes.size())
-    throw std::runtime_error("HMAC-SHA-256 failed inside OpenSSL");
+    return Status::IOError("HMAC-SHA-256 failed inside OpenSSL");
   return id;
 }
 
@@ -165,10 +179,15 @@ Id Sha256(ByteView data) {
   return id;
 }
 
-void RandomBytes(uint8_t* out, size_t n) {
-  if (RAND_bytes(out, static_cast<int>(n)) != 1)
-    throw std::runtime_error("the system random number generator failed");
+Status RandomBytes(uint8_t* out, size_t n) {
+  if (InjectedFailure() || RAND_bytes(out, static_cast<int>(n)) != 1)
+    return Status::IOError("the system random number generator failed");
+  return Status::Ok();
 }
+
+namespace testing {
+void FailNextOperations(int count) { g_injected_failures.store(count); }
+}  // namespace testing
 
 Status DeriveKey(const std::string& password, ByteView salt, const KdfParams& params,
                  std::array<uint8_t, kKeySize>* out) {

@@ -11,11 +11,11 @@ namespace {
 Bytes Text(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
 TEST(CryptoTest, SealOpenRoundTrip) {
-  MasterKey key = MasterKey::Generate();
+  MasterKey key = MasterKey::Generate().value();
   for (size_t size : {0, 1, 15, 16, 17, 4096, 1 << 20}) {
     Bytes plain(size);
-    RandomBytes(plain.data(), plain.size());
-    Bytes sealed = Seal(key, plain);
+    ASSERT_TRUE(RandomBytes(plain.data(), plain.size()).ok());
+    Bytes sealed = Seal(key, plain).value();
     ASSERT_EQ(sealed.size(), size + kSealOverhead);
     Bytes opened;
     ASSERT_TRUE(Open(key, sealed, &opened).ok());
@@ -24,13 +24,13 @@ TEST(CryptoTest, SealOpenRoundTrip) {
 }
 
 TEST(CryptoTest, SealingTwiceGivesDifferentCiphertexts) {
-  MasterKey key = MasterKey::Generate();
-  EXPECT_NE(Seal(key, Text("same")), Seal(key, Text("same")));
+  MasterKey key = MasterKey::Generate().value();
+  EXPECT_NE(Seal(key, Text("same")).value(), Seal(key, Text("same")).value());
 }
 
 TEST(CryptoTest, EveryFlippedByteIsDetected) {
-  MasterKey key = MasterKey::Generate();
-  Bytes sealed = Seal(key, Text("a message that must not be altered"));
+  MasterKey key = MasterKey::Generate().value();
+  Bytes sealed = Seal(key, Text("a message that must not be altered")).value();
   for (size_t i = 0; i < sealed.size(); ++i) {
     Bytes damaged = sealed;
     damaged[i] ^= 0x01;
@@ -41,8 +41,8 @@ TEST(CryptoTest, EveryFlippedByteIsDetected) {
 }
 
 TEST(CryptoTest, WrongKeyTruncationAndContextAreRejected) {
-  MasterKey key = MasterKey::Generate(), other = MasterKey::Generate();
-  Bytes sealed = Seal(key, Text("payload"), Text("role-a"));
+  MasterKey key = MasterKey::Generate().value(), other = MasterKey::Generate().value();
+  Bytes sealed = Seal(key, Text("payload"), Text("role-a")).value();
   Bytes out;
   EXPECT_FALSE(Open(other, sealed, &out, Text("role-a")).ok());
   EXPECT_FALSE(Open(key, sealed, &out, Text("role-b")).ok());
@@ -51,18 +51,28 @@ TEST(CryptoTest, WrongKeyTruncationAndContextAreRejected) {
 }
 
 TEST(CryptoTest, BlobIdsAreKeyedAndDeterministic) {
-  MasterKey a = MasterKey::Generate(), b = MasterKey::Generate();
-  EXPECT_EQ(BlobId(a, Text("chunk")), BlobId(a, Text("chunk")));
-  EXPECT_NE(BlobId(a, Text("chunk")), BlobId(b, Text("chunk")));
-  EXPECT_NE(BlobId(a, Text("chunk")), Sha256(Text("chunk")));
+  MasterKey a = MasterKey::Generate().value(), b = MasterKey::Generate().value();
+  EXPECT_EQ(BlobId(a, Text("chunk")).value(), BlobId(a, Text("chunk")).value());
+  EXPECT_NE(BlobId(a, Text("chunk")).value(), BlobId(b, Text("chunk")).value());
+  EXPECT_NE(BlobId(a, Text("chunk")).value(), Sha256(Text("chunk")));
 }
 
 TEST(CryptoTest, BlobIdIsHmacSha256KnownAnswer) {
   MasterKey k;
   k.id_mac.fill(0);
   std::memcpy(k.id_mac.data(), "key", 3);  // HMAC pads short keys with zeros, so this is key "key"
-  EXPECT_EQ(BlobId(k, Text("abc")).Hex(), "9c196e32dc0175f86f4b1cb89289d6619de6bee699e4c378e68309ed97a1a6ab");
-  EXPECT_EQ(BlobId(k, Text("abc")), BlobId(k, Text("abc")));  // the reused context resets
+  EXPECT_EQ(BlobId(k, Text("abc")).value().Hex(), "9c196e32dc0175f86f4b1cb89289d6619de6bee699e4c378e68309ed97a1a6ab");
+  EXPECT_EQ(BlobId(k, Text("abc")).value(), BlobId(k, Text("abc")).value());  // the reused context resets
+}
+
+TEST(CryptoTest, FailuresInsideOpenSslAreStatusesNotExceptions) {
+  MasterKey key = MasterKey::Generate().value();
+  testing::FailNextOperations(3);
+  EXPECT_EQ(Seal(key, Text("x")).status().code(), StatusCode::kIOError);
+  EXPECT_EQ(BlobId(key, Text("x")).status().code(), StatusCode::kIOError);
+  uint8_t buf[8];
+  EXPECT_EQ(RandomBytes(buf, sizeof(buf)).code(), StatusCode::kIOError);
+  EXPECT_TRUE(BlobId(key, Text("x")).ok());  // the injected failures are used up
 }
 
 TEST(CryptoTest, Sha256KnownAnswer) {
@@ -70,7 +80,7 @@ TEST(CryptoTest, Sha256KnownAnswer) {
 }
 
 TEST(CryptoTest, MasterKeySerializesAndRejectsBadLengths) {
-  MasterKey k = MasterKey::Generate();
+  MasterKey k = MasterKey::Generate().value();
   auto parsed = MasterKey::Parse(k.Serialize());
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->encryption, k.encryption);

@@ -59,6 +59,7 @@ struct Work {
   bool encoded = false;
   Bytes stored;
   uint32_t raw_length = 0;
+  Status error;  // sealing failed (crypto); fails the backup
 
   // A token keeps its buffers for the next small file, not for the next
   // large chunk: 32 tokens each holding a max-size chunk would be 512 MiB.
@@ -73,6 +74,7 @@ struct Work {
     has_chunk = zero_run = encoded = false;
     length = small_bytes = 0;
     stored.clear();
+    error = Status::Ok();
   }
 };
 
@@ -276,6 +278,15 @@ class SourceWalker {
 
   void Warn(const std::string& message) { warnings_->Warn(message); }
 
+  // An unchanged file may reuse its parent snapshot's content only while the
+  // repository still holds that content (the index was loaded with its
+  // packs verified): after a lost pack, the file is read and stored again.
+  bool AllIndexed(const std::vector<Id>& content) const {
+    for (const Id& id : content)
+      if (!repo_.Lookup(id)) return false;
+    return true;
+  }
+
   std::optional<Tree> ParentSubtree(const Frame& frame, const std::string& name) {
     if (!frame.parent) return std::nullopt;
     const Node* old = frame.parent->Find(name);
@@ -343,7 +354,7 @@ class SourceWalker {
       if (const Node* old = frame.parent->Find(node.name); old && old->type == NodeType::kFile) {
         state = FileState::kChanged;  // in the parent snapshot: re-read files count as changed
         if (!options_.force_reread && old->size == node.size && old->mtime_ns == node.mtime_ns &&
-            old->ctime_ns == node.ctime_ns && old->inode == node.inode) {
+            old->ctime_ns == node.ctime_ns && old->inode == node.inode && AllIndexed(old->content)) {
           node.content = old->content;
           work->events.push_back(Event{Event::kNode, std::move(node), FileState::kUnmodified});
           return;
@@ -554,10 +565,12 @@ class TreeAssembler {
     if (progress_) progress_->bytes_done += work->length;
   }
 
-  Id FinishRoot() {
+  Result<Id> FinishRoot() {
     Tree tree{std::move(frames_.front().nodes)};
     return writer_.Add(BlobType::kTree, EncodeTree(tree));
   }
+  // The first error storing a tree; the backup fails with it.
+  const Status& status() const { return status_; }
 
  private:
   struct Frame {
@@ -581,7 +594,9 @@ class TreeAssembler {
       case Event::kLeave: {
         Frame frame = std::move(frames_.back());
         frames_.pop_back();
-        frame.dir.subtree = writer_.Add(BlobType::kTree, EncodeTree(Tree{std::move(frame.nodes)}));
+        auto tree = writer_.Add(BlobType::kTree, EncodeTree(Tree{std::move(frame.nodes)}));
+        if (!tree.ok() && status_.ok()) status_ = tree.status();
+        if (tree.ok()) frame.dir.subtree = *tree;
         frames_.back().nodes.push_back(std::move(frame.dir));
         ++summary_->dirs;
         break;
@@ -631,6 +646,7 @@ class TreeAssembler {
   RepositoryWriter& writer_;
   SnapshotSummary* summary_;
   JobProgress* progress_;
+  Status status_;
   std::vector<Frame> frames_;
   WarningSink* warnings_;
   Node open_file_;
@@ -695,22 +711,24 @@ Result<Id> BackupSource(Repository& repo, RepositoryWriter& writer, const Backup
   const int threads = options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   SourceWalker walker(repo, options, trie, std::move(parent_root), &warnings);
   TreeAssembler assembler(writer, summary, options.progress, &warnings);
-  const Id zero_id = crypto::BlobId(repo.key(), Bytes(walker.zero_chunk_length(), 0));
+  CAIRN_ASSIGN_OR_RETURN(const Id zero_id, crypto::BlobId(repo.key(), Bytes(walker.zero_chunk_length(), 0)));
 
   // Each token holds at most one chunk; a few per worker keep every stage busy.
   // Many light tokens let small chunks flow past a large one that is still
   // being compressed; the byte budget, not the token count, bounds memory.
   const size_t tokens = 32;
   // Hash; if new to the repository, compress and encrypt.
-  auto seal = [&](const Bytes& data, Id* id, bool* encoded, Bytes* stored, uint32_t* raw_length) {
-    *id = crypto::BlobId(repo.key(), data);
-    if (writer.Known(*id)) return;
-    *raw_length = EncodeBlob(repo.key(), *id, data, options.compression, stored);
+  auto seal = [&](const Bytes& data, Id* id, bool* encoded, Bytes* stored, uint32_t* raw_length) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(*id, crypto::BlobId(repo.key(), data));
+    if (writer.Known(*id)) return Status::Ok();
+    CAIRN_ASSIGN_OR_RETURN(*raw_length, EncodeBlob(repo.key(), *id, data, options.compression, stored));
     *encoded = true;
+    return Status::Ok();
   };
   ByteBudget budget(kInFlightBytes);
   bool stream_started = false;
-  OrderedPipeline<Work>::Run(
+  Status failed;  // a worker's error (sealing), first one wins; read by the assembler stage
+  Status pipeline = OrderedPipeline<Work>::Run(
       tokens, threads,
       [&](Work* w) {
         if (!stream_name.empty() && !stream_started) {
@@ -726,28 +744,40 @@ Result<Id> BackupSource(Repository& repo, RepositoryWriter& writer, const Backup
           SmallFile& small = *e.small;
           Status st = ReadSmallFile(small.path, small.expected_size, repo.chunker().params().max_size, &small.data);
           if (!st.ok()) small.error = st.message();
-          else if (!small.data.empty()) seal(small.data, &small.id, &small.encoded, &small.stored, &small.raw_length);
+          else if (!small.data.empty() && w->error.ok())
+            w->error = seal(small.data, &small.id, &small.encoded, &small.stored, &small.raw_length);
         }
-        if (!w->has_chunk) return;
+        if (!w->has_chunk || !w->error.ok()) return;
         if (w->zero_run) {
           w->id = zero_id;
           if (writer.Known(w->id)) return;
           w->data.assign(w->length, 0);
-          w->raw_length = EncodeBlob(repo.key(), w->id, w->data, options.compression, &w->stored);
+          auto raw = EncodeBlob(repo.key(), w->id, w->data, options.compression, &w->stored);
+          if (!raw.ok()) {
+            w->error = raw.status();
+            return;
+          }
+          w->raw_length = *raw;
           w->encoded = true;
           return;
         }
-        seal(w->data, &w->id, &w->encoded, &w->stored, &w->raw_length);
+        w->error = seal(w->data, &w->id, &w->encoded, &w->stored, &w->raw_length);
       },
       [&](Work* w) {
+        if (!w->error.ok()) {
+          failed = w->error;
+          return false;
+        }
         assembler.Apply(w);
         budget.Release(w->length + w->small_bytes);
         w->ReleaseLargeBuffers();
-        if (!writer.failed()) return true;
-        budget.Cancel();
-        return false;
-      });
+        return !writer.failed() && assembler.status().ok();
+      },
+      [&] { budget.Cancel(); });
   if (writer.failed()) return writer.Finish().WithContext("backup failed");
+  CAIRN_RETURN_IF_ERROR(failed.WithContext("backup failed"));
+  CAIRN_RETURN_IF_ERROR(pipeline.WithContext("backup failed"));
+  CAIRN_RETURN_IF_ERROR(assembler.status().WithContext("backup failed"));
   return assembler.FinishRoot();
 }
 
@@ -827,7 +857,7 @@ Status BackupParts(Repository& repo, RepositoryWriter& writer, const BackupOptio
     snap->paths.push_back(part.name);
   }
   std::sort(roots.begin(), roots.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
-  snap->tree = writer.Add(BlobType::kTree, EncodeTree(Tree{std::move(roots)}));
+  CAIRN_ASSIGN_OR_RETURN(snap->tree, writer.Add(BlobType::kTree, EncodeTree(Tree{std::move(roots)})));
   return Status::Ok();
 }
 
@@ -859,7 +889,8 @@ Result<BackupResult> RunBackup(Repository& repo, const BackupOptions& options) {
 
   CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/false));
   CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
-  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots());
+  for (const auto& d : repo.damaged_index_files()) result.repository_warnings.push_back(d);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots(&result.repository_warnings));
   std::optional<Tree> parent_root;
   if (!options.stdin_name) {
     std::optional<Snapshot> parent;

@@ -23,9 +23,9 @@ class SnapshotCopier {
       CAIRN_RETURN_IF_ERROR(from_.ReadBlob(id, &plaintext));
       data = plaintext;
     }
-    const Id new_id = crypto::BlobId(to_.key(), data);
+    CAIRN_ASSIGN_OR_RETURN(const Id new_id, crypto::BlobId(to_.key(), data));
     if (!writer_.Known(new_id)) {
-      writer_.Add(type, data);
+      CAIRN_RETURN_IF_ERROR(writer_.Add(type, data).status());
       ++stats_->blobs_copied;
       stats_->bytes_copied += data.size();
     } else {

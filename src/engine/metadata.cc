@@ -153,10 +153,11 @@ Status ReadNodeMetadata(const std::string& path, Node* node) {
   return Status::Ok();
 }
 
-std::string ApplyNodeMetadata(const std::string& path, const Node& node, int fd, bool fresh) {
+std::string ApplyNodeMetadataAt(int dirfd, const std::string& name, const std::string& display, const Node& node,
+                                int fd, bool mode_is_exact) {
   std::string warning;
   auto note = [&](const char* what) {
-    if (warning.empty()) warning = std::string("cannot restore ") + what + " of " + path + ": " + std::strerror(errno);
+    if (warning.empty()) warning = std::string("cannot restore ") + what + " of " + display + ": " + std::strerror(errno);
   };
   const bool is_link = node.type == NodeType::kSymlink;
   static const bool is_root = ::geteuid() == 0;
@@ -165,24 +166,27 @@ std::string ApplyNodeMetadata(const std::string& path, const Node& node, int fd,
   bool chowned = false;
   if (is_root) {
     const uint32_t uid = LocalUid(node), gid = LocalGid(node);
-    if (!fresh || uid != own_uid || gid != own_gid) {
-      int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::lchown(path.c_str(), uid, gid);
+    if (!mode_is_exact || uid != own_uid || gid != own_gid) {
+      int rc = fd >= 0 ? ::fchown(fd, uid, gid) : ::fchownat(dirfd, name.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
       if (rc != 0) note("owner");
       chowned = true;
     }
   }
-  for (const auto& [name, value] : node.xattrs) {
-    int rc = fd >= 0 ? ::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0)
-                     : ::lsetxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0);
+  // Extended attributes of an entry without an fd (symlinks, devices) are set
+  // through the parent directory's fd: the last component is not followed.
+  const std::string via_parent = "/proc/self/fd/" + std::to_string(dirfd) + "/" + name;
+  for (const auto& [key, value] : node.xattrs) {
+    int rc = fd >= 0 ? ::fsetxattr(fd, key.c_str(), value.data(), value.size(), 0)
+                     : ::lsetxattr(via_parent.c_str(), key.c_str(), value.data(), value.size(), 0);
     if (rc != 0 && errno != ENOTSUP && errno != EPERM) note("extended attributes");
   }
   // chmod after chown: chown clears set-id bits.
-  if (!is_link && (!fresh || (chowned && (node.mode & (S_ISUID | S_ISGID))))) {
-    int rc = fd >= 0 ? ::fchmod(fd, node.mode & 07777) : ::chmod(path.c_str(), node.mode & 07777);
+  if (!is_link && (!mode_is_exact || (chowned && (node.mode & (S_ISUID | S_ISGID))))) {
+    int rc = fd >= 0 ? ::fchmod(fd, node.mode & 07777) : ::fchmodat(dirfd, name.c_str(), node.mode & 07777, 0);
     if (rc != 0) note("permissions");
   }
   struct timespec times[2] = {FromNs(node.atime_ns), FromNs(node.mtime_ns)};
-  int rc = fd >= 0 ? ::futimens(fd, times) : ::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  int rc = fd >= 0 ? ::futimens(fd, times) : ::utimensat(dirfd, name.c_str(), times, AT_SYMLINK_NOFOLLOW);
   if (rc != 0) note("times");
   return warning;
 }

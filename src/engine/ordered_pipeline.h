@@ -6,6 +6,9 @@
 // Memory is bounded by `tokens`: the producer waits for a free item.
 // Thread-safety: Run is called from one thread; `produce` runs on its own
 // thread, `transform` on N threads at once, `consume` on the caller's thread.
+// An exception escaping a stage (std::bad_alloc, a bug) stops the pipeline
+// and comes back from Run as an error instead of ending the process: Cairn
+// is a job boundary for every thread it starts.
 #pragma once
 
 #include <pthread.h>
@@ -18,7 +21,10 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <string>
 #include <vector>
+
+#include "cairn/status.h"
 
 namespace cairn {
 
@@ -26,9 +32,11 @@ template <typename Item>
 class OrderedPipeline {
  public:
   // produce(item) fills a reset item and returns false when there is no more.
-  // consume(item) returns false to stop the pipeline early.
-  static void Run(size_t tokens, int workers, const std::function<bool(Item*)>& produce,
-                  const std::function<void(Item*)>& transform, const std::function<bool(Item*)>& consume) {
+  // consume(item) returns false to stop the pipeline early; on_stop, if set,
+  // is then called before draining, to wake a producer blocked elsewhere.
+  static Status Run(size_t tokens, int workers, const std::function<bool(Item*)>& produce,
+                    const std::function<void(Item*)>& transform, const std::function<bool(Item*)>& consume,
+                    const std::function<void()>& on_stop = {}) {
     OrderedPipeline p;
     for (size_t i = 0; i < tokens; ++i) {
       p.storage_.push_back(std::make_unique<Item>());
@@ -44,12 +52,33 @@ class OrderedPipeline {
         pthread_setname_np(pthread_self(), "cairn-transform");
         p.Transform(transform);
       });
-    p.Consume(consume);
+    p.Consume(consume, on_stop);
     producer.join();
     for (auto& t : pool) t.join();
+    std::lock_guard lock(p.mu_);
+    return p.error_;
   }
 
  private:
+  // Runs a stage; an exception becomes the pipeline's error. Requires mu_ unlocked.
+  template <typename Fn>
+  bool Guard(Fn&& fn) {
+    try {
+      fn();
+      return true;
+    } catch (const std::exception& e) {
+      Fail(std::string("internal error in the backup pipeline: ") + e.what());
+    } catch (...) {
+      Fail("internal error in the backup pipeline");
+    }
+    return false;
+  }
+  void Fail(const std::string& message) {
+    std::lock_guard lock(mu_);
+    if (error_.ok()) error_ = Status::IOError(message);
+    failed_ = true;
+  }
+
   void Produce(const std::function<bool(Item*)>& produce) {
     for (uint64_t seq = 0;; ++seq) {
       Item* item;
@@ -60,8 +89,12 @@ class OrderedPipeline {
         item = free_.back();
         free_.pop_back();
       }
-      item->Reset();
-      const bool more = produce(item);
+      bool more = false;
+      if (!Guard([&] {
+            item->Reset();
+            more = produce(item);
+          }))
+        more = false;
       std::unique_lock lock(mu_);
       if (!more) {
         free_.push_back(item);
@@ -87,16 +120,17 @@ class OrderedPipeline {
       auto [seq, item] = todo_.front();
       todo_.pop_front();
       lock.unlock();
-      transform(item);
+      Guard([&] { transform(item); });
       lock.lock();
       done_.emplace(seq, item);
       done_cv_.notify_all();
     }
   }
 
-  void Consume(const std::function<bool(Item*)>& consume) {
+  void Consume(const std::function<bool(Item*)>& consume, const std::function<void()>& on_stop) {
     for (uint64_t next = 0;; ++next) {
       Item* item;
+      bool skip = false;
       {
         std::unique_lock lock(mu_);
         done_cv_.wait(lock, [&] { return done_.count(next) || (producing_done_ && next >= produced_); });
@@ -104,14 +138,22 @@ class OrderedPipeline {
         if (it == done_.end()) return;
         item = it->second;
         done_.erase(it);
+        skip = failed_;  // a stage threw: this item may be half-made
       }
-      const bool go_on = consume(item);
+      bool go_on = false;
+      if (!skip && !Guard([&] { go_on = consume(item); })) go_on = false;
       std::unique_lock lock(mu_);
+      if (failed_) go_on = false;
       free_.push_back(item);
       free_cv_.notify_one();
       if (!go_on) {
         stopped_ = true;
         free_cv_.notify_all();
+        if (on_stop) {
+          lock.unlock();
+          on_stop();
+          lock.lock();
+        }
         // Drain what is in flight so that the workers and producer can end.
         done_cv_.wait(lock, [&] { return producing_done_; });
         todo_cv_.notify_all();
@@ -129,6 +171,8 @@ class OrderedPipeline {
   uint64_t produced_ = 0;
   bool producing_done_ = false;
   bool stopped_ = false;
+  bool failed_ = false;  // a stage threw; error_ says what
+  Status error_;
 };
 
 }  // namespace cairn

@@ -1,10 +1,13 @@
-// Restore: plan the tree (directories, special files, hard links), then fill
-// regular files in parallel (from a local repository in batches of files in
-// tree order, from an object store pack by pack), then set directory metadata
-// deepest first (writing into a directory changes its mtime).
+// Restore: plan the tree (directories, special files, hard links, symlinks),
+// fill regular files in parallel (from a local repository in batches of
+// files in tree order, from an object store pack by pack), then make hard
+// links, then symlinks (last: nothing is ever written through one), then set
+// directory metadata deepest first (writing into a directory changes its
+// mtime). Every path is opened beneath the target without following a
+// symlink (engine/safe_path.h). A file whose data cannot be read is named,
+// removed (or kept as "<name>.cairn-partial"), and the rest goes on.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,12 +18,15 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "cairn/engine.h"
+#include "cairn/system.h"
 #include "engine/metadata.h"
+#include "engine/safe_path.h"
 #include "util/fd_io.h"
 
 namespace cairn {
@@ -31,6 +37,7 @@ constexpr size_t kBatchFiles = 128;
 constexpr uint64_t kWindowBytes = 16 << 20;
 constexpr uint64_t kMaxRangeBytes = 8 << 20;
 constexpr uint64_t kMaxRemoteGapBytes = 1 << 20;
+constexpr char kPartialSuffix[] = ".cairn-partial";
 
 bool IsAllZero(const Bytes& data) {
   const uint8_t* p = data.data();
@@ -49,28 +56,16 @@ uint32_t PlainLength(const BlobLocation& loc) {
   return loc.raw_length ? loc.raw_length : loc.stored_length - static_cast<uint32_t>(crypto::kSealOverhead);
 }
 
-Status RemoveIfPresent(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return Status::Ok();
-  if (S_ISDIR(st.st_mode)) {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-    if (ec) return Status::IOError("cannot replace " + path + ": " + ec.message());
-  } else if (::unlink(path.c_str()) != 0) {
-    return Status::FromErrno(errno, "cannot replace " + path);
-  }
-  return Status::Ok();
-}
+std::string Join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
 
 class Restorer {
  public:
-  Restorer(Repository& repo, const RestoreOptions& options) : repo_(repo), options_(options) {}
+  Restorer(Repository& repo, const RestoreOptions& options, SafeRoot& root)
+      : repo_(repo), options_(options), root_(root), umask_(static_cast<mode_t>(CurrentUmask())) {}
 
   Result<RestoreResult> Run(const Snapshot& snapshot) {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.target, ec);
-    if (ec) return Status::IOError("cannot create restore target " + options_.target + ": " + ec.message());
-    CAIRN_RETURN_IF_ERROR(PlanTree(snapshot.tree, "", options_.target));
+    CAIRN_RETURN_IF_ERROR(CheckIncludes(snapshot));
+    CAIRN_RETURN_IF_ERROR(PlanTree(snapshot.tree, "", ""));
     if (options_.progress) {
       uint64_t bytes = 0;
       for (const auto& f : files_) bytes += f.node->size;
@@ -78,29 +73,59 @@ class Restorer {
       options_.progress->bytes_total = bytes;
       options_.progress->totals_known = true;
     }
+    failures_.assign(files_.size(), std::string());
     CAIRN_RETURN_IF_ERROR(FillFiles());
-    for (const auto& [existing, link] : links_) {
-      CAIRN_RETURN_IF_ERROR(RemoveIfPresent(link));
-      if (::link(existing.c_str(), link.c_str()) != 0) Warn(Status::FromErrno(errno, "cannot link " + link).message());
-      else ++result_.files;
-    }
+    CAIRN_RETURN_IF_ERROR(MakeHardLinks());
+    CAIRN_RETURN_IF_ERROR(MakeSymlinks());
     for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) {
-      std::string w = ApplyNodeMetadata(it->first, *it->second);
+      auto fd = root_.OpenAt(it->rel, O_RDONLY | O_DIRECTORY);
+      if (!fd.ok()) {
+        Warn(fd.status().message());
+        continue;
+      }
+      std::string w = ApplyNodeMetadataAt(-1, "", root_.Describe(it->rel), *it->node, fd->get());
       if (!w.empty()) Warn(w);
     }
-    return result_;
+    return std::move(result_);
   }
 
  private:
   struct FileTask {
-    std::string path;
+    std::string rel;
     const Node* node;
+  };
+  struct Entry {  // a directory, a symlink, or a hard link's second name
+    std::string rel;
+    const Node* node;
+    size_t source = 0;  // hard links: index of the file in files_
   };
 
   void Warn(const std::string& message) {
-    std::lock_guard lock(warn_mu_);
+    std::lock_guard lock(mu_);
     ++result_.warnings;
     if (options_.on_warning) options_.on_warning(message);
+  }
+
+  // Records a damaged file once; safe from any thread.
+  void Damaged(const std::string& rel, const std::string& reason, const std::string& kept_as = "") {
+    std::lock_guard lock(mu_);
+    result_.damaged.push_back(DamagedFile{root_.Describe(rel), reason, kept_as});
+  }
+
+  // An --include that names nothing (a typo, a relative path, a path under a
+  // symlink) must fail loudly instead of restoring zero files.
+  Status CheckIncludes(const Snapshot& snapshot) {
+    for (const std::string& include : options_.includes) {
+      if (include.empty() || include[0] != '/')
+        return Status::InvalidArgument("--include " + include + " must be an absolute path inside the snapshot");
+      auto node = FindNode(repo_, snapshot, include);
+      if (!node.ok()) {
+        if (node.status().IsNotFound())
+          return Status::NotFound("--include " + include + " matches nothing in snapshot " + snapshot.id.ShortHex());
+        return node.status();
+      }
+    }
+    return Status::Ok();
   }
 
   // Whether a snapshot path is selected (fully) or lies above a selected path.
@@ -116,66 +141,119 @@ class Restorer {
     return best;
   }
 
-  Status PlanTree(const Id& tree_id, const std::string& snapshot_dir, const std::string& target_dir, bool full = false) {
+  Status PlanTree(const Id& tree_id, const std::string& snapshot_dir, const std::string& rel_dir, bool full = false) {
     auto tree = repo_.LoadTree(tree_id);
-    if (!tree.ok()) return tree.status();
+    if (!tree.ok()) {
+      // A damaged directory listing loses that directory, not the restore.
+      Damaged(rel_dir.empty() ? "." : rel_dir, "its directory listing (tree " + tree_id.ShortHex() +
+                                                   ") cannot be read: " + tree.status().message());
+      return Status::Ok();
+    }
     trees_.push_back(std::move(tree).value());
     const Tree& tree_ref = trees_.back();
     for (const Node& node : tree_ref.nodes) {
-      if (node.name.empty() || node.name == "." || node.name == ".." || node.name.find('/') != std::string::npos)
+      // DecodeTree already refused such names; restore does not rely on it.
+      if (node.name.empty() || node.name == "." || node.name == ".." || node.name.find('/') != std::string::npos ||
+          node.name.find('\0') != std::string::npos)
         return Status::Corruption("tree " + tree_id.Hex() + " holds an invalid name");
       const std::string snapshot_path = snapshot_dir + "/" + node.name;
       const Selection sel = full ? Selection::kFull : Select(snapshot_path);
       if (sel == Selection::kNone) continue;
-      const std::string path = target_dir + "/" + node.name;
       if (sel == Selection::kAncestor && node.type != NodeType::kDir) continue;
-      CAIRN_RETURN_IF_ERROR(PlanNode(node, path, snapshot_path, sel == Selection::kFull));
+      CAIRN_RETURN_IF_ERROR(PlanNode(node, Join(rel_dir, node.name), snapshot_path, sel == Selection::kFull));
     }
     return Status::Ok();
   }
 
-  Status PlanNode(const Node& node, const std::string& path, const std::string& snapshot_path, bool full) {
+  Status MakeDirectory(const std::string& rel) {
+    CAIRN_ASSIGN_OR_RETURN(auto parent, root_.OpenParent(rel));
+    const int dirfd = parent.first.get();
+    const char* name = parent.second.c_str();
+    // 0700 while restoring: nobody else can reach into it before its
+    // recorded mode is applied at the end.
+    if (::mkdirat(dirfd, name, 0700) == 0) return Status::Ok();
+    if (errno != EEXIST) return Status::FromErrno(errno, "cannot create directory " + root_.Describe(rel));
+    struct stat st;
+    if (::fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) return Status::Ok();
+    CAIRN_RETURN_IF_ERROR(RemoveAt(dirfd, name, root_.Describe(rel)));
+    if (::mkdirat(dirfd, name, 0700) != 0) return Status::FromErrno(errno, "cannot create directory " + root_.Describe(rel));
+    return Status::Ok();
+  }
+
+  Status PlanNode(const Node& node, const std::string& rel, const std::string& snapshot_path, bool full) {
     switch (node.type) {
-      case NodeType::kDir: {
-        struct stat st;
-        if (::lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) CAIRN_RETURN_IF_ERROR(RemoveIfPresent(path));
-        if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-          return Status::FromErrno(errno, "cannot create directory " + path);
-        dirs_.emplace_back(path, &node);
+      case NodeType::kDir:
+        CAIRN_RETURN_IF_ERROR(MakeDirectory(rel));
+        dirs_.push_back(Entry{rel, &node});
         ++result_.dirs;
-        if (node.subtree) CAIRN_RETURN_IF_ERROR(PlanTree(*node.subtree, snapshot_path, path, full));
+        if (node.subtree) CAIRN_RETURN_IF_ERROR(PlanTree(*node.subtree, snapshot_path, rel, full));
         return Status::Ok();
-      }
-      case NodeType::kFile: {
+      case NodeType::kFile:
         if (node.nlink > 1) {
-          auto [it, first] = hardlinks_.try_emplace({node.device, node.inode}, path);
+          auto [it, first] = hardlinks_.try_emplace({node.device, node.inode}, files_.size());
           if (!first) {
-            links_.emplace_back(it->second, path);
+            links_.push_back(Entry{rel, &node, it->second});
             return Status::Ok();
           }
         }
-        files_.push_back(FileTask{path, &node});
+        files_.push_back(FileTask{rel, &node});
         return Status::Ok();
-      }
       case NodeType::kSymlink:
-        CAIRN_RETURN_IF_ERROR(RemoveIfPresent(path));
-        if (::symlink(node.link_target.c_str(), path.c_str()) != 0)
-          return Status::FromErrno(errno, "cannot create symlink " + path);
-        break;
+        symlinks_.push_back(Entry{rel, &node});
+        return Status::Ok();
       case NodeType::kCharDevice:
       case NodeType::kBlockDevice:
-      case NodeType::kFifo:
-        CAIRN_RETURN_IF_ERROR(RemoveIfPresent(path));
-        if (::mknod(path.c_str(), node.mode, static_cast<dev_t>(node.rdev)) != 0) {
-          Warn(Status::FromErrno(errno, "cannot create special file " + path).message());
+      case NodeType::kFifo: {
+        CAIRN_ASSIGN_OR_RETURN(auto parent, root_.OpenParent(rel));
+        const int dirfd = parent.first.get();
+        const char* name = parent.second.c_str();
+        CAIRN_RETURN_IF_ERROR(RemoveAt(dirfd, name, root_.Describe(rel)));
+        if (::mknodat(dirfd, name, (node.mode & S_IFMT) | (node.mode & 0777), static_cast<dev_t>(node.rdev)) != 0) {
+          Warn(Status::FromErrno(errno, "cannot create special file " + root_.Describe(rel)).message());
           return Status::Ok();
         }
-        break;
+        ++result_.files;
+        std::string w = ApplyNodeMetadataAt(dirfd, name, root_.Describe(rel), node);
+        if (!w.empty()) Warn(w);
+        return Status::Ok();
+      }
       case NodeType::kSocket: return Status::Ok();  // a socket is recreated by its server, not by a restore
     }
-    ++result_.files;
-    std::string w = ApplyNodeMetadata(path, node);
-    if (!w.empty()) Warn(w);
+    return Status::Ok();
+  }
+
+  // Second names of hard-linked files; a link to a file that failed fails too.
+  Status MakeHardLinks() {
+    for (const Entry& link : links_) {
+      const FileTask& source = files_[link.source];
+      if (!failures_[link.source].empty()) {
+        Damaged(link.rel, "hard link to " + root_.Describe(source.rel) + ", which could not be restored");
+        continue;
+      }
+      CAIRN_ASSIGN_OR_RETURN(auto from, root_.OpenParent(source.rel));
+      CAIRN_ASSIGN_OR_RETURN(auto to, root_.OpenParent(link.rel));
+      CAIRN_RETURN_IF_ERROR(RemoveAt(to.first.get(), to.second, root_.Describe(link.rel)));
+      if (::linkat(from.first.get(), from.second.c_str(), to.first.get(), to.second.c_str(), 0) != 0)
+        Warn(Status::FromErrno(errno, "cannot link " + root_.Describe(link.rel)).message());
+      else
+        ++result_.files;
+    }
+    return Status::Ok();
+  }
+
+  // Last, so that no file or directory of this restore is ever reached through one.
+  Status MakeSymlinks() {
+    for (const Entry& link : symlinks_) {
+      CAIRN_ASSIGN_OR_RETURN(auto parent, root_.OpenParent(link.rel));
+      const int dirfd = parent.first.get();
+      const char* name = parent.second.c_str();
+      CAIRN_RETURN_IF_ERROR(RemoveAt(dirfd, name, root_.Describe(link.rel)));
+      if (::symlinkat(link.node->link_target.c_str(), dirfd, name) != 0)
+        return Status::FromErrno(errno, "cannot create symlink " + root_.Describe(link.rel));
+      ++result_.files;
+      std::string w = ApplyNodeMetadataAt(dirfd, name, root_.Describe(link.rel), *link.node);
+      if (!w.empty()) Warn(w);
+    }
     return Status::Ok();
   }
 
@@ -189,7 +267,9 @@ class Restorer {
                                             static_cast<int>(std::thread::hardware_concurrency())});
   }
 
-  // Runs job(i) for i in [0, n) on Threads() threads; stops at the first error.
+  // Runs job(i) for i in [0, n) on Threads() threads; stops at the first
+  // error. An exception in a job becomes the error: the threads Cairn starts
+  // are job boundaries, never a reason to end the process.
   template <typename Job>
   Status RunParallel(size_t n, Job job) {
     std::atomic<size_t> next{0};
@@ -198,7 +278,12 @@ class Restorer {
     std::atomic<bool> failed{false};
     auto worker = [&] {
       for (size_t i; !failed && (i = next++) < n;) {
-        Status st = job(i);
+        Status st;
+        try {
+          st = job(i);
+        } catch (const std::exception& e) {
+          st = Status::IOError(std::string("internal error during restore: ") + e.what());
+        }
         if (!st.ok()) {
           std::lock_guard lock(status_mu);
           if (first_error.ok()) first_error = st;
@@ -235,52 +320,92 @@ class Restorer {
     BlobLocation loc;
   };
 
-  // Opens a regular file of the plan for writing. The first open creates it
-  // with its final permission bits (umask is 0 during a restore, which saves
-  // a chmod per file) or truncates what is there; `fresh` says it was created.
-  // Later opens (a file closed between pieces) only reopen it.
-  Result<int> OpenRestored(const FileTask& task, bool first, bool* fresh) {
+  // Opens a regular file of the plan for writing, beneath the target and
+  // never through a symlink. The first open creates it (replacing whatever
+  // is in the way) with its permission bits minus set-id bits; `exact` says
+  // the umask left them as recorded, so no chmod is needed. Later opens (a
+  // file closed between pieces) only reopen it.
+  Result<int> OpenRestored(const FileTask& task, bool first, bool* exact) {
     if (!first) {
-      int fd = ::open(task.path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0) return Status::FromErrno(errno, "cannot reopen " + task.path);
-      return fd;
+      CAIRN_ASSIGN_OR_RETURN(UniqueFd fd, root_.OpenAt(task.rel, O_WRONLY));
+      return fd.release();
     }
-    int fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
-    *fresh = fd >= 0;
-    if (fd < 0 && errno == EEXIST) fd = ::open(task.path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 && (errno == ELOOP || errno == EISDIR)) {
-      CAIRN_RETURN_IF_ERROR(RemoveIfPresent(task.path));
-      fd = ::open(task.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, task.node->mode & 07777);
-      *fresh = fd >= 0;
+    const mode_t mode = task.node->mode & 0777;
+    int err = 0;
+    auto fd = root_.OpenAt(task.rel, O_WRONLY | O_CREAT | O_EXCL, mode, &err);
+    bool created = fd.ok();
+    if (!fd.ok() && err == EEXIST) fd = root_.OpenAt(task.rel, O_WRONLY | O_TRUNC, 0, &err);
+    if (!fd.ok() && (err == ELOOP || err == EISDIR || err == EXDEV)) {
+      // Something else is in the way (a directory, a symlink): replace it. A
+      // symlink in a parent component is not replaced; OpenAt refuses it.
+      CAIRN_ASSIGN_OR_RETURN(auto parent, root_.OpenParent(task.rel));
+      CAIRN_RETURN_IF_ERROR(RemoveAt(parent.first.get(), parent.second, root_.Describe(task.rel)));
+      fd = root_.OpenAt(task.rel, O_WRONLY | O_CREAT | O_EXCL, mode, &err);
+      created = fd.ok();
     }
-    if (fd < 0) return Status::FromErrno(errno, "cannot create " + task.path);
-    return fd;
+    if (!fd.ok()) return fd.status();
+    *exact = created && (mode & ~umask_) == (task.node->mode & 07777);
+    return fd->release();
   }
 
-  // After a file's last piece: size, metadata, close, count.
-  Status FinishFile(const FileTask& task, int fd, bool fresh, uint64_t written_end) {
+  // After a file's last piece: size, metadata, close, count. A file that
+  // lacks data is removed (or kept under a name that says so).
+  Status FinishFile(size_t index, int fd, bool exact, uint64_t written_end) {
+    const FileTask& task = files_[index];
+    std::string failure;
+    {
+      std::lock_guard lock(mu_);
+      failure = failures_[index];
+    }
+    if (!failure.empty()) {
+      ::close(fd);
+      CAIRN_ASSIGN_OR_RETURN(auto parent, root_.OpenParent(task.rel));
+      std::string kept;
+      if (options_.keep_partial) {
+        const std::string partial = parent.second + kPartialSuffix;
+        if (::renameat(parent.first.get(), parent.second.c_str(), parent.first.get(), partial.c_str()) == 0)
+          kept = root_.Describe(task.rel + kPartialSuffix);
+      }
+      if (kept.empty()) (void)::unlinkat(parent.first.get(), parent.second.c_str(), 0);
+      Damaged(task.rel, failure, kept);
+      return Status::Ok();
+    }
     Status st;
     // Trailing holes (skipped zero chunks) and old longer content need a truncate.
-    if ((written_end != task.node->size || !fresh) && ::ftruncate(fd, static_cast<off_t>(task.node->size)) != 0)
-      st = Status::FromErrno(errno, "cannot write " + task.path);
-    std::string w = ApplyNodeMetadata(task.path, *task.node, fd, fresh);
+    if ((written_end != task.node->size || !exact) && ::ftruncate(fd, static_cast<off_t>(task.node->size)) != 0)
+      st = Status::FromErrno(errno, "cannot write " + root_.Describe(task.rel));
+    std::string w = ApplyNodeMetadataAt(-1, "", root_.Describe(task.rel), *task.node, fd, exact);
     if (!w.empty()) Warn(w);
     ::close(fd);
-    std::lock_guard lock(warn_mu_);
+    std::lock_guard lock(mu_);
     ++result_.files;
     result_.bytes += task.node->size;
     if (options_.progress) ++options_.progress->files_done;
     return st;
   }
 
-  // Appends the pieces of one file (its content blobs, where the index has
-  // them) to `pieces`; returns how many.
-  Result<size_t> AddPieces(size_t file, std::vector<Piece>* pieces) const {
+  void Fail(size_t file, const std::string& reason) {
+    std::lock_guard lock(mu_);
+    if (failures_[file].empty()) failures_[file] = reason;
+  }
+  bool Failed(size_t file) {
+    std::lock_guard lock(mu_);
+    return !failures_[file].empty();
+  }
+
+  // Appends the pieces of one file (its content blobs) to `pieces`; returns
+  // how many. A file with a blob the index lacks gets none and is failed.
+  size_t AddPieces(size_t file, std::vector<Piece>* pieces) {
     const FileTask& task = files_[file];
+    const size_t start = pieces->size();
     uint64_t offset = 0;
     for (const Id& id : task.node->content) {
       auto loc = repo_.Lookup(id);
-      if (!loc) return Status::NotFound("data blob " + id.Hex() + " of " + task.path + " is missing from the index (run check)");
+      if (!loc) {
+        pieces->resize(start);
+        Fail(file, "blob " + id.Hex() + " is missing from the repository");
+        return 0;
+      }
       pieces->push_back(Piece{file, offset, id, *loc});
       offset += PlainLength(*loc);
     }
@@ -290,7 +415,8 @@ class Restorer {
   // Reads `pieces` (sorted by pack, then offset): neighbours in one pack, and
   // those at most `max_gap` bytes apart, in one range read; each distinct blob
   // is decoded once, and deliver(piece, plaintext, all_zero) called for every
-  // piece in order.
+  // piece in order. A piece whose pack cannot be read or whose blob does not
+  // decode fails its file and is delivered with null plaintext.
   template <typename Deliver>
   Status ReadPieces(std::span<const Piece> pieces, uint64_t max_gap, Deliver deliver) {
     Bytes plain;
@@ -308,20 +434,25 @@ class Restorer {
       }
       const std::string pack_key = PackKey(first.pack);
       auto range = repo_.storage().GetRange(pack_key, first.offset, range_end - first.offset);
-      if (!range.ok()) return range.status().WithContext("restore failed reading " + pack_key);
       const Id* decoded = nullptr;
-      bool zero = false;
+      bool zero = false, good = false;
       for (size_t k = i; k < j; ++k) {
         const Piece& piece = pieces[k];
-        if (!decoded || *decoded != piece.blob) {
+        if (!range.ok()) {
+          Fail(piece.file, "pack " + pack_key + " cannot be read: " + range.status().message());
+        } else if (!decoded || *decoded != piece.blob) {
           ByteView stored(range->data() + (piece.loc.offset - first.offset), piece.loc.stored_length);
-          CAIRN_RETURN_IF_ERROR(repo_.DecodeAndVerify(piece.blob, stored, piece.loc.raw_length, &plain)
-                                    .WithContext("restore failed: pack " + pack_key));
+          Status st = repo_.DecodeAndVerify(piece.blob, stored, piece.loc.raw_length, &plain);
           decoded = &piece.blob;
-          zero = IsAllZero(plain);
+          good = st.ok();
+          if (good) zero = IsAllZero(plain);
+          else Fail(piece.file, st.message() + " (pack " + pack_key + ")");
+        } else if (!good) {
+          Fail(piece.file, "blob " + piece.blob.Hex() + " is damaged (pack " + pack_key + ")");
         }
-        CAIRN_RETURN_IF_ERROR(deliver(piece, plain, zero));
-        if (options_.progress) options_.progress->bytes_done += plain.size();
+        const bool ok = range.ok() && good;
+        CAIRN_RETURN_IF_ERROR(deliver(piece, ok ? &plain : nullptr, zero));
+        if (ok && options_.progress) options_.progress->bytes_done += plain.size();
       }
       i = j;
     }
@@ -336,11 +467,11 @@ class Restorer {
     const size_t n = end - begin;
     std::vector<int> fds(n, -1);
     std::vector<size_t> remaining(n, 0);
-    std::vector<char> fresh(n, 0);
+    std::vector<char> exact(n, 0);
     std::vector<uint64_t> written_end(n, 0);
     std::vector<Piece> pieces;
     auto finish = [&](size_t i) {
-      Status st = FinishFile(files_[begin + i], fds[i], fresh[i], written_end[i]);
+      Status st = FinishFile(begin + i, fds[i], exact[i], written_end[i]);
       fds[i] = -1;
       return st;
     };
@@ -353,10 +484,8 @@ class Restorer {
         break;
       }
       fds[i] = *fd;
-      fresh[i] = created;
-      auto added = AddPieces(begin + i, &pieces);
-      if (!added.ok()) status = added.status();
-      else if ((remaining[i] = *added) == 0) status = finish(i);
+      exact[i] = created;
+      if ((remaining[i] = AddPieces(begin + i, &pieces)) == 0) status = finish(i);
     }
     for (size_t w = 0; status.ok() && w < pieces.size();) {
       size_t w_end = w;
@@ -364,12 +493,12 @@ class Restorer {
       while (w_end < pieces.size() && (w_end == w || bytes < kWindowBytes)) bytes += PlainLength(pieces[w_end++].loc);
       std::span<Piece> window = std::span(pieces).subspan(w, w_end - w);
       std::sort(window.begin(), window.end(), PackOrder);
-      status = ReadPieces(window, /*max_gap=*/0, [&](const Piece& piece, const Bytes& plain, bool zero) -> Status {
+      status = ReadPieces(window, /*max_gap=*/0, [&](const Piece& piece, const Bytes* plain, bool zero) -> Status {
         const size_t i = piece.file - begin;
-        if (!zero) {  // all-zero chunks stay holes; ftruncate sets the size
-          CAIRN_RETURN_IF_ERROR(WriteFully(fds[i], plain, static_cast<int64_t>(piece.offset),
-                                           "cannot write " + files_[piece.file].path));
-          written_end[i] = std::max(written_end[i], piece.offset + plain.size());
+        if (plain && !zero && !Failed(piece.file)) {  // all-zero chunks stay holes; ftruncate sets the size
+          CAIRN_RETURN_IF_ERROR(WriteFully(fds[i], *plain, static_cast<int64_t>(piece.offset),
+                                           "cannot write " + root_.Describe(files_[piece.file].rel)));
+          written_end[i] = std::max(written_end[i], piece.offset + plain->size());
         }
         return --remaining[i] == 0 ? finish(i) : Status::Ok();
       });
@@ -390,7 +519,7 @@ class Restorer {
   struct OpenFile {
     std::mutex mu;
     int fd = -1;
-    bool opened = false, fresh = false;
+    bool opened = false, exact = false;
     uint64_t written_end = 0;
     size_t remaining = 0;
   };
@@ -402,37 +531,40 @@ class Restorer {
     std::vector<Piece> pieces;
     for (size_t f = 0; f < files_.size(); ++f) {
       pieces.clear();
-      CAIRN_ASSIGN_OR_RETURN(state[f].remaining, AddPieces(f, &pieces));
+      state[f].remaining = AddPieces(f, &pieces);
       for (const Piece& piece : pieces) {
         auto [it, added] = pack_slot.try_emplace(piece.loc.pack, packs.size());
         if (added) packs.emplace_back();
         packs[it->second].push_back(piece);
       }
       if (state[f].remaining == 0) {
-        CAIRN_ASSIGN_OR_RETURN(int fd, OpenRestored(files_[f], /*first=*/true, &state[f].fresh));
-        CAIRN_RETURN_IF_ERROR(FinishFile(files_[f], fd, state[f].fresh, 0));
+        CAIRN_ASSIGN_OR_RETURN(int fd, OpenRestored(files_[f], /*first=*/true, &state[f].exact));
+        CAIRN_RETURN_IF_ERROR(FinishFile(f, fd, state[f].exact, 0));
       }
     }
     std::atomic<size_t> open_files{0};
     Status status = RunParallel(packs.size(), [&](size_t p) {
       std::sort(packs[p].begin(), packs[p].end(), PackOrder);
-      Status st = ReadPieces(packs[p], kMaxRemoteGapBytes, [&](const Piece& piece, const Bytes& plain, bool zero) -> Status {
+      Status st = ReadPieces(packs[p], kMaxRemoteGapBytes, [&](const Piece& piece, const Bytes* plain, bool zero) -> Status {
         OpenFile& file = state[piece.file];
         const FileTask& task = files_[piece.file];
         std::lock_guard lock(file.mu);
         if (file.fd < 0) {
-          CAIRN_ASSIGN_OR_RETURN(file.fd, OpenRestored(task, !file.opened, &file.fresh));
+          bool exact = false;
+          CAIRN_ASSIGN_OR_RETURN(file.fd, OpenRestored(task, !file.opened, &exact));
+          if (!file.opened) file.exact = exact;
           file.opened = true;
           ++open_files;
         }
-        if (!zero) {
-          CAIRN_RETURN_IF_ERROR(WriteFully(file.fd, plain, static_cast<int64_t>(piece.offset), "cannot write " + task.path));
-          file.written_end = std::max(file.written_end, piece.offset + plain.size());
+        if (plain && !zero && !Failed(piece.file)) {
+          CAIRN_RETURN_IF_ERROR(
+              WriteFully(file.fd, *plain, static_cast<int64_t>(piece.offset), "cannot write " + root_.Describe(task.rel)));
+          file.written_end = std::max(file.written_end, piece.offset + plain->size());
         }
         if (--file.remaining == 0) {
           --open_files;
           const int fd = std::exchange(file.fd, -1);
-          return FinishFile(task, fd, file.fresh, file.written_end);
+          return FinishFile(piece.file, fd, file.exact, file.written_end);
         }
         if (open_files > options_.max_open_files) {
           --open_files;
@@ -450,27 +582,27 @@ class Restorer {
 
   Repository& repo_;
   const RestoreOptions& options_;
+  SafeRoot& root_;
+  const mode_t umask_;
   std::deque<Tree> trees_;  // keeps nodes alive for the plan
   std::vector<FileTask> files_;
-  std::vector<std::pair<std::string, const Node*>> dirs_;
-  std::map<std::pair<uint64_t, uint64_t>, std::string> hardlinks_;
-  std::vector<std::pair<std::string, std::string>> links_;
-  std::mutex warn_mu_;
+  std::vector<Entry> dirs_, links_, symlinks_;
+  std::map<std::pair<uint64_t, uint64_t>, size_t> hardlinks_;
+  std::mutex mu_;                       // guards result_ and failures_
+  std::vector<std::string> failures_;  // per file: why it cannot be restored whole
   RestoreResult result_;
 };
 
 }  // namespace
 
 Result<RestoreResult> RunRestore(Repository& repo, const Snapshot& snapshot, const RestoreOptions& options) {
-  CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/false));
+  CAIRN_ASSIGN_OR_RETURN(auto lock, repo.LockForReading(options.lock, options.on_warning));
   CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
-  Restorer restorer(repo, options);
-  // Files are created with their recorded permission bits; the umask must not
-  // change them. Restored for the rest of the process afterwards.
-  const mode_t old_umask = ::umask(0);
-  auto result = restorer.Run(snapshot);
-  ::umask(old_umask);
-  return result;
+  for (const auto& damaged : repo.damaged_index_files())
+    if (options.on_warning) options.on_warning(damaged + " (files whose data it lists cannot be restored)");
+  CAIRN_ASSIGN_OR_RETURN(SafeRoot root, SafeRoot::Open(options.target, /*create=*/true));
+  Restorer restorer(repo, options, root);
+  return restorer.Run(snapshot);
 }
 
 Result<Node> FindNode(Repository& repo, const Snapshot& snapshot, const std::string& path) {

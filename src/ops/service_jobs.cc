@@ -109,11 +109,6 @@ std::string TimeSuffix() {
 
 }  // namespace
 
-void LowerOwnPriority() {
-  ::setpriority(PRIO_PROCESS, 0, 10);
-  constexpr int kIoprioWhoProcess = 1, kClassBestEffort = 2, kClassShift = 13;
-  ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, (kClassBestEffort << kClassShift) | 7);
-}
 
 Result<RestorePoint> BackupService(const ServiceConfig& service, const TargetConfig& target_config,
                                    const ServiceBackupOptions& options) {
@@ -122,6 +117,8 @@ Result<RestorePoint> BackupService(const ServiceConfig& service, const TargetCon
   CAIRN_ASSIGN_OR_RETURN(auto target, OpenTarget(target_config));
   CAIRN_ASSIGN_OR_RETURN(std::string version, source->Probe());
   if (volumes) CAIRN_RETURN_IF_ERROR(volumes->Probe().status());
+  CAIRN_RETURN_IF_ERROR(source->CleanLeftovers(options.log));
+  if (volumes) CAIRN_RETURN_IF_ERROR(volumes->CleanLeftovers(options.log));
   CAIRN_RETURN_IF_ERROR(target->Initialize());
 
   CAIRN_RETURN_IF_ERROR(RunHook(service, "pre", service.pre_hook, options.log));
@@ -218,6 +215,8 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
     if (part.value("name", "") == kVolumesPart && service.type != "volume") volumes = MakeVolumesOf(service, kVolumesPart);
   CAIRN_ASSIGN_OR_RETURN(auto target, OpenTarget(target_config));
   CAIRN_RETURN_IF_ERROR(source->CheckRestore(point.manifest, options.mode));
+  CAIRN_RETURN_IF_ERROR(source->CleanLeftovers(options.log));
+  if (volumes) CAIRN_RETURN_IF_ERROR(volumes->CleanLeftovers(options.log));
 
   ServiceRestoreResult result;
   if (options.mode == RestoreMode::kOverwrite && options.safety_backup) {

@@ -103,6 +103,15 @@ Status RetentionPolicy::Validate() const {
   if (Empty()) {
     return Status::InvalidArgument("retention policy keeps nothing: give at least one --keep-* option");
   }
+  // restic's convention: -1 alone means "unlimited"; any other negative
+  // number is a typo (--keep-last -3 must not silently keep everything).
+  const std::pair<const char*, int> counts[] = {{"keep-last", keep_last},     {"keep-hourly", keep_hourly},
+                                                {"keep-daily", keep_daily},   {"keep-weekly", keep_weekly},
+                                                {"keep-monthly", keep_monthly}, {"keep-yearly", keep_yearly}};
+  for (const auto& [name, n] : counts)
+    if (n < -1)
+      return Status::InvalidArgument("retention " + std::string(name) + " " + std::to_string(n) +
+                                     " is not allowed: give a count, or -1 for unlimited");
   if (keep_within < std::chrono::seconds{0}) {
     return Status::InvalidArgument("retention policy keep-within duration must not be negative");
   }

@@ -123,6 +123,20 @@ TEST(RetentionPolicyTest, NegativeKeepWithinIsRefused) {
   EXPECT_EQ(policy.Validate().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(RetentionPolicyTest, NegativeCountsOtherThanMinusOneAreRefused) {
+  // --keep-last -3 was accepted as "keep all"; only -1 means unlimited.
+  for (int n : {-2, -3, -100}) {
+    RetentionPolicy policy;
+    policy.keep_last = n;
+    const Status st = policy.Validate();
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << n;
+    EXPECT_NE(st.message().find("keep-last " + std::to_string(n)), std::string::npos) << st.message();
+    RetentionPolicy daily;
+    daily.keep_daily = n;
+    EXPECT_EQ(daily.Validate().code(), StatusCode::kInvalidArgument) << n;
+  }
+}
+
 // --- ApplyRetention: ordering ---
 
 TEST(ApplyRetentionTest, NoCandidatesGiveNoDecisions) {

@@ -65,7 +65,7 @@ bool LooksCompressible(ThreadScratch& s, ByteView data) {
 
 }  // namespace
 
-uint32_t EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plaintext,
+Result<uint32_t> EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plaintext,
                     const CompressionOptions& options, Bytes* out) {
   if (options.level != 0 && plaintext.size() >= 64 && LooksCompressible(Scratch(), plaintext)) {
     // Compress straight into the output frame, then encrypt it in place.
@@ -78,13 +78,17 @@ uint32_t EncodeBlob(const crypto::MasterKey& key, const Id& id, ByteView plainte
     // time on every restore.
     if (!ZSTD_isError(n) && n < plaintext.size() - plaintext.size() / 32) {
       out->resize(start + crypto::kNonceSize + n + crypto::kTagSize);
-      crypto::SealInPlace(key, out->data() + start, n, id.bytes);
+      Status st = crypto::SealInPlace(key, out->data() + start, n, id.bytes);
+      if (!st.ok()) {
+        out->resize(start);
+        return st;
+      }
       return static_cast<uint32_t>(plaintext.size());
     }
     out->resize(start);
   }
-  crypto::Seal(key, plaintext, out, id.bytes);
-  return 0;
+  CAIRN_RETURN_IF_ERROR(crypto::Seal(key, plaintext, out, id.bytes));
+  return uint32_t{0};
 }
 
 Status DecodeBlob(const crypto::MasterKey& key, const Id& id, ByteView stored, uint32_t raw_length,
@@ -205,6 +209,47 @@ Bytes EncodeTree(const Tree& tree) {
   return out;
 }
 
+namespace {
+
+// The rules of docs/format.md, "Tree validity". Anyone holding the password
+// can write a tree, so restore must never meet a name that climbs out of its
+// directory, two entries of one name (a directory and a symlink "a" once made
+// restore write through the link), or a node whose type and fields disagree.
+Status ValidateTree(const Tree& tree) {
+  auto bad = [](const std::string& why) { return Status::Corruption("tree is invalid: " + why); };
+  const std::string* previous = nullptr;
+  for (const Node& n : tree.nodes) {
+    const std::string shown = n.name.substr(0, 64);
+    if (n.name.empty()) return bad("an entry has an empty name");
+    if (n.name == "." || n.name == "..") return bad("an entry is named '" + n.name + "'");
+    if (n.name.find('/') != std::string::npos) return bad("name '" + shown + "' contains '/'");
+    if (n.name.find('\0') != std::string::npos) return bad("a name contains a NUL byte");
+    if (previous && !(*previous < n.name))
+      return bad(*previous == n.name ? "two entries are named '" + shown + "'" : "entries are not sorted by name");
+    previous = &n.name;
+    const uint32_t type_bits = n.mode & 0170000;
+    static constexpr uint32_t kTypeBits[] = {0100000, 0040000, 0120000, 0020000, 0060000, 0010000, 0140000};
+    if (type_bits != 0 && type_bits != kTypeBits[static_cast<int>(n.type)])
+      return bad("'" + shown + "' has a mode that disagrees with its type");
+    if (n.type != NodeType::kFile && !n.content.empty()) return bad("'" + shown + "' is not a file but has content");
+    if (n.type != NodeType::kDir && n.subtree) return bad("'" + shown + "' is not a directory but has a subtree");
+    if (n.type == NodeType::kFile) {
+      // Each blob is at most 4 GiB (u32 lengths): a size beyond that is a lie.
+      if (n.size > uint64_t{n.content.size()} * UINT32_MAX) return bad("'" + shown + "' is larger than its content");
+      if (n.size == 0 && !n.content.empty()) return bad("'" + shown + "' is empty but has content");
+    }
+    if (n.type == NodeType::kSymlink &&
+        (n.link_target.empty() || n.link_target.find('\0') != std::string::npos))
+      return bad("symlink '" + shown + "' has an invalid target");
+    for (const auto& [key, value] : n.xattrs)
+      if (key.empty() || key.find('\0') != std::string::npos)
+        return bad("'" + shown + "' has an invalid extended attribute name");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Tree> DecodeTree(ByteView plaintext) {
   ByteReader r(plaintext);
   uint64_t count;
@@ -242,6 +287,7 @@ Result<Tree> DecodeTree(ByteView plaintext) {
     }
   }
   if (!r.done()) return bad;
+  CAIRN_RETURN_IF_ERROR(ValidateTree(tree));
   return tree;
 }
 

@@ -21,14 +21,14 @@ Id MakeId(uint8_t fill) {
 }
 
 TEST(BlobCodecTest, CompressibleBlobsAreCompressedAndRoundTrip) {
-  auto key = crypto::MasterKey::Generate();
+  auto key = crypto::MasterKey::Generate().value();
   Bytes text;
   for (int i = 0; i < 20000; ++i) {
     std::string line = "line " + std::to_string(i % 100) + " of some repetitive text\n";
     text.insert(text.end(), line.begin(), line.end());
   }
   Bytes stored;
-  uint32_t raw = EncodeBlob(key, MakeId(5), text, CompressionOptions{3}, &stored);
+  uint32_t raw = EncodeBlob(key, MakeId(5), text, CompressionOptions{3}, &stored).value();
   EXPECT_EQ(raw, text.size());
   EXPECT_LT(stored.size(), text.size() / 4);
   Bytes back;
@@ -37,22 +37,22 @@ TEST(BlobCodecTest, CompressibleBlobsAreCompressedAndRoundTrip) {
 }
 
 TEST(BlobCodecTest, IncompressibleAndDisabledCompressionStoreRaw) {
-  auto key = crypto::MasterKey::Generate();
+  auto key = crypto::MasterKey::Generate().value();
   Bytes noise = Random(1 << 20, 1);
   Bytes stored;
-  EXPECT_EQ(EncodeBlob(key, MakeId(6), noise, CompressionOptions{3}, &stored), 0u);
+  EXPECT_EQ(EncodeBlob(key, MakeId(6), noise, CompressionOptions{3}, &stored).value(), 0u);
   EXPECT_EQ(stored.size(), noise.size() + crypto::kSealOverhead);
   Bytes back;
   ASSERT_TRUE(DecodeBlob(key, MakeId(6), stored, 0, &back).ok());
   EXPECT_EQ(back, noise);
   Bytes zeros(100000, 0), stored2;
-  EXPECT_EQ(EncodeBlob(key, MakeId(7), zeros, CompressionOptions{0}, &stored2), 0u);
+  EXPECT_EQ(EncodeBlob(key, MakeId(7), zeros, CompressionOptions{0}, &stored2).value(), 0u);
 }
 
 TEST(BlobCodecTest, TamperedOrMislabelledBlobsFail) {
-  auto key = crypto::MasterKey::Generate();
+  auto key = crypto::MasterKey::Generate().value();
   Bytes zeros(100000, 0), stored, back;
-  uint32_t raw = EncodeBlob(key, MakeId(8), zeros, CompressionOptions{3}, &stored);
+  uint32_t raw = EncodeBlob(key, MakeId(8), zeros, CompressionOptions{3}, &stored).value();
   ASSERT_GT(raw, 0u);
   EXPECT_FALSE(DecodeBlob(key, MakeId(8), stored, raw + 1, &back).ok());
   EXPECT_EQ(DecodeBlob(key, MakeId(9), stored, raw, &back).code(), StatusCode::kCorruption);  // wrong id
@@ -113,7 +113,7 @@ TEST(TreeCodecTest, EveryFieldRoundTrips) {
   file.gid = 54321;
   file.user = "alice";
   file.group = "staff";
-  file.size = 5ull << 32;
+  file.size = 5ull << 30;  // wider than 32 bits, within what two blobs can hold
   file.mtime_ns = -1234567890123;  // before the epoch
   file.ctime_ns = 1700000000123456789;
   file.atime_ns = 42;
@@ -164,6 +164,60 @@ TEST(TreeCodecTest, EveryFieldRoundTrips) {
   EXPECT_EQ(decoded->Find("missing"), nullptr);
   EXPECT_EQ(EncodeTree(*decoded), encoded);  // canonical: same tree, same bytes, same id
   for (size_t n = 0; n < encoded.size(); ++n) EXPECT_FALSE(DecodeTree(ByteView(encoded).first(n)).ok()) << n;
+}
+
+Node Named(std::string name, NodeType type) {
+  Node n;
+  n.name = std::move(name);
+  n.type = type;
+  if (type == NodeType::kDir) n.subtree = MakeId(9);
+  if (type == NodeType::kSymlink) n.link_target = "/etc";
+  return n;
+}
+
+// Encodes without the sorting a well-behaved writer does, as an attacker would.
+Result<Tree> RoundTrip(std::vector<Node> nodes) { return DecodeTree(EncodeTree(Tree{std::move(nodes)})); }
+
+TEST(TreeCodecTest, TreesThatCouldEscapeARestoreAreRejectedWhenDecoded) {
+  // A directory and a symlink of one name made restore write through the link.
+  auto dup = RoundTrip({Named("a", NodeType::kDir), Named("a", NodeType::kSymlink)});
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(dup.status().message().find("two entries are named 'a'"), std::string::npos) << dup.status().message();
+  for (const std::string& name : {std::string(""), std::string("."), std::string(".."), std::string("a/b"),
+                                  std::string("../../etc"), std::string("x\0y", 3)}) {
+    auto r = RoundTrip({Named(name, NodeType::kFile)});
+    EXPECT_FALSE(r.ok()) << "name '" << name << "'";
+  }
+  EXPECT_FALSE(RoundTrip({Named("b", NodeType::kFile), Named("a", NodeType::kFile)}).ok()) << "unsorted";
+}
+
+TEST(TreeCodecTest, NodesWhoseFieldsDisagreeWithTheirTypeAreRejected) {
+  Node dir_with_content = Named("d", NodeType::kDir);
+  dir_with_content.content = {MakeId(1)};
+  Node file_with_subtree = Named("f", NodeType::kFile);
+  file_with_subtree.subtree = MakeId(2);
+  Node link_without_target = Named("l", NodeType::kSymlink);
+  link_without_target.link_target.clear();
+  Node file_claiming_dir_mode = Named("m", NodeType::kFile);
+  file_claiming_dir_mode.mode = 040755;
+  Node empty_file_with_content = Named("e", NodeType::kFile);
+  empty_file_with_content.content = {MakeId(3)};
+  Node oversized = Named("o", NodeType::kFile);
+  oversized.size = 1ull << 40;
+  oversized.content = {MakeId(4)};
+  Node bad_xattr = Named("x", NodeType::kFile);
+  bad_xattr.xattrs = {{"", "v"}};
+  for (const Node& n : {dir_with_content, file_with_subtree, link_without_target, file_claiming_dir_mode,
+                        empty_file_with_content, oversized, bad_xattr}) {
+    auto r = RoundTrip({n});
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruption) << n.name;
+  }
+  Node fine = Named("ok", NodeType::kFile);
+  fine.mode = 0100644;
+  fine.size = 10;
+  fine.content = {MakeId(5)};
+  EXPECT_TRUE(RoundTrip({fine, Named("p", NodeType::kDir), Named("q", NodeType::kSymlink)}).ok());
 }
 
 }  // namespace

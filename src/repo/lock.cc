@@ -28,10 +28,11 @@ bool ProcessIsGone(int pid) { return pid > 0 && ::kill(pid, 0) != 0 && errno == 
 
 Result<std::unique_ptr<RepositoryLock>> Repository::Lock(bool exclusive) {
   Id own;
-  crypto::RandomBytes(own.bytes.data(), own.bytes.size());
+  CAIRN_RETURN_IF_ERROR(crypto::RandomBytes(own.bytes.data(), own.bytes.size()));
   const std::string own_key = "locks/" + own.Hex();
   Bytes plaintext = LockPlaintext(exclusive);
-  CAIRN_RETURN_IF_ERROR(storage_->Put(own_key, crypto::Seal(key_, plaintext)).WithContext("creating lock"));
+  CAIRN_ASSIGN_OR_RETURN(Bytes sealed, crypto::Seal(key_, plaintext));
+  CAIRN_RETURN_IF_ERROR(storage_->Put(own_key, sealed).WithContext("creating lock"));
 
   std::string conflict;
   Status listed = storage_->List("locks/", [&](const ObjectInfo& o) {
@@ -63,6 +64,34 @@ Result<std::unique_ptr<RepositoryLock>> Repository::Lock(bool exclusive) {
   return std::make_unique<RepositoryLock>(*this, own_key, std::move(plaintext));
 }
 
+Result<std::unique_ptr<RepositoryLock>> Repository::LockForReading(
+    ReadLock mode, const std::function<void(const std::string&)>& warn) {
+  if (mode == ReadLock::kNone) return std::unique_ptr<RepositoryLock>();
+  auto lock = Lock(/*exclusive=*/false);
+  if (lock.ok() || lock.status().code() == StatusCode::kLocked) return lock;
+  // Could not write our lock: still refuse to read under a running prune,
+  // whose deletions would make this read fail half-way.
+  std::string exclusive_holder;
+  Status listed = storage_->List("locks/", [&](const ObjectInfo& o) {
+    auto raw = storage_->Get(o.key);
+    Bytes plain;
+    if (!raw.ok() || !crypto::Open(key_, *raw, &plain).ok()) return Status::Ok();
+    json j = json::parse(plain.begin(), plain.end(), nullptr, false);
+    if (!j.is_object() || !j.value("exclusive", false)) return Status::Ok();
+    auto time = ParseTime(j.value("time", ""));
+    if (!time.ok() || NowNs() - *time > kStaleAfterNs) return Status::Ok();
+    if (j.value("hostname", "") == Hostname() && ProcessIsGone(j.value("pid", 0))) return Status::Ok();
+    exclusive_holder = "PID " + std::to_string(j.value("pid", 0)) + " on " + j.value("hostname", "?");
+    return Status::Ok();
+  });
+  if (!exclusive_holder.empty())
+    return Status::Locked("repository is locked exclusively by " + exclusive_holder + " (a prune or forget)");
+  if (warn)
+    warn("cannot write a lock (" + lock.status().message() + "); reading without one" +
+         (listed.ok() ? "" : " and without checking for other users' locks"));
+  return std::unique_ptr<RepositoryLock>();
+}
+
 RepositoryLock::RepositoryLock(Repository& repo, std::string key, Bytes plaintext)
     : repo_(repo), key_(std::move(key)), plaintext_(std::move(plaintext)) {
   refresher_ = std::thread(&RepositoryLock::RefreshLoop, this);
@@ -84,7 +113,8 @@ void RepositoryLock::RefreshLoop() {
     json j = json::parse(plaintext_.begin(), plaintext_.end());
     j["time"] = FormatTime(NowNs());
     std::string text = j.dump();
-    (void)repo_.storage().Put(key_, crypto::Seal(repo_.key(), AsBytes(text)));
+    auto sealed = crypto::Seal(repo_.key(), AsBytes(text));
+    if (sealed.ok()) (void)repo_.storage().Put(key_, *sealed);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "cairn/maintenance.h"
 
+#include "repo/maintenance_internal.h"
+
 #include <algorithm>
 #include <map>
 #include <random>
@@ -8,7 +10,7 @@
 
 namespace cairn {
 
-namespace {
+namespace maintenance_internal {
 
 Result<std::map<Id, uint64_t>> ListPacks(Storage& storage) {
   std::map<Id, uint64_t> packs;
@@ -22,8 +24,6 @@ Result<std::map<Id, uint64_t>> ListPacks(Storage& storage) {
   return packs;
 }
 
-// Reads all index files with their per-pack blob lists (including blobs the
-// in-memory index does not point at, such as duplicates).
 Result<std::vector<PackContents>> ReadIndexEntries(Repository& repo) {
   std::vector<PackContents> all;
   for (const Id& id : repo.index_files()) {
@@ -36,52 +36,36 @@ Result<std::vector<PackContents>> ReadIndexEntries(Repository& repo) {
   return all;
 }
 
-Status VerifyPack(Repository& repo, const Id& pack_id, const std::vector<const PackedBlob*>& indexed,
-                  CheckReport* report) {
-  const std::string key = PackKey(pack_id);
-  auto data = repo.storage().Get(key);
-  if (!data.ok()) {
-    report->errors.push_back("pack " + key + " cannot be read: " + data.status().message());
-    return Status::Ok();
-  }
-  if (crypto::Sha256(*data) != pack_id) {
-    report->errors.push_back("pack " + key + " is corrupt: content hash mismatch");
-    return Status::Ok();
-  }
-  ByteReader tail(ByteView(*data).subspan(data->size() >= 4 ? data->size() - 4 : 0));
+Result<std::vector<PackedBlob>> ReadPackHeader(Repository& repo, const Id& pack, uint64_t size) {
+  const std::string key = PackKey(pack);
+  const Status corrupt = Status::Corruption("pack " + key + " is corrupt: its header does not authenticate");
+  if (size < 4 + crypto::kSealOverhead) return corrupt;
+  constexpr uint64_t kTail = 64 << 10;
+  const uint64_t first = std::min(size, kTail);
+  CAIRN_ASSIGN_OR_RETURN(Bytes tail, repo.storage().GetRange(key, size - first, first));
+  ByteReader r(ByteView(tail).subspan(tail.size() - 4));
   uint32_t header_len = 0;
-  Bytes header_plain;
-  if (data->size() < 4 || !tail.U32(&header_len) || header_len > data->size() - 4 ||
-      !crypto::Open(repo.key(), ByteView(*data).subspan(data->size() - 4 - header_len, header_len), &header_plain).ok()) {
-    report->errors.push_back("pack " + key + " is corrupt: header does not authenticate");
-    return Status::Ok();
+  if (!r.U32(&header_len) || header_len > size - 4) return corrupt;
+  Bytes sealed;
+  if (header_len + 4 <= tail.size()) {
+    sealed.assign(tail.end() - 4 - header_len, tail.end() - 4);
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(sealed, repo.storage().GetRange(key, size - 4 - header_len, header_len));
   }
-  auto header = DecodePackHeader(header_plain);
-  if (!header.ok()) {
-    report->errors.push_back("pack " + key + " is corrupt: " + header.status().message());
-    return Status::Ok();
-  }
-  std::set<std::pair<Id, uint32_t>> in_header;
   Bytes plain;
-  for (const PackedBlob& b : *header) {
-    in_header.emplace(b.id, b.offset);
-    if (uint64_t{b.offset} + b.stored_length > data->size() - 4 - header_len) {
-      report->errors.push_back("pack " + key + " is corrupt: blob " + b.id.Hex() + " lies outside the pack");
-      continue;
-    }
-    Status st = repo.DecodeAndVerify(b.id, ByteView(*data).subspan(b.offset, b.stored_length), b.raw_length, &plain,
-                                     /*rehash=*/true);
-    if (!st.ok()) report->errors.push_back("pack " + key + ": " + st.message());
-    else ++report->blobs_verified;
-  }
-  for (const PackedBlob* b : indexed)
-    if (!in_header.count({b->id, b->offset}))
-      report->errors.push_back("pack " + key + " does not hold blob " + b->id.Hex() + " that the index places there");
-  ++report->packs_read;
-  return Status::Ok();
+  if (!crypto::Open(repo.key(), sealed, &plain).ok()) return corrupt;
+  auto blobs = DecodePackHeader(plain);
+  if (!blobs.ok()) return blobs.status().WithContext("pack " + key);
+  for (const PackedBlob& b : *blobs)
+    if (uint64_t{b.offset} + b.stored_length > size - 4 - header_len)
+      return Status::Corruption("pack " + key + " is corrupt: blob " + b.id.Hex() + " lies outside the pack");
+  return blobs;
 }
 
-}  // namespace
+}  // namespace maintenance_internal
+
+using maintenance_internal::ListPacks;
+using maintenance_internal::ReadIndexEntries;
 
 Status WalkTrees(Repository& repo, const std::vector<Snapshot>& snapshots,
                  const std::function<Status(const Snapshot&, const Id&, const Tree&)>& fn) {
@@ -103,96 +87,31 @@ Status WalkTrees(Repository& repo, const std::vector<Snapshot>& snapshots,
   return Status::Ok();
 }
 
-Result<CheckReport> CheckRepository(Repository& repo, const CheckOptions& options,
-                                    const std::function<void(const std::string&)>& log) {
-  CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/false));
-  CheckReport report;
-
-  log("checking key files");
-  auto keys = repo.ListKeys();
-  if (!keys.ok()) return keys.status();
-  for (const KeyInfo& k : *keys) {
-    // Only the key that opened the repository was authenticated; the others
-    // are checked against their checksums.
-    auto raw = repo.storage().Get("keys/" + k.id);
-    Status st = raw.ok() ? Repository::VerifyKeyFile(*raw, "keys/" + k.id) : raw.status();
-    if (!st.ok()) report.errors.push_back(st.message());
-  }
-
-  log("loading index files");
-  std::vector<std::string> damaged;
-  CAIRN_RETURN_IF_ERROR(repo.LoadIndex(&damaged));
-  for (auto& d : damaged) report.errors.push_back(d);
-  auto entries = ReadIndexEntries(repo);
-  if (!entries.ok()) return entries.status();
-
-  log("checking packs");
-  CAIRN_ASSIGN_OR_RETURN(auto packs_on_storage, ListPacks(repo.storage()));
-  std::map<Id, std::vector<const PackedBlob*>> indexed_packs;
-  for (const PackContents& p : *entries)
-    for (const PackedBlob& b : p.blobs) indexed_packs[p.pack_id].push_back(&b);
-  for (const auto& [pack, blobs] : indexed_packs) {
-    uint64_t min_size = 4;
-    for (const PackedBlob* b : blobs) min_size = std::max<uint64_t>(min_size, uint64_t{b->offset} + b->stored_length + 4);
-    auto it = packs_on_storage.find(pack);
-    if (it == packs_on_storage.end())
-      report.errors.push_back("pack " + PackKey(pack) + " is missing (the index references it)");
-    else if (it->second < min_size)
-      report.errors.push_back("pack " + PackKey(pack) + " is corrupt: shorter than its index entries need");
-  }
-  for (const auto& [pack, size] : packs_on_storage)
-    if (!indexed_packs.count(pack))
-      report.warnings.push_back("pack " + PackKey(pack) +
-                                " is not in any index (left by an interrupted backup; prune removes it)");
-  report.packs = packs_on_storage.size();
-
-  log("checking snapshots and trees");
-  // Each snapshot on its own: a damaged one is reported and the others are still walked.
-  std::vector<Snapshot> snapshots;
-  CAIRN_ASSIGN_OR_RETURN(std::vector<Id> snapshot_ids, repo.ListSnapshotIds());
-  for (const Id& id : snapshot_ids) {
-    auto snap = repo.LoadSnapshot(id);
-    if (snap.ok()) snapshots.push_back(std::move(snap).value());
-    else report.errors.push_back(snap.status().message());
-  }
-  report.snapshots = snapshots.size();
-  for (const Snapshot& snap : snapshots) {
-    Status st = WalkTrees(repo, {snap}, [&](const Snapshot& s, const Id& tree_id, const Tree& tree) {
-      ++report.trees;
-      for (const Node& n : tree.nodes)
-        for (const Id& blob : n.content)
-          if (!repo.Lookup(blob))
-            report.errors.push_back("snapshot " + s.id.ShortHex() + ": file " + n.name + " (tree " +
-                                    tree_id.ShortHex() + ") references blob " + blob.Hex() + " that no index lists");
-      return Status::Ok();
-    });
-    if (!st.ok()) report.errors.push_back(st.message());
-  }
-
-  if (options.read_data) {
-    std::vector<Id> to_read;
-    for (const auto& [pack, blobs] : indexed_packs)
-      if (packs_on_storage.count(pack)) to_read.push_back(pack);
-    if (options.read_data_fraction < 1.0) {
-      std::mt19937_64 rng(std::random_device{}());
-      std::shuffle(to_read.begin(), to_read.end(), rng);
-      size_t n = static_cast<size_t>(std::ceil(options.read_data_fraction * to_read.size()));
-      to_read.resize(std::min(to_read.size(), std::max<size_t>(n, to_read.empty() ? 0 : 1)));
-    }
-    log("reading " + std::to_string(to_read.size()) + " packs");
-    for (const Id& pack : to_read) CAIRN_RETURN_IF_ERROR(VerifyPack(repo, pack, indexed_packs[pack], &report));
-  }
-  return report;
-}
-
-Result<std::vector<ForgetGroup>> Forget(Repository& repo, const ForgetOptions& options) {
-  CAIRN_RETURN_IF_ERROR(options.policy.Validate());
+Result<ForgetResult> Forget(Repository& repo, const ForgetOptions& options) {
+  if (options.ids.empty()) CAIRN_RETURN_IF_ERROR(options.policy.Validate());
+  if (!options.ids.empty() && !options.policy.Empty())
+    return Status::InvalidArgument("give snapshot ids or a retention policy, not both");
   CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/!options.dry_run));
-  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots());
+  ForgetResult result;
+  if (!options.ids.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Id> all, repo.ListSnapshotIds());
+    for (const std::string& wanted : options.ids) {
+      if (wanted.size() < 4) return Status::InvalidArgument("snapshot id '" + wanted + "' is too short");
+      std::vector<Id> matches;
+      for (const Id& id : all)
+        if (id.Hex().starts_with(wanted)) matches.push_back(id);
+      if (matches.empty()) return Status::NotFound("no snapshot with id " + wanted);
+      if (matches.size() > 1) return Status::InvalidArgument("snapshot id prefix '" + wanted + "' is ambiguous");
+      result.removed_by_id.push_back(matches[0]);
+    }
+    if (!options.dry_run)
+      for (const Id& id : result.removed_by_id) CAIRN_RETURN_IF_ERROR(repo.DeleteSnapshot(id));
+    return result;
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots(&result.damaged));
   std::map<std::pair<std::string, std::vector<std::string>>, std::vector<const Snapshot*>> groups;
   for (const Snapshot& s : snapshots)
     if (options.hostname.empty() || s.hostname == options.hostname) groups[{s.hostname, s.paths}].push_back(&s);
-  std::vector<ForgetGroup> out;
   for (const auto& [key, members] : groups) {
     std::vector<RetentionCandidate> candidates;
     std::unordered_map<std::string, const Snapshot*> by_id;
@@ -206,15 +125,18 @@ Result<std::vector<ForgetGroup>> Forget(Repository& repo, const ForgetOptions& o
       if (!d.keep && !options.dry_run) CAIRN_RETURN_IF_ERROR(repo.DeleteSnapshot(s->id));
       group.decisions.emplace_back(*s, std::move(d));
     }
-    out.push_back(std::move(group));
+    result.groups.push_back(std::move(group));
   }
-  return out;
+  return result;
 }
 
 Result<PruneReport> Prune(Repository& repo, const PruneOptions& options,
                           const std::function<void(const std::string&)>& log) {
   CAIRN_ASSIGN_OR_RETURN(auto lock, repo.Lock(/*exclusive=*/true));
   CAIRN_RETURN_IF_ERROR(repo.LoadIndex());
+  if (auto damaged = repo.damaged_index_files(); !damaged.empty())
+    return Status::Corruption("refusing to prune: " + damaged.front() +
+                              "; the packs it listed may hold data snapshots need (run `cairn repo repair index`)");
   PruneReport report;
   if (!options.dry_run) {
     // The exclusive lock means no writer is alive: any partial write is a crash's.
@@ -222,18 +144,24 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& options,
   }
 
   log("finding data still in use");
-  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots());
+  std::vector<std::string> damaged_snapshots;
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> snapshots, repo.ListSnapshots(&damaged_snapshots));
+  if (!damaged_snapshots.empty())
+    return Status::Corruption("refusing to prune: " + damaged_snapshots.front() +
+                              "; what it references cannot be known (remove it with `cairn repo forget ID`, "
+                              "see `cairn repo check`)");
   std::unordered_set<Id, IdHash> used;
-  CAIRN_RETURN_IF_ERROR(WalkTrees(repo, snapshots, [&](const Snapshot&, const Id& tree_id, const Tree& tree) {
+  CAIRN_RETURN_IF_ERROR(WalkTrees(repo, snapshots, [&](const Snapshot& s, const Id& tree_id, const Tree& tree) {
     used.insert(tree_id);
     for (const Node& n : tree.nodes)
       for (const Id& blob : n.content) {
         if (!repo.Lookup(blob))
-          return Status::Corruption("refusing to prune: blob " + blob.Hex() + " is missing; run check");
+          return Status::Corruption("snapshot " + s.id.ShortHex() + " needs blob " + blob.Hex() +
+                                    ", which the repository lacks");
         used.insert(blob);
       }
     return Status::Ok();
-  }).WithContext("refusing to prune, repository damaged (run check)"));
+  }).WithContext("refusing to prune, the repository is damaged (`cairn repo check` names the repair)"));
 
   CAIRN_ASSIGN_OR_RETURN(auto entries, ReadIndexEntries(repo));
   CAIRN_ASSIGN_OR_RETURN(auto packs_on_storage, ListPacks(repo.storage()));
@@ -257,9 +185,23 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& options,
     else if (unused_bytes >= options.repack_threshold * (used_bytes + unused_bytes)) repack_packs.insert(p.pack_id);
     else keep_packs.insert(p.pack_id);
   }
+  // A pack no index lists is deleted only when its own header proves that
+  // every snapshot-needed blob in it has another, indexed copy.
   std::vector<Id> unreferenced;
-  for (const auto& [pack, size] : packs_on_storage)
-    if (!pack_contents.count(pack)) unreferenced.push_back(pack);
+  for (const auto& [pack, size] : packs_on_storage) {
+    if (pack_contents.count(pack)) continue;
+    auto header = maintenance_internal::ReadPackHeader(repo, pack, size);
+    if (!header.ok()) {
+      log("leaving pack " + PackKey(pack) + " in place: no index lists it and " + header.status().message());
+      continue;
+    }
+    bool needed = false;
+    for (const PackedBlob& b : *header) {
+      auto loc = repo.Lookup(b.id);
+      needed = needed || (used.count(b.id) && (!loc || loc->pack == pack));
+    }
+    if (!needed) unreferenced.push_back(pack);
+  }
   report.packs_total = packs_on_storage.size();
   report.packs_deleted = delete_packs.size();
   report.packs_repacked = repack_packs.size();
@@ -336,7 +278,8 @@ Result<RepoStats> ComputeStats(Repository& repo) {
   stats.packs = packs.size();
   for (const auto& [id, size] : packs) stats.pack_bytes += size;
   stats.index_files = repo.index_files().size();
-  CAIRN_ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots());
+  std::vector<std::string> damaged;
+  CAIRN_ASSIGN_OR_RETURN(auto snapshots, repo.ListSnapshots(&damaged));
   stats.snapshots = snapshots.size();
   for (const Snapshot& s : snapshots) stats.restore_bytes += s.summary.total_bytes;
   return stats;

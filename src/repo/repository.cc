@@ -16,15 +16,16 @@ namespace {
 
 constexpr char kFormatName[] = "cairn-repository";
 
-std::string RandomHexId() {
+Result<std::string> RandomHexId() {
   Id id;
-  crypto::RandomBytes(id.bytes.data(), id.bytes.size());
+  CAIRN_RETURN_IF_ERROR(crypto::RandomBytes(id.bytes.data(), id.bytes.size()));
   return id.Hex();
 }
 
-std::string ConfigMac(const crypto::MasterKey& key, json config) {
+Result<std::string> ConfigMac(const crypto::MasterKey& key, json config) {
   config["mac"] = "";
-  return crypto::BlobId(key, AsBytes(config.dump())).Hex();
+  CAIRN_ASSIGN_OR_RETURN(Id mac, crypto::BlobId(key, AsBytes(config.dump())));
+  return mac.Hex();
 }
 
 // Checksum over the key file with the checksum field blanked: it lets open
@@ -40,12 +41,15 @@ Result<json> ParseJson(ByteView data, const std::string& what) {
   return j;
 }
 
-json MakeKeyFile(const crypto::MasterKey& master, const std::string& password, const crypto::KdfParams& kdf) {
+Result<json> MakeKeyFile(const crypto::MasterKey& master, const std::string& password,
+                         const crypto::KdfParams& kdf) {
   Bytes salt(crypto_pwhash_SALTBYTES);
-  crypto::RandomBytes(salt.data(), salt.size());
+  CAIRN_RETURN_IF_ERROR(crypto::RandomBytes(salt.data(), salt.size()));
   std::array<uint8_t, crypto::kKeySize> kek;
-  Status st = crypto::DeriveKey(password, salt, kdf, &kek);
-  if (!st.ok()) return json();
+  CAIRN_RETURN_IF_ERROR(crypto::DeriveKey(password, salt, kdf, &kek));
+  auto sealed = crypto::SealWithKey(kek.data(), master.Serialize());
+  sodium_memzero(kek.data(), kek.size());
+  if (!sealed.ok()) return sealed.status();
   json j = {{"version", 1},
             {"created", FormatTime(NowNs())},
             {"hostname", Hostname()},
@@ -55,8 +59,7 @@ json MakeKeyFile(const crypto::MasterKey& master, const std::string& password, c
               {"ops_limit", kdf.ops_limit},
               {"mem_limit", kdf.mem_limit},
               {"salt", Base64Encode(salt)}}},
-            {"data", Base64Encode(crypto::SealWithKey(kek.data(), master.Serialize()))}};
-  sodium_memzero(kek.data(), kek.size());
+            {"data", Base64Encode(*sealed)}};
   j["checksum"] = KeyFileChecksum(j);
   return j;
 }
@@ -100,14 +103,15 @@ Status Repository::Init(Storage& storage, const std::string& password, const Ini
   if (!listed.ok() && !has_objects) return listed;
   if (has_objects) return Status::AlreadyExists(storage.location() + " is not empty; refusing to create a repository there");
 
-  crypto::MasterKey master = crypto::MasterKey::Generate();
-  json key_file = MakeKeyFile(master, password, options.kdf);
-  if (key_file.is_null()) return Status::IOError("Argon2id key derivation failed");
-  CAIRN_RETURN_IF_ERROR(storage.Put("keys/" + RandomHexId(), AsBytes(key_file.dump(1))));
+  CAIRN_ASSIGN_OR_RETURN(crypto::MasterKey master, crypto::MasterKey::Generate());
+  CAIRN_ASSIGN_OR_RETURN(json key_file, MakeKeyFile(master, password, options.kdf));
+  CAIRN_ASSIGN_OR_RETURN(std::string key_id, RandomHexId());
+  CAIRN_ASSIGN_OR_RETURN(std::string repo_id, RandomHexId());
+  CAIRN_RETURN_IF_ERROR(storage.Put("keys/" + key_id, AsBytes(key_file.dump(1))));
 
   json config = {{"format", kFormatName},
                  {"version", kFormatVersion},
-                 {"id", RandomHexId()},
+                 {"id", repo_id},
                  {"created", FormatTime(NowNs())},
                  {"chunker",
                   {{"algorithm", "fastcdc"},
@@ -115,7 +119,7 @@ Status Repository::Init(Storage& storage, const std::string& password, const Ini
                    {"avg_size", options.chunker.avg_size},
                    {"max_size", options.chunker.max_size}}},
                  {"pack_size", options.pack_size}};
-  config["mac"] = ConfigMac(master, config);
+  CAIRN_ASSIGN_OR_RETURN(config["mac"], ConfigMac(master, config));
   // The config goes last: a repository without it is not yet a repository.
   return storage.Put("config", AsBytes(config.dump(1)));
 }
@@ -170,7 +174,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(std::unique_ptr<Storage> st
     if (!corrupt_keys.empty()) msg += " (" + corrupt_keys[0] + ")";
     return Status::WrongPassword(msg);
   }
-  if (config.value("mac", "") != ConfigMac(repo->key_, config))
+  CAIRN_ASSIGN_OR_RETURN(std::string mac, ConfigMac(repo->key_, config));
+  if (config.value("mac", "") != mac)
     return Status::Corruption("repository config is corrupt: authentication failed");
   try {
     auto& c = repo->config_;
@@ -193,7 +198,7 @@ Repository::~Repository() { sodium_memzero(&key_, sizeof(key_)); }
 // --- content-addressed objects ------------------------------------------------
 
 Result<Id> Repository::PutContentAddressed(const std::string& dir, ByteView plaintext) {
-  Bytes sealed = crypto::Seal(key_, plaintext);
+  CAIRN_ASSIGN_OR_RETURN(Bytes sealed, crypto::Seal(key_, plaintext));
   Id id = crypto::Sha256(sealed);
   CAIRN_RETURN_IF_ERROR(storage_->Put(dir + "/" + id.Hex(), sealed));
   return id;
@@ -209,58 +214,111 @@ Status Repository::GetContentAddressed(const std::string& dir, const Id& id, Byt
 
 // --- index -----------------------------------------------------------------------
 
-void Repository::AddToIndex(const Id& pack, const std::vector<PackedBlob>& blobs) {
-  std::unique_lock lock(index_mu_);
-  auto [it, inserted] = pack_numbers_.try_emplace(pack, static_cast<uint32_t>(packs_.size()));
-  if (inserted) packs_.push_back(pack);
+void Repository::IndexState::Add(const Id& pack, const std::vector<PackedBlob>& blobs) {
+  auto [it, inserted] = pack_numbers.try_emplace(pack, static_cast<uint32_t>(packs.size()));
+  if (inserted) packs.push_back(pack);
   for (const PackedBlob& b : blobs)
-    index_.try_emplace(b.id, IndexEntry{it->second, b.type, b.offset, b.stored_length, b.raw_length});
+    index.try_emplace(b.id, IndexEntry{it->second, b.type, b.offset, b.stored_length, b.raw_length});
 }
 
-Status Repository::LoadIndex(std::vector<std::string>* damaged) {
+void Repository::AddToIndex(const Id& pack, const std::vector<PackedBlob>& blobs) {
+  std::unique_lock lock(index_mu_);
+  state_.Add(pack, blobs);
+}
+
+Status Repository::LoadIndex(bool verify_packs) {
+  std::optional<std::unordered_map<Id, uint64_t, IdHash>> pack_sizes;
+  if (verify_packs) {
+    pack_sizes.emplace();
+    CAIRN_RETURN_IF_ERROR(storage_->List("data/", [&](const ObjectInfo& o) {
+      Id id;
+      const size_t slash = o.key.find_last_of('/');
+      if (slash != std::string::npos && Id::FromHex(o.key.substr(slash + 1), &id)) (*pack_sizes)[id] = o.size;
+      return Status::Ok();
+    }).WithContext("listing packs"));
+  }
   std::vector<Id> ids;
   CAIRN_RETURN_IF_ERROR(storage_->List("index/", [&](const ObjectInfo& o) {
     Id id;
     if (Id::FromHex(o.key.substr(6), &id)) ids.push_back(id);
     return Status::Ok();
-  }));
+  }).WithContext("listing index files"));
   std::sort(ids.begin(), ids.end());
-  std::vector<Id> loaded;
+  IndexState fresh;
+  std::set<Id> missing, short_packs;
   for (const Id& id : ids) {
     Bytes plain;
     Status st = GetContentAddressed("index", id, &plain);
     Result<std::vector<PackContents>> packs = st.ok() ? DecodeIndex(plain) : Result<std::vector<PackContents>>(st);
     if (!packs.ok()) {
+      // A storage error that is not about this object (network, permissions)
+      // must not pass for damage: the caller cannot go on without the index.
+      if (st.code() == StatusCode::kIOError) return st.WithContext("reading index/" + id.Hex());
       Status named = packs.status().code() == StatusCode::kCorruption && st.ok()
                          ? packs.status().WithContext("index/" + id.Hex() + " is corrupt")
                          : packs.status();
-      if (!damaged) return named;
-      damaged->push_back(named.message());
+      fresh.damaged_index_files.push_back(named.message());
       continue;
     }
-    for (const PackContents& p : *packs) AddToIndex(p.pack_id, p.blobs);
-    loaded.push_back(id);
+    for (const PackContents& p : *packs) {
+      if (pack_sizes) {
+        auto it = pack_sizes->find(p.pack_id);
+        if (it == pack_sizes->end()) {
+          missing.insert(p.pack_id);
+          continue;
+        }
+        uint64_t need = 4;  // the header length at the end
+        for (const PackedBlob& b : p.blobs) need = std::max<uint64_t>(need, uint64_t{b.offset} + b.stored_length + 4);
+        if (it->second < need) {
+          short_packs.insert(p.pack_id);
+          continue;
+        }
+      }
+      fresh.Add(p.pack_id, p.blobs);
+    }
+    fresh.index_files.push_back(id);
   }
-  index_files_ = std::move(loaded);
+  fresh.missing_packs.assign(missing.begin(), missing.end());
+  fresh.short_packs.assign(short_packs.begin(), short_packs.end());
+  std::unique_lock lock(index_mu_);
+  state_ = std::move(fresh);
   return Status::Ok();
+}
+
+std::vector<std::string> Repository::damaged_index_files() const {
+  std::shared_lock lock(index_mu_);
+  return state_.damaged_index_files;
+}
+std::vector<Id> Repository::missing_packs() const {
+  std::shared_lock lock(index_mu_);
+  return state_.missing_packs;
+}
+std::vector<Id> Repository::short_packs() const {
+  std::shared_lock lock(index_mu_);
+  return state_.short_packs;
+}
+std::vector<Id> Repository::index_files() const {
+  std::shared_lock lock(index_mu_);
+  return state_.index_files;
 }
 
 std::optional<BlobLocation> Repository::Lookup(const Id& blob) const {
   std::shared_lock lock(index_mu_);
-  auto it = index_.find(blob);
-  if (it == index_.end()) return std::nullopt;
+  auto it = state_.index.find(blob);
+  if (it == state_.index.end()) return std::nullopt;
   const IndexEntry& e = it->second;
-  return BlobLocation{packs_[e.pack], e.type, e.offset, e.stored_length, e.raw_length};
+  return BlobLocation{state_.packs[e.pack], e.type, e.offset, e.stored_length, e.raw_length};
 }
 
 size_t Repository::IndexedBlobCount() const {
   std::shared_lock lock(index_mu_);
-  return index_.size();
+  return state_.index.size();
 }
 
 void Repository::ForEachBlob(const std::function<void(const Id&, const BlobLocation&)>& fn) const {
   std::shared_lock lock(index_mu_);
-  for (const auto& [id, e] : index_) fn(id, BlobLocation{packs_[e.pack], e.type, e.offset, e.stored_length, e.raw_length});
+  for (const auto& [id, e] : state_.index)
+    fn(id, BlobLocation{state_.packs[e.pack], e.type, e.offset, e.stored_length, e.raw_length});
 }
 
 // --- blobs -------------------------------------------------------------------------
@@ -268,8 +326,11 @@ void Repository::ForEachBlob(const std::function<void(const Id&, const BlobLocat
 Status Repository::DecodeAndVerify(const Id& blob, ByteView stored, uint32_t raw_length, Bytes* plaintext,
                                    bool rehash) const {
   Status st = DecodeBlob(key_, blob, stored, raw_length, plaintext);
-  if (st.ok() && rehash && crypto::BlobId(key_, *plaintext) != blob)
-    st = Status::Corruption("content does not match its id");
+  if (st.ok() && rehash) {
+    auto id = crypto::BlobId(key_, *plaintext);
+    if (!id.ok()) st = id.status();
+    else if (*id != blob) st = Status::Corruption("content does not match its id");
+  }
   return st.WithContext("blob " + blob.Hex() + " is corrupt");
 }
 
@@ -352,12 +413,18 @@ Result<Snapshot> Repository::LoadSnapshot(const Id& id) {
   return snap;
 }
 
-Result<std::vector<Snapshot>> Repository::ListSnapshots() {
+Result<std::vector<Snapshot>> Repository::ListSnapshots(std::vector<std::string>* damaged) {
   CAIRN_ASSIGN_OR_RETURN(std::vector<Id> ids, ListSnapshotIds());
   std::vector<Snapshot> out;
   for (const Id& id : ids) {
-    CAIRN_ASSIGN_OR_RETURN(Snapshot snap, LoadSnapshot(id));
-    out.push_back(std::move(snap));
+    auto snap = LoadSnapshot(id);
+    if (!snap.ok()) {
+      if (snap.status().IsNotFound()) continue;  // forgotten while we listed
+      if (!damaged || snap.status().code() != StatusCode::kCorruption) return snap.status();
+      damaged->push_back(snap.status().message());
+      continue;
+    }
+    out.push_back(std::move(snap).value());
   }
   std::sort(out.begin(), out.end(), [](const Snapshot& a, const Snapshot& b) {
     return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
@@ -366,22 +433,24 @@ Result<std::vector<Snapshot>> Repository::ListSnapshots() {
 }
 
 Result<Snapshot> Repository::FindSnapshot(const std::string& id_or_latest) {
-  auto all = ListSnapshots();
-  if (!all.ok()) return all.status();
   if (id_or_latest == "latest") {
-    if (all->empty()) return Status::NotFound("the repository has no snapshots");
-    return all->back();
+    std::vector<std::string> damaged;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Snapshot> all, ListSnapshots(&damaged));
+    if (all.empty())
+      return Status::NotFound(damaged.empty() ? "the repository has no snapshots"
+                                              : "the repository has no intact snapshot (" + damaged.front() + ")");
+    return all.back();
   }
   if (id_or_latest.size() < 4) return Status::InvalidArgument("snapshot id '" + id_or_latest + "' is too short");
-  const Snapshot* found = nullptr;
-  for (const Snapshot& s : *all) {
-    if (s.id.Hex().starts_with(id_or_latest)) {
-      if (found) return Status::InvalidArgument("snapshot id prefix '" + id_or_latest + "' is ambiguous");
-      found = &s;
-    }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Id> ids, ListSnapshotIds());
+  const Id* found = nullptr;
+  for (const Id& id : ids) {
+    if (!id.Hex().starts_with(id_or_latest)) continue;
+    if (found) return Status::InvalidArgument("snapshot id prefix '" + id_or_latest + "' is ambiguous");
+    found = &id;
   }
   if (!found) return Status::NotFound("no snapshot with id " + id_or_latest);
-  return *found;
+  return LoadSnapshot(*found);
 }
 
 Status Repository::DeleteSnapshot(const Id& id) { return storage_->Delete("snapshots/" + id.Hex()); }
@@ -390,9 +459,8 @@ Status Repository::DeleteSnapshot(const Id& id) { return storage_->Delete("snaps
 
 Result<std::string> Repository::AddKey(const std::string& new_password, const crypto::KdfParams& kdf) {
   if (new_password.empty()) return Status::InvalidArgument("an empty password is not allowed");
-  json key_file = MakeKeyFile(key_, new_password, kdf);
-  if (key_file.is_null()) return Status::IOError("Argon2id key derivation failed");
-  std::string id = RandomHexId();
+  CAIRN_ASSIGN_OR_RETURN(json key_file, MakeKeyFile(key_, new_password, kdf));
+  CAIRN_ASSIGN_OR_RETURN(std::string id, RandomHexId());
   CAIRN_RETURN_IF_ERROR(storage_->Put("keys/" + id, AsBytes(key_file.dump(1))));
   return id;
 }

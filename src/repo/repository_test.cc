@@ -318,7 +318,7 @@ TEST_F(RepositoryTest, ExclusiveLockConflictsAndStaleLocksAreCleared) {
   nlohmann::json dead = {{"hostname", Hostname()}, {"pid", child}, {"username", "x"},
                          {"time", FormatTime(NowNs())}, {"exclusive", true}};
   std::string text = dead.dump();
-  ASSERT_TRUE(repo->storage().Put("locks/" + std::string(64, 'a'), crypto::Seal(repo->key(), AsBytes(text))).ok());
+  ASSERT_TRUE(repo->storage().Put("locks/" + std::string(64, 'a'), crypto::Seal(repo->key(), AsBytes(text)).value()).ok());
   EXPECT_TRUE(repo->Lock(true).ok());
   EXPECT_TRUE(repo->storage().Stat("locks/" + std::string(64, 'a')).status().IsNotFound());
 }

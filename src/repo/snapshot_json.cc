@@ -33,7 +33,7 @@ Result<Snapshot> SnapshotFromJson(const json& j) {
   try {
     Snapshot s;
     auto time = ParseTime(j.at("time").get<std::string>());
-    if (!time.ok()) return time.status();
+    if (!time.ok()) return Status::Corruption("snapshot time is malformed");
     s.time_ns = *time;
     if (!Id::FromHex(j.at("tree").get<std::string>(), &s.tree)) return Status::Corruption("bad tree id");
     s.paths = j.at("paths").get<std::vector<std::string>>();

@@ -65,11 +65,11 @@ bool RepositoryWriter::AddEncoded(BlobType type, const Id& id, ByteView stored, 
   return true;
 }
 
-Id RepositoryWriter::Add(BlobType type, ByteView plaintext) {
-  Id id = crypto::BlobId(repo_.key(), plaintext);
+Result<Id> RepositoryWriter::Add(BlobType type, ByteView plaintext) {
+  CAIRN_ASSIGN_OR_RETURN(Id id, crypto::BlobId(repo_.key(), plaintext));
   if (Known(id)) return id;
   Bytes stored;
-  uint32_t raw = EncodeBlob(repo_.key(), id, plaintext, compression_, &stored);
+  CAIRN_ASSIGN_OR_RETURN(uint32_t raw, EncodeBlob(repo_.key(), id, plaintext, compression_, &stored));
   AddEncoded(type, id, stored, raw);
   return id;
 }
@@ -82,12 +82,16 @@ void RepositoryWriter::ClosePack(OpenPack* pack) {
     std::vector<PackedBlob> blobs = std::move(pack->blobs);
     pack->data = Bytes();
     pack->blobs.clear();
-    Bytes header = crypto::Seal(repo_.key(), EncodePackHeader(blobs));
-    data.insert(data.end(), header.begin(), header.end());
-    PutU32(&data, static_cast<uint32_t>(header.size()));
-    queue_cv_.wait(lock, [&] { return queue_.size() + uploads_in_flight_ < max_queued_ || stopping_; });
-    queue_.emplace_back(std::move(data), std::move(blobs));
-    queue_cv_.notify_all();
+    auto header = crypto::Seal(repo_.key(), EncodePackHeader(blobs));
+    if (!header.ok()) {
+      if (upload_status_.ok()) upload_status_ = header.status().WithContext("sealing a pack header");
+    } else {
+      data.insert(data.end(), header->begin(), header->end());
+      PutU32(&data, static_cast<uint32_t>(header->size()));
+      queue_cv_.wait(lock, [&] { return queue_.size() + uploads_in_flight_ < max_queued_ || stopping_; });
+      queue_.emplace_back(std::move(data), std::move(blobs));
+      queue_cv_.notify_all();
+    }
   }
   lock.release();
 }
@@ -103,8 +107,12 @@ void RepositoryWriter::UploadLoop() {
     ++uploads_in_flight_;
     lock.unlock();
     const Id pack_id = crypto::Sha256(data);
-    Status st = repo_.storage().PutUnsynced(PackKey(pack_id), data);
-    if (st.ok()) repo_.AddToIndex(pack_id, blobs);
+    Status st;
+    try {
+      st = repo_.storage().PutUnsynced(PackKey(pack_id), data);
+    } catch (const std::exception& e) {  // an upload thread must not end the process
+      st = Status::IOError(std::string("internal error while writing a pack: ") + e.what());
+    }
     data.clear();
     lock.lock();
     if (data.capacity() >= repo_.config().pack_size && spare_buffers_.empty()) spare_buffers_.push_back(std::move(data));
@@ -132,11 +140,15 @@ Status RepositoryWriter::Finish() {
   std::lock_guard lock(mu_);
   CAIRN_RETURN_IF_ERROR(upload_status_);
   if (!written_.empty()) {
-    // Packs must be durable before an index names them.
+    // Packs must be durable before an index names them, and the index file
+    // before the in-memory index does: a Repository outlives a failed writer
+    // (the daemon keeps them open), and deduplicating against blobs whose
+    // index file was never written would save snapshots that cannot be read.
     CAIRN_RETURN_IF_ERROR(repo_.storage().Flush().WithContext("syncing packs"));
     auto index = repo_.PutContentAddressed("index", EncodeIndex(written_));
     if (!index.ok()) return index.status().WithContext("writing index");
     index_written_ = *index;
+    for (const PackContents& p : written_) repo_.AddToIndex(p.pack_id, p.blobs);
     written_.clear();
   }
   return Status::Ok();

@@ -62,6 +62,16 @@ std::string FindProgram(const std::string& name) {
   return "";
 }
 
+bool IsCairnSecret(const std::string& name) {
+  // Cairn's own secrets: hooks, dump tools, borg and the servers it starts
+  // get what they need passed explicitly, never these by inheritance.
+  static const char* const kSecrets[] = {"CAIRN_PASSWORD", "CAIRN_NEW_PASSWORD", "AWS_SECRET_ACCESS_KEY",
+                                         "AWS_SESSION_TOKEN"};
+  for (const char* secret : kSecrets)
+    if (name == secret) return true;
+  return false;
+}
+
 Result<std::unique_ptr<Process>> Process::Start(ProcessOptions options) {
   if (options.argv.empty()) return Status::InvalidArgument("no program to run");
   std::string program = FindProgram(options.argv[0]);
@@ -87,6 +97,7 @@ Result<std::unique_ptr<Process>> Process::Start(ProcessOptions options) {
   for (char** e = environ; *e; ++e) {
     std::string entry = *e;
     std::string key = entry.substr(0, entry.find('='));
+    if (IsCairnSecret(key)) continue;
     bool overridden = false;
     for (const std::string& extra : options.env)
       if (extra.compare(0, key.size() + 1, key + "=") == 0) overridden = true;

@@ -22,9 +22,15 @@
 
 namespace cairn {
 
+// Whether an environment variable holds one of Cairn's own secrets (the
+// repository password, S3 secret keys). Children never inherit these.
+bool IsCairnSecret(const std::string& name);
+
 struct ProcessOptions {
   std::vector<std::string> argv;        // argv[0] is looked up on PATH unless it has a '/'
-  std::vector<std::string> env;         // extra KEY=VALUE entries, over the inherited environment
+  // Extra KEY=VALUE entries, over the inherited environment minus Cairn's
+  // secrets (IsCairnSecret); a child that needs a secret gets it here.
+  std::vector<std::string> env;
   std::string cwd;                      // empty: inherit
   std::optional<std::string> run_as;    // user name to switch to before exec (needs root)
   bool low_priority = false;            // nice 10 and ionice idle-ish (best-effort class, level 7)

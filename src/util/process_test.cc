@@ -42,6 +42,26 @@ TEST(ProcessTest, PipesEnvironmentAndPriority) {
   EXPECT_EQ(got, "abcxyz10\n");  // nice prints the niceness it runs at
 }
 
+TEST(ProcessTest, ChildrenNeverInheritCairnsSecrets) {
+  // The repository password reached hooks and dump tools through their environment.
+  ::setenv("CAIRN_PASSWORD", "repo-secret", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "s3-secret", 1);
+  ::setenv("CAIRN_HARMLESS", "kept", 1);
+  auto out = RunCapture(ShellCommand("printf '%s|%s|%s' \"${CAIRN_PASSWORD:-none}\" \"${AWS_SECRET_ACCESS_KEY:-none}\" "
+                                     "\"$CAIRN_HARMLESS\""));
+  ::unsetenv("CAIRN_PASSWORD");
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ::unsetenv("CAIRN_HARMLESS");
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, "none|none|kept");
+  // Given explicitly, a child gets what it needs.
+  ProcessOptions o = ShellCommand("printf %s \"$CAIRN_PASSWORD\"");
+  o.env = {"CAIRN_PASSWORD=explicit"};
+  auto given = RunCapture(o);
+  ASSERT_TRUE(given.ok());
+  EXPECT_EQ(*given, "explicit");
+}
+
 TEST(ProcessTest, KilledChildIsReported) {
   auto p = Process::Start(ShellCommand("sleep 30"));
   ASSERT_TRUE(p.ok());

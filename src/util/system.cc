@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 
 #include "cairn/system.h"
 #include "cairn/clock.h"
@@ -66,6 +67,15 @@ std::string Username() {
 }  // namespace cairn
 
 namespace cairn {
+
+unsigned CurrentUmask() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Umask:", 0) == 0) return static_cast<unsigned>(std::stoul(line.substr(6), nullptr, 8) & 0777);
+  return 022;
+}
+
 namespace {
 class RealClock : public Clock {
  public:

@@ -14,6 +14,9 @@
 // file, which is then streamed: the documented last resort.
 #include "sources/sqlite/sqlite_source.h"
 
+#include "cairn/system.h"
+#include "util/staging.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -723,6 +726,12 @@ class SqliteSource : public Source {
     return out;
   }
 
+  // A restore killed half-way leaves its copy beside the database.
+  Status CleanLeftovers(const std::function<void(const std::string&)>& log) override {
+    const fs::path p(path_);
+    return RemoveStaleStaging(p.parent_path().string(), StagingPrefix(p.filename().string()), log);
+  }
+
   Result<Json> Fingerprint(const Json& locator) override {
     std::string path = path_;
     if (locator.is_object() && locator.contains("path") && locator["path"].is_string())
@@ -736,12 +745,18 @@ class SqliteSource : public Source {
   }
 
  private:
+  static std::string StagingPrefix(const std::string& base) { return "." + base + ".cairn-"; }
+
   // Streams the part into a new private file in `dir` and returns its path.
   Result<std::string> WriteTemp(const RestoreRequest& request, const std::string& file_name, const std::string& dir,
                                 const std::string& base) {
-    std::string tmpl = dir + "/." + base + ".cairn-XXXXXX";
-    int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno(errno, "cannot create a file in " + dir);
+    CAIRN_ASSIGN_OR_RETURN(std::string tmpl, MakeStagingFile(dir, StagingPrefix(base)));
+    int fd = ::open(tmpl.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+      Status st = Status::FromErrno(errno, "cannot write " + tmpl);
+      ::unlink(tmpl.c_str());
+      return st;
+    }
     Status st = request.reader->ReadStream(kPartName, file_name, fd);
     if (st.ok() && ::fsync(fd) != 0) st = Status::FromErrno(errno, "cannot write " + tmpl);
     if (::close(fd) != 0 && st.ok()) st = Status::FromErrno(errno, "cannot write " + tmpl);
@@ -782,19 +797,13 @@ class SqliteSource : public Source {
   Status CopyOwnership(const std::string& temp) {
     struct stat st;
     if (::stat(path_.c_str(), &st) != 0) {
-      ::chmod(temp.c_str(), 0644 & ~CurrentUmask());
+      ::chmod(temp.c_str(), 0644 & ~static_cast<mode_t>(CurrentUmask()));
       return Status::Ok();
     }
     ::chmod(temp.c_str(), st.st_mode & 07777);
     if (::geteuid() == 0 && ::chown(temp.c_str(), st.st_uid, st.st_gid) != 0)
       return Status::FromErrno(errno, "cannot set the owner of the restored database");
     return Status::Ok();
-  }
-
-  static mode_t CurrentUmask() {
-    mode_t m = ::umask(022);
-    ::umask(m);
-    return m;
   }
 
   static void SyncDir(const std::string& dir) {

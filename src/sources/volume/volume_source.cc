@@ -7,12 +7,17 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "cairn/crypto.h"
+#include "util/staging.h"
 
 namespace cairn {
 namespace {
+
+constexpr char kStaging[] = ".cairn-staging-";         // a new instance, before it is moved to its name
+constexpr char kRestoreStaging[] = ".cairn-restore-";  // an overwrite, before the swap; then the replaced files
 
 namespace fs = std::filesystem;
 
@@ -111,6 +116,18 @@ class VolumeSource : public Source {
     return FingerprintFor(where);
   }
 
+  // Staging of restores killed half-way sits beside the volumes (see
+  // util/staging.h); the next run removes it.
+  Status CleanLeftovers(const std::function<void(const std::string&)>& log) override {
+    std::set<std::string> parents;
+    for (const auto& p : paths_) parents.insert(fs::path(p).parent_path().string());
+    for (const auto& dir : parents) {
+      CAIRN_RETURN_IF_ERROR(RemoveStaleStaging(dir, kStaging, log));
+      CAIRN_RETURN_IF_ERROR(RemoveStaleStaging(dir, kRestoreStaging, log));
+    }
+    return Status::Ok();
+  }
+
   Result<RestoreOutcome> Restore(const RestoreRequest& request) override {
     std::vector<std::string> stored = StoredPaths(request.manifest);
     if (stored.empty()) return Status::Corruption("restore point has no files part '" + part_ + "'");
@@ -124,7 +141,7 @@ class VolumeSource : public Source {
                          : request.new_name[0] == '/' ? request.new_name
                                                       : (fs::path(anchor) / request.new_name).string();
       if (::access(dest.c_str(), F_OK) == 0) return Status::AlreadyExists(dest + " already exists");
-      const std::string staging = fs::path(dest).parent_path().string() + "/.cairn-staging-" + request.suffix;
+      CAIRN_ASSIGN_OR_RETURN(const std::string staging, MakeStagingDir(fs::path(dest).parent_path().string(), kStaging));
       CAIRN_RETURN_IF_ERROR(Extract(request, staging));
       std::error_code ec;
       if (stored.size() > 1) fs::create_directories(dest, ec);
@@ -143,7 +160,6 @@ class VolumeSource : public Source {
     } else {
       // Extract beside the originals, then swap each with an atomic exchange:
       // a failed extraction leaves every original untouched.
-      const std::string staging = anchor + "/.cairn-restore-" + request.suffix;
       for (const auto& p : stored) {
         struct stat a, b;
         if (::stat(fs::path(p).parent_path().c_str(), &a) == 0 && ::stat(anchor.c_str(), &b) == 0 &&
@@ -151,6 +167,7 @@ class VolumeSource : public Source {
           return Status::Unsupported("volumes " + stored[0] + " and " + p +
                                      " are on different file systems; restore them as a new instance");
       }
+      CAIRN_ASSIGN_OR_RETURN(const std::string staging, MakeStagingDir(anchor, kRestoreStaging));
       CAIRN_RETURN_IF_ERROR(Extract(request, staging));
       std::error_code ec;
       for (const auto& p : stored) {
@@ -201,7 +218,6 @@ class VolumeSource : public Source {
 
   Status Extract(const RestoreRequest& request, const std::string& staging) {
     std::error_code ec;
-    fs::remove_all(staging, ec);
     Status st = request.reader->ExtractFiles(part_, staging);
     if (!st.ok()) fs::remove_all(staging, ec);
     return st;

@@ -32,6 +32,9 @@ class SnapshotPartReader : public PartReader {
     RestoreOptions options;
     options.target = directory;
     CAIRN_ASSIGN_OR_RETURN(RestoreResult r, RunRestore(repo_, view, options));
+    if (!r.damaged.empty())
+      return Status::Corruption("restoring part " + part + ": " + std::to_string(r.damaged.size()) +
+                                " file(s) lack data, first " + r.damaged.front().path + ": " + r.damaged.front().reason);
     if (r.warnings) return Status::IOError("restoring part " + part + " gave " + std::to_string(r.warnings) + " warnings");
     return Status::Ok();
   }
