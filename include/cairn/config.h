@@ -15,13 +15,22 @@ struct Config {
   std::string path;                     // the file it was read from
   std::vector<TargetConfig> targets;    // in file order
   std::vector<ServiceConfig> services;  // in file order
+  // Things that do not stop Cairn but that the operator should fix (a file
+  // holding a password that group or others can read); one line each.
+  std::vector<std::string> warnings;
+  // Whether the file itself holds a secret (a `password:` or an S3 secret
+  // key), as opposed to naming files that do.
+  bool holds_inline_secrets = false;
 
   const ServiceConfig* FindService(const std::string& name) const;
   const TargetConfig* FindTarget(const std::string& name) const;
 };
 
-// Reads and validates a YAML configuration file. Errors name the file, the
-// entry and the key ("cairn.yaml: service app: unknown type 'pg'").
+// Reads and validates a YAML configuration file, all of it, strictly: an
+// unknown key is an error with a did-you-mean, every value's type is checked,
+// a service type's own settings against that source's SourceSettingSpecs, and
+// names are unique. Errors name the file, the entry and the key
+// ("cairn.yaml: service app: unknown key 'prot' (did you mean 'port'?)").
 // Relative paths in it are relative to the file's directory.
 Result<Config> LoadConfig(const std::string& path);
 // Same, from text; `base_dir` resolves relative paths.
@@ -29,5 +38,12 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, c
 
 // Parses "10M", "512k", "1G", "12345" (bytes, powers of 1024).
 Result<uint64_t> ParseByteSize(const std::string& text);
+
+// The closest of `candidates` to a misspelt `word`, or "" when none is close.
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);
+
+// What the file was understood to say, secrets replaced by "(set)", for
+// `cairn config check`.
+Json DescribeConfig(const Config& config);
 
 }  // namespace cairn

@@ -128,6 +128,9 @@ class Repository {
   // Packs the index names that verify_packs found missing or truncated.
   std::vector<Id> missing_packs() const;
   std::vector<Id> short_packs() const;
+  // For a blob that counts as absent because its pack is missing or short:
+  // that pack (so that messages can name it).
+  std::optional<Id> LostPackOf(const Id& blob) const;
   std::optional<BlobLocation> Lookup(const Id& blob) const;
   size_t IndexedBlobCount() const;
   // Calls fn for every indexed blob (one location per blob).
@@ -214,6 +217,7 @@ class Repository {
     std::vector<Id> index_files;
     std::vector<std::string> damaged_index_files;
     std::vector<Id> missing_packs, short_packs;
+    std::unordered_map<Id, Id, IdHash> lost_blobs;  // blob -> its missing or short pack
     void Add(const Id& pack, const std::vector<PackedBlob>& blobs);
   };
   mutable std::shared_mutex index_mu_;

@@ -104,6 +104,25 @@ ProgressPrinter::Mode ProgressMode(const Globals& g, bool progress_json) {
   return ProgressPrinter::Mode::kOff;
 }
 
+// A snapshot id (prefix), "latest", or the restore point id every service
+// command shows (a service point's snapshot carries the tag point=<id>).
+Snapshot FindSnapshotOrPoint(Repository& repo, const std::string& wanted) {
+  auto found = repo.FindSnapshot(wanted);
+  if (found.ok() || !found.status().IsNotFound() || wanted == "latest") return ValueOrThrow(std::move(found));
+  std::vector<std::string> damaged;
+  auto all = ValueOrThrow(repo.ListSnapshots(&damaged));
+  const Snapshot* match = nullptr;
+  for (const Snapshot& s : all)
+    for (const std::string& tag : s.tags)
+      if (tag.starts_with("point=" + wanted)) {
+        if (match && match->id != s.id)
+          throw CommandError{Status::InvalidArgument("restore point id prefix '" + wanted + "' is ambiguous")};
+        match = &s;
+      }
+  if (!match) throw CommandError{Status::NotFound("no snapshot or restore point with id " + wanted)};
+  return *match;
+}
+
 json SnapshotListEntry(const Snapshot& s) {
   json j = SnapshotToJson(s);
   j["id"] = s.id.Hex();
@@ -264,7 +283,7 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   restore->add_flag("--progress-json", progress_json, "Print progress as JSON lines on stderr");
   restore->callback([&] {
     auto r = OpenRepo(g);
-    Snapshot s = ValueOrThrow(r->FindSnapshot(snapshot_arg));
+    Snapshot s = FindSnapshotOrPoint(*r, snapshot_arg);
     JobProgress progress;
     RestoreOptions ropt{.target = target,
                         .includes = includes,
@@ -301,11 +320,11 @@ void AddRepoCommands(CLI::App& app, Globals& g, int& exit_code) {
   static std::string dump_path;
   auto* dump = repo->add_subcommand("dump", "Write one file of a snapshot to stdout");
   add_common(dump);
-  dump->add_option("snapshot", snapshot_arg, "Snapshot id (prefix) or 'latest'")->required();
+  dump->add_option("snapshot", snapshot_arg, "Snapshot id (prefix), restore point id, or 'latest'")->required();
   dump->add_option("path", dump_path, "Absolute path inside the snapshot, or the --stdin-name")->required();
   dump->callback([&] {
     auto r = OpenRepo(g);
-    Snapshot s = ValueOrThrow(r->FindSnapshot(snapshot_arg));
+    Snapshot s = FindSnapshotOrPoint(*r, snapshot_arg);
     ThrowIfError(DumpFile(*r, s, dump_path, STDOUT_FILENO));
   });
 

@@ -34,7 +34,9 @@ Config LoadConfigOrThrow(const ServiceGlobals& g) {
   if (path.empty())
     if (const char* env = std::getenv("CAIRN_CONFIG")) path = env;
   if (path.empty()) path = "/etc/cairn/cairn.yaml";
-  return ValueOrThrow(LoadConfig(path));
+  Config config = ValueOrThrow(LoadConfig(path));
+  for (const auto& w : config.warnings) std::fprintf(stderr, "warning: %s\n", OneLine(w).c_str());
+  return config;
 }
 
 const ServiceConfig& ServiceOrThrow(const Config& c, const std::string& name) {
@@ -143,6 +145,35 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     if (g.json) std::cout << Dump(out) << "\n";
   });
 
+  // config check
+  auto* config_cmd = app.add_subcommand("config", "The configuration file");
+  config_cmd->require_subcommand(1);
+  auto* config_check = config_cmd->add_subcommand("check", "Validate the configuration file and show what was understood");
+  add_output(config_check);
+  config_check->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    json described = DescribeConfig(c);
+    if (g.json) {
+      std::cout << Dump(described) << "\n";
+      return;
+    }
+    std::printf("%s is valid: %zu target(s), %zu service(s)\n", c.path.c_str(), c.targets.size(), c.services.size());
+    for (const auto& t : described["targets"]) {
+      std::printf("target %s: %s at %s", t["name"].get<std::string>().c_str(), t["type"].get<std::string>().c_str(),
+                  t["location"].get<std::string>().c_str());
+      if (!t["retention"].empty()) std::printf(", retention %s", Dump(t["retention"]).c_str());
+      if (!t["settings"].empty()) std::printf(", settings %s", Dump(t["settings"]).c_str());
+      std::printf("\n");
+    }
+    for (const auto& s : described["services"]) {
+      std::printf("service %s: %s, targets %s", s["name"].get<std::string>().c_str(),
+                  s["type"].get<std::string>().c_str(), Dump(s["targets"]).c_str());
+      if (!s["volumes"].empty()) std::printf(", volumes %s", Dump(s["volumes"]).c_str());
+      if (!s["settings"].empty()) std::printf(", settings %s", Dump(s["settings"]).c_str());
+      std::printf("\n");
+    }
+  });
+
   // backup
   static std::string backup_service, backup_target;
   auto* backup = app.add_subcommand("backup", "Back up a service now (to its targets, or one with --target)");
@@ -185,6 +216,9 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     if (!list_target.empty()) TargetOrThrow(c, s, list_target);
     std::vector<std::string> unreachable;
     auto points = ValueOrThrow(ListServicePoints(c, s, list_target, &unreachable));
+    // Nothing could be read (a wrong password, a server down): say so, and
+    // print no empty table that reads like "this service has no backups".
+    if (points.empty() && !unreachable.empty()) throw CommandError{Status::IOError(unreachable.front())};
     if (g.json) {
       json out = {{"service", s.name}, {"points", json::array()}, {"unreachable_targets", unreachable}};
       for (const auto& p : points) out["points"].push_back(PointJson(p.point, p.targets));

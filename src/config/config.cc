@@ -1,7 +1,12 @@
+// The configuration file, read strictly: a key this build does not know is
+// an error (with a suggestion), so a typo fails when the file is loaded and
+// not at 3 a.m. when the first scheduled backup runs.
 #include "cairn/config.h"
 
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +21,41 @@ const std::set<std::string> kServiceTypes = {"postgres", "mysql", "redis", "sqli
 const std::set<std::string> kTargetTypes = {"repository", "borg"};
 // Keys whose values are file system paths, resolved against the config's directory.
 const std::set<std::string> kPathKeys = {"password_file", "path", "paths", "data_dir", "volumes", "location",
-                                         "temp_dir", "bin_dir", "s3_credentials_file", "s3_ca_bundle"};
+                                         "temp_dir", "bin_dir", "s3_credentials_file", "s3_ca_bundle", "base_dir",
+                                         "socket"};
+// Keys whose values are never shown (config check, errors).
+const std::set<std::string> kSecretKeys = {"password", "s3_secret_access_key", "s3_access_key_id"};
+
+// YAML nesting deeper than this, or more nodes than this in all, is refused:
+// a self-referencing alias recursed until the stack overflowed, and aliases
+// can expand a small file into billions of nodes.
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxNodes = 200000;
+
+enum class Kind { kString, kInt, kBool, kStringList, kMapping, kSize, kRetention };
+
+struct KeySpec {
+  std::string key;
+  Kind kind;
+};
+
+const std::vector<KeySpec> kTargetCommon = {
+    {"type", Kind::kString}, {"location", Kind::kString}, {"password", Kind::kString},
+    {"password_file", Kind::kString}, {"retention", Kind::kRetention},
+};
+const std::vector<KeySpec> kTargetRepository = {
+    {"s3_credentials_file", Kind::kString}, {"s3_access_key_id", Kind::kString},
+    {"s3_secret_access_key", Kind::kString}, {"s3_region", Kind::kString}, {"s3_ca_bundle", Kind::kString},
+};
+const std::vector<KeySpec> kTargetBorg = {
+    {"compression", Kind::kString}, {"ssh_command", Kind::kString}, {"remote_path", Kind::kString},
+    {"encryption", Kind::kString},  {"base_dir", Kind::kString},    {"lock_wait", Kind::kInt},
+};
+const std::vector<KeySpec> kServiceCommon = {
+    {"type", Kind::kString},      {"targets", Kind::kStringList}, {"volumes", Kind::kStringList},
+    {"pre_hook", Kind::kString},  {"post_hook", Kind::kString},   {"temp_dir", Kind::kString},
+    {"bandwidth_limit", Kind::kSize},
+};
 
 bool ValidName(const std::string& name) {
   if (name.empty() || name[0] == '.' || name[0] == '-') return false;
@@ -25,38 +64,68 @@ bool ValidName(const std::string& name) {
   return true;
 }
 
-// YAML to JSON: plain scalars become numbers, booleans or null where they
-// look like one; quoted scalars stay strings.
-Json ToJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null: return nullptr;
-    case YAML::NodeType::Sequence: {
-      Json a = Json::array();
-      for (const auto& item : node) a.push_back(ToJson(item));
-      return a;
+class YamlToJson {
+ public:
+  explicit YamlToJson(std::string origin) : origin_(std::move(origin)) {}
+
+  // YAML to JSON: plain scalars become numbers, booleans or null where they
+  // look like one; quoted scalars stay strings. Duplicate keys are errors.
+  Result<Json> Convert(const YAML::Node& node, int depth, const std::string& where) {
+    if (depth > kMaxDepth)
+      return Status::InvalidArgument(origin_ + ": " + where + ": nested more than " + std::to_string(kMaxDepth) +
+                                     " levels deep (a self-referencing alias?)");
+    if (++nodes_ > kMaxNodes)
+      return Status::InvalidArgument(origin_ + ": more than " + std::to_string(kMaxNodes) +
+                                     " values in all (aliases expanding without end?)");
+    switch (node.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined: return Json(nullptr);
+      case YAML::NodeType::Sequence: {
+        Json a = Json::array();
+        size_t i = 0;
+        for (const auto& item : node) {
+          CAIRN_ASSIGN_OR_RETURN(Json v, Convert(item, depth + 1, where + "[" + std::to_string(i++) + "]"));
+          a.push_back(std::move(v));
+        }
+        return a;
+      }
+      case YAML::NodeType::Map: {
+        Json o = Json::object();
+        for (const auto& kv : node) {
+          if (!kv.first.IsScalar()) return Status::InvalidArgument(origin_ + ": " + where + ": keys must be plain text");
+          const std::string key = kv.first.Scalar();
+          if (o.contains(key))
+            return Status::InvalidArgument(origin_ + ": " + Join(where, key) + ": duplicate key '" + key + "'");
+          CAIRN_ASSIGN_OR_RETURN(Json v, Convert(kv.second, depth + 1, Join(where, key)));
+          o[key] = std::move(v);
+        }
+        return o;
+      }
+      default: break;
     }
-    case YAML::NodeType::Map: {
-      Json o = Json::object();
-      for (const auto& kv : node) o[kv.first.as<std::string>()] = ToJson(kv.second);
-      return o;
+    const std::string text = node.Scalar();
+    if (node.Tag() == "!") return Json(text);  // quoted
+    if (text == "true" || text == "yes" || text == "on") return Json(true);
+    if (text == "false" || text == "no" || text == "off") return Json(false);
+    if (text == "null" || text == "~") return Json(nullptr);
+    if (!text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-')) {
+      size_t used = 0;
+      try {
+        long long v = std::stoll(text, &used);
+        if (used == text.size()) return Json(v);
+      } catch (...) {
+      }
     }
-    default: break;
+    return Json(text);
   }
-  const std::string text = node.Scalar();
-  if (node.Tag() == "!") return text;  // quoted
-  if (text == "true" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "no" || text == "off") return false;
-  if (text == "null" || text == "~") return nullptr;
-  if (!text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '-')) {
-    size_t used = 0;
-    try {
-      long long v = std::stoll(text, &used);
-      if (used == text.size()) return v;
-    } catch (...) {
-    }
+
+ private:
+  static std::string Join(const std::string& where, const std::string& key) {
+    return where.empty() ? key : where + "." + key;
   }
-  return text;
-}
+  std::string origin_;
+  size_t nodes_ = 0;
+};
 
 std::string Resolve(const std::string& base_dir, const std::string& path) {
   if (path.empty() || path[0] == '/' || path.find(':') != std::string::npos || base_dir.empty()) return path;
@@ -94,10 +163,60 @@ Result<std::vector<std::string>> StringList(const Json& v, const std::string& wh
   return out;
 }
 
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kString: return "text";
+    case Kind::kInt: return "a whole number";
+    case Kind::kBool: return "true or false";
+    case Kind::kStringList: return "a list of strings";
+    case Kind::kMapping: return "a mapping";
+    case Kind::kSize: return "a size such as 20M";
+    case Kind::kRetention: return "a mapping of keep_* rules";
+  }
+  return "?";
+}
+
+bool HasKind(const Json& v, Kind k) {
+  switch (k) {
+    case Kind::kString: return v.is_string();
+    case Kind::kInt: return v.is_number_integer();
+    case Kind::kBool: return v.is_boolean();
+    case Kind::kStringList:
+      if (v.is_string()) return true;
+      if (!v.is_array()) return false;
+      return std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_string(); });
+    case Kind::kMapping:
+    case Kind::kRetention: return v.is_object();
+    case Kind::kSize: return v.is_string() || v.is_number_unsigned() || v.is_number_integer();
+  }
+  return false;
+}
+
+// Every key of `object` must be one of `specs`, with a value of its kind.
+Status CheckKeys(const Json& object, const std::vector<KeySpec>& specs, const std::string& where) {
+  std::vector<std::string> known;
+  for (const auto& s : specs) known.push_back(s.key);
+  for (const auto& [key, value] : object.items()) {
+    auto it = std::find_if(specs.begin(), specs.end(), [&](const KeySpec& s) { return s.key == key; });
+    if (it == specs.end()) {
+      std::string hint = DidYouMean(key, known);
+      return Status::InvalidArgument(where + ": unknown key '" + key + "'" +
+                                     (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    }
+    if (value.is_null()) continue;  // "key:" with nothing after it means "not set"
+    if (!HasKind(value, it->kind))
+      return Status::InvalidArgument(where + ": " + key + " must be " + KindName(it->kind) + ", not " +
+                                     (value.is_string() ? "'" + value.get<std::string>() + "'" : value.dump()));
+  }
+  return Status::Ok();
+}
+
 Result<RetentionPolicy> ParseRetention(const Json& r, const std::string& where) {
   RetentionPolicy p;
   if (r.is_null()) return p;
   if (!r.is_object()) return Status::InvalidArgument(where + ": retention must be a mapping");
+  static const std::vector<std::string> kRules = {"keep_last",    "keep_hourly", "keep_daily",  "keep_weekly",
+                                                  "keep_monthly", "keep_yearly", "keep_within", "keep_tags"};
   for (const auto& [key, value] : r.items()) {
     int* slot = key == "keep_last"      ? &p.keep_last
                 : key == "keep_hourly"  ? &p.keep_hourly
@@ -115,19 +234,147 @@ Result<RetentionPolicy> ParseRetention(const Json& r, const std::string& where) 
     } else if (key == "keep_tags") {
       CAIRN_ASSIGN_OR_RETURN(p.keep_tags, StringList(value, where + ": retention keep_tags"));
     } else {
-      return Status::InvalidArgument(where + ": unknown retention rule '" + key + "'");
+      std::string hint = DidYouMean(key, kRules);
+      return Status::InvalidArgument(where + ": unknown retention rule '" + key + "'" +
+                                     (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
     }
   }
+  if (!p.Empty()) CAIRN_RETURN_IF_ERROR(p.Validate().WithContext(where));
   return p;
 }
 
 Result<std::string> Password(const Json& o, const std::string& where) {
-  if (o.contains("password")) {
-    if (!o["password"].is_string()) return Status::InvalidArgument(where + ": password must be a string");
-    return o["password"].get<std::string>();
-  }
-  if (o.contains("password_file")) return ReadFirstLine(o["password_file"].get<std::string>(), where);
+  if (o.contains("password") && o.contains("password_file"))
+    return Status::InvalidArgument(where + ": give password or password_file, not both");
+  if (o.contains("password") && !o["password"].is_null()) return o["password"].get<std::string>();
+  if (o.contains("password_file") && !o["password_file"].is_null())
+    return ReadFirstLine(o["password_file"].get<std::string>(), where);
   return std::string();
+}
+
+std::vector<KeySpec> SourceKeys(const std::string& type) {
+  std::vector<KeySpec> out = kServiceCommon;
+  for (const SettingSpec& s : SourceSettingSpecs(type)) {
+    Kind k = s.kind == SettingSpec::Kind::kInt    ? Kind::kInt
+             : s.kind == SettingSpec::Kind::kBool ? Kind::kBool
+             : s.kind == SettingSpec::Kind::kStringList ? Kind::kStringList
+                                                        : Kind::kString;
+    out.push_back({s.key, k});
+  }
+  return out;
+}
+
+Status ParseTargets(const Json& targets, const std::vector<std::string>& order, const std::string& origin,
+                    const std::string& base_dir, Config* config) {
+  for (const std::string& name : order) {
+    const Json& raw = targets[name];
+    const std::string where = origin + ": target " + name;
+    if (!ValidName(name)) return Status::InvalidArgument(where + ": names use letters, digits, '.', '_' and '-'");
+    if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
+    Json t = raw;
+    TargetConfig tc;
+    tc.name = name;
+    tc.type = t.contains("type") && t["type"].is_string() ? t["type"].get<std::string>() : "repository";
+    if (!kTargetTypes.count(tc.type))
+      return Status::InvalidArgument(where + ": unknown type '" + tc.type + "' (repository or borg)");
+    std::vector<KeySpec> specs = kTargetCommon;
+    const auto& extra = tc.type == "borg" ? kTargetBorg : kTargetRepository;
+    specs.insert(specs.end(), extra.begin(), extra.end());
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, specs, where));
+    ResolvePaths(base_dir, t);
+    if (!t.contains("location") || !t["location"].is_string() || t["location"].get<std::string>().empty())
+      return Status::InvalidArgument(where + ": location is required");
+    tc.location = t["location"].get<std::string>();
+    CAIRN_ASSIGN_OR_RETURN(tc.password, Password(t, where));
+    if ((t.contains("password") && !t["password"].is_null()) || t.contains("s3_secret_access_key"))
+      config->holds_inline_secrets = true;
+    if (tc.password.empty() && tc.type == "repository")
+      if (const char* env = std::getenv("CAIRN_PASSWORD")) tc.password = env;
+    if (tc.password.empty()) return Status::InvalidArgument(where + ": password or password_file is required");
+    CAIRN_ASSIGN_OR_RETURN(tc.retention, ParseRetention(t.value("retention", Json()), where));
+    if (t.contains("s3_access_key_id") != t.contains("s3_secret_access_key"))
+      return Status::InvalidArgument(where + ": s3_access_key_id and s3_secret_access_key go together");
+    for (const char* key : {"type", "location", "password", "password_file", "retention"}) t.erase(key);
+    tc.settings = std::move(t);
+    config->targets.push_back(std::move(tc));
+  }
+  return Status::Ok();
+}
+
+Status ParseServices(const Json& services, const std::vector<std::string>& order, const std::string& origin,
+                     const std::string& base_dir, Config* config) {
+  for (const std::string& name : order) {
+    const Json& raw = services[name];
+    const std::string where = origin + ": service " + name;
+    if (!ValidName(name)) return Status::InvalidArgument(where + ": names use letters, digits, '.', '_' and '-'");
+    if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
+    Json s = raw;
+    ServiceConfig sc;
+    sc.name = name;
+    if (!s.contains("type") || !s["type"].is_string()) return Status::InvalidArgument(where + ": type is required");
+    sc.type = s["type"].get<std::string>();
+    if (!kServiceTypes.count(sc.type)) {
+      std::string hint = DidYouMean(sc.type, std::vector<std::string>(kServiceTypes.begin(), kServiceTypes.end()));
+      return Status::InvalidArgument(where + ": unknown type '" + sc.type +
+                                     "' (postgres, mysql, redis, sqlite or volume)" +
+                                     (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+    }
+    CAIRN_RETURN_IF_ERROR(CheckKeys(s, SourceKeys(sc.type), where));
+    if (s.contains("password") && !s["password"].is_null()) config->holds_inline_secrets = true;
+    for (const SettingSpec& spec : SourceSettingSpecs(sc.type))
+      if (spec.required && (!s.contains(spec.key) || s[spec.key].is_null()))
+        return Status::InvalidArgument(where + ": " + spec.key + " is required for a " + sc.type + " service");
+    if (sc.type == "volume" && !s.contains("path") && !s.contains("paths"))
+      return Status::InvalidArgument(where + ": a volume service needs paths");
+    ResolvePaths(base_dir, s);
+    CAIRN_ASSIGN_OR_RETURN(sc.volumes, StringList(s.value("volumes", Json()), where + ": volumes"));
+    for (const auto& v : sc.volumes)
+      if (v.empty() || v[0] != '/') return Status::InvalidArgument(where + ": volume path '" + v + "' must be absolute");
+    CAIRN_ASSIGN_OR_RETURN(sc.targets, StringList(s.value("targets", Json()), where + ": targets"));
+    if (sc.targets.empty()) {
+      if (config->targets.size() != 1)
+        return Status::InvalidArgument(where + ": targets is required when the file declares " +
+                                       std::to_string(config->targets.size()) + " targets");
+      sc.targets.push_back(config->targets[0].name);
+    }
+    std::set<std::string> seen;
+    for (const auto& t : sc.targets) {
+      if (!config->FindTarget(t)) {
+        std::vector<std::string> names;
+        for (const auto& tc : config->targets) names.push_back(tc.name);
+        std::string hint = DidYouMean(t, names);
+        return Status::InvalidArgument(where + ": unknown target '" + t + "'" +
+                                       (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      }
+      if (!seen.insert(t).second) return Status::InvalidArgument(where + ": target '" + t + "' is listed twice");
+    }
+    sc.pre_hook = s.value("pre_hook", Json("")).is_string() ? s.value("pre_hook", "") : "";
+    sc.post_hook = s.value("post_hook", Json("")).is_string() ? s.value("post_hook", "") : "";
+    sc.temp_dir = s.value("temp_dir", Json("")).is_string() ? s.value("temp_dir", "") : "";
+    if (s.contains("bandwidth_limit") && !s["bandwidth_limit"].is_null()) {
+      const Json& b = s["bandwidth_limit"];
+      if (b.is_number_integer()) {
+        if (b.get<int64_t>() < 0) return Status::InvalidArgument(where + ": bandwidth_limit must not be negative");
+        sc.bandwidth_limit = b.get<uint64_t>();
+      } else {
+        CAIRN_ASSIGN_OR_RETURN(sc.bandwidth_limit, ParseByteSize(b.get<std::string>()));
+      }
+    }
+    for (const char* key : {"type", "volumes", "targets", "pre_hook", "post_hook", "temp_dir", "bandwidth_limit"})
+      s.erase(key);
+    sc.settings = std::move(s);
+    config->services.push_back(std::move(sc));
+  }
+  return Status::Ok();
+}
+
+// Mapping keys in file order (JSON objects are sorted).
+std::vector<std::string> KeysInOrder(const YAML::Node& doc, const char* section) {
+  std::vector<std::string> out;
+  if (doc.IsMap() && doc[section] && doc[section].IsMap())
+    for (const auto& kv : doc[section])
+      if (kv.first.IsScalar()) out.push_back(kv.first.Scalar());
+  return out;
 }
 
 }  // namespace
@@ -142,6 +389,34 @@ const TargetConfig* Config::FindTarget(const std::string& name) const {
   for (const auto& t : targets)
     if (t.name == name) return &t;
   return nullptr;
+}
+
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
+  // Edit distance counting a swap of two neighbours as one edit ("prot" for
+  // "port"); a candidate within a third of the word's length (at least 1, at
+  // most 3 edits) is offered.
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); ++i)
+      for (size_t j = 1; j <= b.size(); ++j) {
+        d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    return d[a.size()][b.size()];
+  };
+  const size_t limit = std::clamp<size_t>(word.size() / 3, 1, 3);
+  std::string best;
+  size_t best_distance = limit + 1;
+  for (const auto& c : candidates) {
+    const size_t d = distance(word, c);
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  return best;
 }
 
 Result<uint64_t> ParseByteSize(const std::string& text) {
@@ -166,108 +441,88 @@ Result<uint64_t> ParseByteSize(const std::string& text) {
 
 Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, const std::string& base_dir) {
   Json root;
-  std::map<std::string, std::vector<std::string>> order;  // section -> names in file order
+  YAML::Node doc;
   try {
-    YAML::Node doc = YAML::Load(yaml);
-    root = ToJson(doc);
-    for (const char* section : {"targets", "services"})
-      if (doc.IsMap() && doc[section] && doc[section].IsMap())
-        for (const auto& kv : doc[section]) order[section].push_back(kv.first.as<std::string>());
+    doc = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(origin + ": not valid YAML: " + e.what());
+  }
+  try {
+    YamlToJson converter(origin);
+    CAIRN_ASSIGN_OR_RETURN(root, converter.Convert(doc, 0, ""));
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(origin + ": not valid YAML: " + e.what());
   }
   if (root.is_null()) root = Json::object();
   if (!root.is_object()) return Status::InvalidArgument(origin + ": expected a mapping with targets and services");
-  for (const auto& [key, unused] : root.items())
-    if (key != "targets" && key != "services")
-      return Status::InvalidArgument(origin + ": unknown top-level key '" + key + "' (expected targets, services)");
+  static const std::vector<std::string> kTop = {"targets", "services"};
+  for (const auto& [key, unused] : root.items()) {
+    if (std::find(kTop.begin(), kTop.end(), key) != kTop.end()) continue;
+    std::string hint = DidYouMean(key, kTop);
+    return Status::InvalidArgument(origin + ": unknown top-level key '" + key + "'" +
+                                   (hint.empty() ? " (expected targets, services)" : " (did you mean '" + hint + "'?)"));
+  }
 
   Config config;
   config.path = origin;
   const Json targets = root.value("targets", Json::object());
-  if (!targets.is_object()) return Status::InvalidArgument(origin + ": targets must be a mapping of name to target");
-  for (const std::string& name : order["targets"]) {
-    const Json& raw = targets[name];
-    const std::string where = origin + ": target " + name;
-    if (!ValidName(name)) return Status::InvalidArgument(where + ": names use letters, digits, '.', '_' and '-'");
-    if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
-    Json t = raw;
-    ResolvePaths(base_dir, t);
-    TargetConfig tc;
-    tc.name = name;
-    tc.type = t.value("type", "repository");
-    if (!kTargetTypes.count(tc.type))
-      return Status::InvalidArgument(where + ": unknown type '" + tc.type + "' (repository or borg)");
-    if (!t.contains("location") || !t["location"].is_string() || t["location"].get<std::string>().empty())
-      return Status::InvalidArgument(where + ": location is required");
-    tc.location = t["location"].get<std::string>();
-    CAIRN_ASSIGN_OR_RETURN(tc.password, Password(t, where));
-    if (tc.password.empty() && tc.type == "repository")
-      if (const char* env = std::getenv("CAIRN_PASSWORD")) tc.password = env;
-    if (tc.password.empty()) return Status::InvalidArgument(where + ": password or password_file is required");
-    CAIRN_ASSIGN_OR_RETURN(tc.retention, ParseRetention(t.value("retention", Json()), where));
-    for (const char* key : {"type", "location", "password", "password_file", "retention"}) t.erase(key);
-    tc.settings = std::move(t);
-    config.targets.push_back(std::move(tc));
-  }
-
+  if (!targets.is_object() && !targets.is_null())
+    return Status::InvalidArgument(origin + ": targets must be a mapping of name to target");
+  if (targets.is_object())
+    CAIRN_RETURN_IF_ERROR(ParseTargets(targets, KeysInOrder(doc, "targets"), origin, base_dir, &config));
   const Json services = root.value("services", Json::object());
-  if (!services.is_object()) return Status::InvalidArgument(origin + ": services must be a mapping of name to service");
-  for (const std::string& name : order["services"]) {
-    const Json& raw = services[name];
-    const std::string where = origin + ": service " + name;
-    if (!ValidName(name)) return Status::InvalidArgument(where + ": names use letters, digits, '.', '_' and '-'");
-    if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
-    Json s = raw;
-    ResolvePaths(base_dir, s);
-    ServiceConfig sc;
-    sc.name = name;
-    if (!s.contains("type") || !s["type"].is_string()) return Status::InvalidArgument(where + ": type is required");
-    sc.type = s["type"].get<std::string>();
-    if (!kServiceTypes.count(sc.type))
-      return Status::InvalidArgument(where + ": unknown type '" + sc.type +
-                                     "' (postgres, mysql, redis, sqlite or volume)");
-    CAIRN_ASSIGN_OR_RETURN(sc.volumes, StringList(s.value("volumes", Json()), where + ": volumes"));
-    for (const auto& v : sc.volumes)
-      if (v.empty() || v[0] != '/') return Status::InvalidArgument(where + ": volume path '" + v + "' must be absolute");
-    CAIRN_ASSIGN_OR_RETURN(sc.targets, StringList(s.value("targets", Json()), where + ": targets"));
-    if (sc.targets.empty()) {
-      if (config.targets.size() != 1)
-        return Status::InvalidArgument(where + ": targets is required when the file declares " +
-                                       std::to_string(config.targets.size()) + " targets");
-      sc.targets.push_back(config.targets[0].name);
-    }
-    for (const auto& t : sc.targets)
-      if (!config.FindTarget(t)) return Status::InvalidArgument(where + ": unknown target '" + t + "'");
-    for (const char* key : {"pre_hook", "post_hook", "temp_dir"}) {
-      if (!s.contains(key)) continue;
-      if (!s[key].is_string()) return Status::InvalidArgument(where + ": " + key + " must be a string");
-    }
-    sc.pre_hook = s.value("pre_hook", "");
-    sc.post_hook = s.value("post_hook", "");
-    sc.temp_dir = s.value("temp_dir", "");
-    if (s.contains("bandwidth_limit")) {
-      const Json& b = s["bandwidth_limit"];
-      if (b.is_number_unsigned() || b.is_number_integer()) sc.bandwidth_limit = b.get<uint64_t>();
-      else if (b.is_string()) {
-        CAIRN_ASSIGN_OR_RETURN(sc.bandwidth_limit, ParseByteSize(b.get<std::string>()));
-      } else return Status::InvalidArgument(where + ": bandwidth_limit must be a size such as 20M");
-    }
-    for (const char* key : {"type", "volumes", "targets", "pre_hook", "post_hook", "temp_dir", "bandwidth_limit"})
-      s.erase(key);
-    sc.settings = std::move(s);
-    config.services.push_back(std::move(sc));
-  }
+  if (!services.is_object() && !services.is_null())
+    return Status::InvalidArgument(origin + ": services must be a mapping of name to service");
+  if (services.is_object())
+    CAIRN_RETURN_IF_ERROR(ParseServices(services, KeysInOrder(doc, "services"), origin, base_dir, &config));
   return config;
 }
 
 Result<Config> LoadConfig(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::NotFound("cannot read configuration file " + path);
+  if (S_ISDIR(st.st_mode)) return Status::InvalidArgument("configuration file " + path + " is a directory");
   std::ifstream in(path);
   if (!in) return Status::NotFound("cannot read configuration file " + path);
   std::stringstream text;
   text << in.rdbuf();
   std::string dir = std::filesystem::absolute(path).parent_path().string();
-  return ParseConfig(text.str(), path, dir);
+  CAIRN_ASSIGN_OR_RETURN(Config config, ParseConfig(text.str(), path, dir));
+  // A password in the file is only as secret as the file.
+  if (config.holds_inline_secrets && (st.st_mode & 077))
+    config.warnings.push_back(path + " holds a password and is readable by " +
+                              ((st.st_mode & 007) ? "others" : "its group") + " (chmod 600 " + path + ")");
+  return config;
+}
+
+Json DescribeConfig(const Config& config) {
+  auto redact = [](Json settings) {
+    for (auto& [key, value] : settings.items())
+      if (kSecretKeys.count(key) && !value.is_null()) value = "(set)";
+    return settings;
+  };
+  Json targets = Json::array();
+  for (const auto& t : config.targets) {
+    Json retention = Json::object();
+    const RetentionPolicy& r = t.retention;
+    for (const auto& [k, v] : std::vector<std::pair<const char*, int>>{{"keep_last", r.keep_last},
+                                                                       {"keep_hourly", r.keep_hourly},
+                                                                       {"keep_daily", r.keep_daily},
+                                                                       {"keep_weekly", r.keep_weekly},
+                                                                       {"keep_monthly", r.keep_monthly},
+                                                                       {"keep_yearly", r.keep_yearly}})
+      if (v != 0) retention[k] = v;
+    if (r.keep_within.count()) retention["keep_within_seconds"] = r.keep_within.count();
+    if (!r.keep_tags.empty()) retention["keep_tags"] = r.keep_tags;
+    targets.push_back({{"name", t.name}, {"type", t.type}, {"location", t.location}, {"password", "(set)"},
+                       {"retention", retention}, {"settings", redact(t.settings)}});
+  }
+  Json services = Json::array();
+  for (const auto& s : config.services)
+    services.push_back({{"name", s.name}, {"type", s.type}, {"targets", s.targets}, {"volumes", s.volumes},
+                        {"pre_hook", s.pre_hook}, {"post_hook", s.post_hook}, {"temp_dir", s.temp_dir},
+                        {"bandwidth_limit", s.bandwidth_limit}, {"settings", redact(s.settings)}});
+  return {{"file", config.path}, {"targets", targets}, {"services", services}, {"warnings", config.warnings}};
 }
 
 }  // namespace cairn

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -54,7 +58,7 @@ TEST(ConfigTest, ParsesTargetsServicesAndSettings) {
   EXPECT_FALSE(db->settings.contains("targets"));
   EXPECT_EQ(c->FindService("cache")->targets, std::vector<std::string>{"local"});
   EXPECT_EQ(c->FindService("nope"), nullptr);
-  auto rel = ParseConfig("targets: {t: {location: x, password: p}}\nservices: {s: {type: volume, volumes: [v]}}",
+  auto rel = ParseConfig("targets: {t: {location: x, password: p}}\nservices: {s: {type: redis, volumes: [v]}}",
                          "t.yaml", "/etc/cairn");
   ASSERT_TRUE(rel.ok());
   EXPECT_EQ(rel->services[0].volumes, std::vector<std::string>{"/etc/cairn/v"});
@@ -86,6 +90,73 @@ TEST(ConfigTest, ErrorsNameTheEntryAndKey) {
     EXPECT_NE(c.status().message().find(tc.message), std::string::npos) << c.status().message();
     EXPECT_EQ(c.status().message().find('\n'), std::string::npos);
   }
+}
+
+TEST(ConfigTest, TheWholeFileIsValidatedStrictlyOnLoad) {
+  const std::string t = "targets: {t: {location: x, password: p}}\n";
+  struct Case {
+    std::string yaml;
+    const char* message;
+  } cases[] = {
+      // Misspelt keys passed `service list` and failed only at backup time.
+      {t + "services: {db: {type: postgres, prot: 5432}}", "service db: unknown key 'prot' (did you mean 'port'?)"},
+      {t + "services: {db: {type: postgres, port: fivefour}}", "port must be a whole number, not 'fivefour'"},
+      {t + "services: {db: {type: postgress}}", "did you mean 'postgres'?"},
+      {t + "services: {db: {type: mysql, users: maybe}}", "users must be true or false"},
+      {t + "services: {db: {type: sqlite}}", "path is required for a sqlite service"},
+      {"targets: {t: {location: x, password: p, retension: {keep_last: 1}}}", "did you mean 'retention'?"},
+      {"targets: {t: {location: x, password: p, retention: {keep_lst: 1}}}", "did you mean 'keep_last'?"},
+      {"targets: {t: {location: x, password: p, retention: {keep_last: -3}}}", "keep-last -3 is not allowed"},
+      {"targets: {t: {location: x, password: p, s3_access_key_id: k}}", "go together"},
+      {"targets: {t: {type: borg, location: x, password: p, s3_region: eu}}", "unknown key 's3_region'"},
+      {"servces: {}", "did you mean 'services'?"},
+      // The second of two services with one name silently won.
+      {t + "services:\n  db: {type: redis}\n  db: {type: sqlite, path: /x}", "duplicate key 'db'"},
+      {"targets:\n  t: {location: x, password: p}\n  t: {location: y, password: p}", "duplicate key 't'"},
+      {t + "services: {db: {type: redis, targets: [t, t]}}", "listed twice"},
+      {t + "services: {db: {type: redis, targets: [tt]}}", "unknown target 'tt' (did you mean 't'?)"},
+      // A self-referencing alias crashed the binary (SIGSEGV).
+      {"a: &x [*x]", "a self-referencing alias"},
+  };
+  for (const auto& tc : cases) {
+    auto c = ParseConfig(tc.yaml, "t.yaml", "/tmp");
+    ASSERT_FALSE(c.ok()) << tc.yaml;
+    EXPECT_NE(c.status().message().find(tc.message), std::string::npos) << tc.yaml << " -> " << c.status().message();
+    EXPECT_EQ(c.status().message().find('\n'), std::string::npos);
+  }
+  // Aliases that expand without end are refused too (a "billion laughs").
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'j'; ++c)
+    bomb += std::string(1, c) + ": &" + c + " [*" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" +
+            char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + ", *" + char(c - 1) + "]\n";
+  auto b = ParseConfig(bomb, "t.yaml", "/tmp");
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("values in all"), std::string::npos) << b.status().message();
+}
+
+TEST(ConfigTest, ADirectoryIsNotAConfigurationFileAndLooseSecretsAreFlagged) {
+  char tmpl[] = "/tmp/cairn-config-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  auto as_dir = LoadConfig(dir);
+  ASSERT_FALSE(as_dir.ok()) << "-c DIR read as an empty config";
+  EXPECT_NE(as_dir.status().message().find("is a directory"), std::string::npos);
+  const std::string file = dir + "/cairn.yaml";
+  std::ofstream(file) << "targets: {t: {location: x, password: p}}\n";
+  ::chmod(file.c_str(), 0644);
+  auto loose = LoadConfig(file);
+  ASSERT_TRUE(loose.ok());
+  ASSERT_EQ(loose->warnings.size(), 1u);
+  EXPECT_NE(loose->warnings[0].find("chmod 600"), std::string::npos);
+  ::chmod(file.c_str(), 0600);
+  EXPECT_TRUE(LoadConfig(file)->warnings.empty());
+  std::ofstream(dir + "/pw") << "p\n";
+  std::ofstream(file) << "targets: {t: {location: x, password_file: pw}}\n";
+  ::chmod(file.c_str(), 0644);
+  EXPECT_TRUE(LoadConfig(file)->warnings.empty()) << "a file naming a password file holds no secret";
+  Json described = DescribeConfig(*LoadConfig(file));
+  EXPECT_EQ(described["targets"][0]["password"], "(set)");
+  EXPECT_EQ(described.dump().find("\"p\""), std::string::npos) << "config check printed a secret";
+  std::filesystem::remove_all(dir);
 }
 
 // The documented example must stay a valid configuration.

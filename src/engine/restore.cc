@@ -403,7 +403,10 @@ class Restorer {
       auto loc = repo_.Lookup(id);
       if (!loc) {
         pieces->resize(start);
-        Fail(file, "blob " + id.Hex() + " is missing from the repository");
+        auto lost = repo_.LostPackOf(id);
+        Fail(file, "blob " + id.Hex() +
+                       (lost ? " is in pack " + PackKey(*lost) + ", which is missing or truncated"
+                             : " is missing from the repository (in no index)"));
         return 0;
       }
       pieces->push_back(Piece{file, offset, id, *loc});

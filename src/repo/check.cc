@@ -294,6 +294,9 @@ class Checker {
     }
     if (unreadable)
       report_.repairs.push_back("cairn repo forget ID for each unreadable snapshot object: nothing of it can be restored");
+    if (!lost_packs_.empty() && !lost_data && !needs_index_repair_)
+      report_.repairs.push_back("cairn repo prune: no snapshot needs the missing or truncated pack(s) any more "
+                                "(their data was stored again); prune drops them from the index");
     for (const auto& [pack, size] : packs_on_storage_)
       if (unindexed_packs_.count(pack) && !needs_index_repair_)
         report_.warnings.push_back("pack " + PackKey(pack) +

@@ -265,12 +265,14 @@ Status Repository::LoadIndex(bool verify_packs) {
         auto it = pack_sizes->find(p.pack_id);
         if (it == pack_sizes->end()) {
           missing.insert(p.pack_id);
+          for (const PackedBlob& b : p.blobs) fresh.lost_blobs.emplace(b.id, p.pack_id);
           continue;
         }
         uint64_t need = 4;  // the header length at the end
         for (const PackedBlob& b : p.blobs) need = std::max<uint64_t>(need, uint64_t{b.offset} + b.stored_length + 4);
         if (it->second < need) {
           short_packs.insert(p.pack_id);
+          for (const PackedBlob& b : p.blobs) fresh.lost_blobs.emplace(b.id, p.pack_id);
           continue;
         }
       }
@@ -278,6 +280,8 @@ Status Repository::LoadIndex(bool verify_packs) {
     }
     fresh.index_files.push_back(id);
   }
+  for (auto it = fresh.lost_blobs.begin(); it != fresh.lost_blobs.end();)  // another copy is fine
+    it = fresh.index.count(it->first) ? fresh.lost_blobs.erase(it) : std::next(it);
   fresh.missing_packs.assign(missing.begin(), missing.end());
   fresh.short_packs.assign(short_packs.begin(), short_packs.end());
   std::unique_lock lock(index_mu_);
@@ -297,6 +301,13 @@ std::vector<Id> Repository::short_packs() const {
   std::shared_lock lock(index_mu_);
   return state_.short_packs;
 }
+std::optional<Id> Repository::LostPackOf(const Id& blob) const {
+  std::shared_lock lock(index_mu_);
+  auto it = state_.lost_blobs.find(blob);
+  if (it == state_.lost_blobs.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<Id> Repository::index_files() const {
   std::shared_lock lock(index_mu_);
   return state_.index_files;

@@ -139,6 +139,7 @@ services:
     socket: $SOCK
     bin_dir: $TMP/emptybin
 EOF
+chmod 600 "$CFG"  # it holds passwords (cairn warns otherwise)
 
 # ---------------------------------------------------------------- logical backup + new instance
 APP_CS=$(checksums "$SOCK" app)

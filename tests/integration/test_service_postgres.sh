@@ -142,6 +142,7 @@ services:
     port: $PORT
     bin_dir: $TMP/oldbin
 EOF
+chmod 600 "$CFG"  # it holds passwords (cairn warns otherwise)
 
 # ---------------------------------------------------------------- logical backup + new instance
 must_ok "logical backup of app and bench" -c "$CFG" backup pg --json

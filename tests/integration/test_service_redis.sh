@@ -81,6 +81,7 @@ services:
     port: $DOWN_PORT
     targets: [local]
 EOF
+chmod 600 "$CFG"  # it holds passwords (cairn warns otherwise)
 
 D0=$(redis_digest "$PORT")
 S0=$(redis_dbsizes "$PORT")

@@ -47,6 +47,7 @@ targets:
 services:
   app: {type: volume, paths: [$TMP/data], targets: [local, cloud]}
 YAML
+  chmod 600 "$1"  # it holds passwords (cairn warns otherwise)
 }
 write_conf "$TMP/c.yaml" "$TMP/s3.cred"
 C=(-c "$TMP/c.yaml")

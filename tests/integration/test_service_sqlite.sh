@@ -80,6 +80,7 @@ services:
     path: $APP/junk.db
     targets: [local]
 EOF
+chmod 600 "$CFG"  # it holds passwords (cairn warns otherwise)
 
 progress() { cat "$TMP/progress" 2>/dev/null || echo 0; }
 progress_at_least() { (($(progress) >= $1)); }

@@ -40,6 +40,7 @@ services:
     paths: [$TMP/does-not-exist]
     targets: [local]
 YAML
+chmod 600 "$TMP/cairn.yaml"  # it holds passwords (cairn warns otherwise)
 C=(-c "$TMP/cairn.yaml")
 sum_tree() { (cd "$1" && find . -printf '%y %p %s %m %l\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
@@ -173,6 +174,7 @@ expect_fail 1 "cannot read configuration file" "missing config" -c "$TMP/none.ya
 printf 'services: {a: {type: pg}}\n' > "$TMP/bad.yaml"
 expect_fail 1 "bad.yaml: service a: unknown type 'pg'" "bad config" -c "$TMP/bad.yaml" service list
 sed 's/password: other-secret/password: wrong/' "$TMP/cairn.yaml" > "$TMP/wrongpw.yaml"
+chmod 600 "$TMP/wrongpw.yaml"
 expect_fail 1 "second.*password" "wrong password on a target" -c "$TMP/wrongpw.yaml" backup app --target second
 expect_fail 1 "mode" "bad mode" "${C[@]}" restore app latest --mode sideways
 finish

@@ -77,6 +77,7 @@ services:
     paths: [$DATA/uploads]
     targets: [missing]
 YAML
+chmod 600 "$TMP/cairn.yaml"  # it holds passwords (cairn warns otherwise)
 C=(-c "$TMP/cairn.yaml")
 
 # borg itself, with the passphrase and key/cache directory Cairn uses.
