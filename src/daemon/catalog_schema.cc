@@ -47,10 +47,13 @@ CREATE TABLE jobs (
   log_head_seq INTEGER NOT NULL DEFAULT 0,
   log_dropped INTEGER NOT NULL DEFAULT 0
 );
--- the jobs list filtered by service (and service + status/kind), newest first
+-- the jobs list filtered by service (and service + kind), newest first
 CREATE INDEX jobs_by_service ON jobs(service, id);
 -- filtered by status; the queued/running rows at start-up and for gauges
 CREATE INDEX jobs_by_status ON jobs(status, id);
+-- filtered by service and status ("the failures of app-db"): without it a
+-- rare status of one service is found by walking the other two indexes
+CREATE INDEX jobs_by_service_status ON jobs(service, status, id);
 -- run times of recent successes (p95), last success/failure per (service, kind)
 CREATE INDEX jobs_by_service_kind ON jobs(service, kind, status, id);
 

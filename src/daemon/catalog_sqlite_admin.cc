@@ -500,10 +500,12 @@ Result<PruneStats> SqliteCatalog::PruneHistory(const HistoryRetention& retention
   PruneStats stats;
   // The jobs that stay whatever their age, noted once in a table of the
   // writer connection: a job that ends during the prune is new, never old.
+  // ("+status": one sequential pass over the covering (service, kind,
+  // status, id) index, not a lookup of every row found by status.)
   CAIRN_RETURN_IF_ERROR(Write([&](sql::Db& db) {
     return db.Exec(
         "CREATE TEMP TABLE IF NOT EXISTS prune_keep (id INTEGER PRIMARY KEY); DELETE FROM prune_keep;"
-        "INSERT OR IGNORE INTO prune_keep SELECT max(id) FROM jobs WHERE status IN ('succeeded', 'failed') "
+        "INSERT OR IGNORE INTO prune_keep SELECT max(id) FROM jobs WHERE +status IN ('succeeded', 'failed') "
         "  GROUP BY service, kind, status;"
         "INSERT OR IGNORE INTO prune_keep SELECT last_job FROM service_targets;"
         "INSERT OR IGNORE INTO prune_keep SELECT success_job FROM service_targets;");
