@@ -263,11 +263,37 @@ TEST_F(CatalogPointsTest, DrillsAttachToPointsAndServiceStatus) {
   EXPECT_EQ(metrics->drills[0].success_ns, kT0 + 60 * kSecond);
   EXPECT_DOUBLE_EQ(metrics->drills[0].success_duration_s, 12.5);
 
+  // In a page, each point carries its own newest drills.
+  ASSERT_TRUE(IsOk(cat().PutPoint(MakePoint("a", "a2", "local", kT0 + kSecond))));
+  ASSERT_TRUE(IsOk(cat().PutPoint(MakePoint("a", "a3", "local", kT0 + 2 * kSecond))));
+  DrillRecord d2 = d;
+  d2.point_id = "a2";
+  d2.outcome = DrillOutcome::kPassed;
+  d2.duration_s = 7;
+  ASSERT_TRUE(IsOk(cat().RecordDrill(d2)));
+  auto page = cat().ListPoints("a", {});
+  ASSERT_TRUE(IsOk(page));
+  ASSERT_EQ(page->items.size(), 3u);
+  EXPECT_FALSE(page->items[0].last_drill.has_value());  // a3
+  ASSERT_TRUE(page->items[1].last_passed.has_value());  // a2
+  EXPECT_DOUBLE_EQ(page->items[1].last_passed->duration_s, 7);
+  EXPECT_EQ(page->items[1].last_drill->id, page->items[1].last_passed->id);
+  ASSERT_TRUE(page->items[2].last_drill.has_value());  // a1
+  EXPECT_EQ(page->items[2].last_drill->outcome, DrillOutcome::kFailed);
+  EXPECT_EQ(page->items[2].last_passed->id, *id1);
+  auto overview = cat().ServicesOverview();
+  ASSERT_TRUE(IsOk(overview));
+  ASSERT_EQ(overview->size(), 1u);
+  ASSERT_TRUE((*overview)[0].newest_point.has_value());
+  EXPECT_EQ((*overview)[0].newest_point->id, "a3");
+  ASSERT_TRUE((*overview)[0].drill.has_value());
+  EXPECT_EQ((*overview)[0].drill->last_point, "a2");
+
   d.point_id = "unknown";
   EXPECT_TRUE(cat().RecordDrill(d).status().IsNotFound());
   // Drill results go with their point.
   ASSERT_TRUE(IsOk(cat().RemovePoint("a", "a1", "")));
-  EXPECT_EQ(RawQuery(path_, "SELECT count(*) FROM point_drills"), "0");
+  EXPECT_EQ(RawQuery(path_, "SELECT count(*) FROM point_drills WHERE point_pk = 1"), "0");
 }
 
 TEST_F(CatalogPointsTest, OverviewAndMetricsComeFromTheStatusRows) {

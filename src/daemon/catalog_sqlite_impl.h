@@ -157,7 +157,8 @@ class SqliteCatalog final : public Catalog {
   Status UpsertPoint(sql::Db& db, const PointWrite& point, int64_t now, SyncStats* stats, int64_t* pk);
   Result<int64_t> InsertDrill(sql::Db& db, const DrillRecord& drill);
   Status DeleteOrphanPoints(sql::Db& db, const std::vector<int64_t>& pks);
-  Result<PointRecord> LoadPointDetails(sql::Db& db, PointRecord point, int64_t pk);
+  // Fills the targets and newest drills of points[i] (whose row is pks[i]).
+  Status LoadPointDetails(sql::Db& db, std::vector<PointRecord>* points, const std::vector<int64_t>& pks);
   Result<std::vector<ServiceTargetStatus>> ReadServiceStatus(sql::Db& db);
   Result<std::vector<DrillStatus>> ReadDrillStatus(sql::Db& db);
   Result<std::optional<PointRecord>> ReadNewestPoint(sql::Db& db, const std::string& service);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include "daemon/catalog_sqlite_impl.h"
 #include "daemon/catalog_util.h"
@@ -51,41 +52,48 @@ Status ValidatePoint(const PointWrite& p) {
 std::string PartsJson(const std::vector<std::string>& parts) { return Json(parts).dump(); }
 
 constexpr char kPointColumns[] = "pk, point_id, time_ns, kind, status, size, added, duration_s, parts";
+constexpr char kPointColumnsOfP[] =
+    "p.pk, p.point_id, p.time_ns, p.kind, p.status, p.size, p.added, p.duration_s, p.parts";
 
-// Reads kPointColumns from `st` into a record (without targets and drills).
-Result<PointRecord> ReadPointRow(sql::Db& db, const sql::Stmt& st, const std::string& service, int64_t* pk) {
+// Reads kPointColumns from `st`, starting at column `c`, into a record
+// (without targets and drills).
+Result<PointRecord> ReadPointRow(sql::Db& db, const sql::Stmt& st, const std::string& service, int64_t* pk,
+                                 int c = 0) {
   PointRecord p;
-  *pk = st.Int(0);
+  *pk = st.Int(c);
   p.service = service;
-  p.id = st.Text(1);
-  p.time_ns = st.Int(2);
-  auto kind = ParsePointKind(st.TextView(3));
-  auto status = ParsePointStatus(st.TextView(4));
+  p.id = st.Text(c + 1);
+  p.time_ns = st.Int(c + 2);
+  auto kind = ParsePointKind(st.TextView(c + 3));
+  auto status = ParsePointStatus(st.TextView(c + 4));
   if (!kind || !status)
     return Status::Corruption("catalog " + db.path() + ": point " + p.id + " has an unknown kind or status");
   p.kind = *kind;
   p.status = *status;
-  p.size = st.UInt(5);
-  p.added = st.UInt(6);
-  p.duration_s = st.Real(7);
-  Json parts = ParseJsonColumn(st.TextView(8));
+  p.size = st.UInt(c + 5);
+  p.added = st.UInt(c + 6);
+  p.duration_s = st.Real(c + 7);
+  Json parts = ParseJsonColumn(st.TextView(c + 8));
   if (parts.is_array())
     for (const auto& part : parts)
       if (part.is_string()) p.parts.push_back(part.get<std::string>());
   return p;
 }
 
-DrillRecord ReadDrillRow(const sql::Stmt& st, const std::string& service, const std::string& point) {
+constexpr char kDrillColumns[] = "id, target, job_id, verified_ns, duration_s, outcome, details";
+
+// Reads kDrillColumns from `st`, starting at column `c`.
+DrillRecord ReadDrillRow(const sql::Stmt& st, const std::string& service, const std::string& point, int c = 0) {
   DrillRecord d;
-  d.id = st.Int(0);
+  d.id = st.Int(c);
   d.service = service;
   d.point_id = point;
-  d.target = st.Text(1);
-  d.job = st.Int(2);
-  d.verified_ns = st.Int(3);
-  d.duration_s = st.Real(4);
-  d.outcome = ParseDrillOutcome(st.TextView(5)).value_or(DrillOutcome::kFailed);
-  d.details = ParseJsonColumn(st.TextView(6));
+  d.target = st.Text(c + 1);
+  d.job = st.Int(c + 2);
+  d.verified_ns = st.Int(c + 3);
+  d.duration_s = st.Real(c + 4);
+  d.outcome = ParseDrillOutcome(st.TextView(c + 5)).value_or(DrillOutcome::kFailed);
+  d.details = ParseJsonColumn(st.TextView(c + 6));
   return d;
 }
 
@@ -277,26 +285,40 @@ Result<int64_t> SqliteCatalog::RecordDrill(const DrillRecord& drill) {
 
 // ------------------------------------------------------------------ reads
 
-Result<PointRecord> SqliteCatalog::LoadPointDetails(sql::Db& db, PointRecord p, int64_t pk) {
-  CAIRN_ASSIGN_OR_RETURN(sql::Stmt targets, db.Prepare(
-      "SELECT target, native_id, added, cached_ns FROM point_targets WHERE point_pk = ? ORDER BY target"));
-  targets.Bind(pk);
+Status SqliteCatalog::LoadPointDetails(sql::Db& db, std::vector<PointRecord>* points,
+                                       const std::vector<int64_t>& pks) {
+  if (pks.empty()) return Status::Ok();
+  // One statement each for the targets and the drills of all the points (a
+  // page, the newest point of every service), not three per point.
+  std::unordered_map<int64_t, size_t> at;
+  for (size_t i = 0; i < pks.size(); ++i) at[pks[i]] = i;
+  const std::string list = Json(pks).dump();
+  {
+    CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
+        "SELECT point_pk, target, native_id, added, cached_ns FROM point_targets "
+        "WHERE point_pk IN (SELECT value FROM json_each(?)) ORDER BY point_pk, target"));
+    st.Bind(list);
+    for (;;) {
+      CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      (*points)[at[st.Int(0)]].targets.push_back({st.Text(1), st.Text(2), st.UInt(3), st.Int(4)});
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
+      std::string("SELECT point_pk, ") + kDrillColumns + " FROM point_drills "
+      "WHERE point_pk IN (SELECT value FROM json_each(?)) ORDER BY point_pk, verified_ns DESC, id DESC"));
+  st.Bind(list);
   for (;;) {
-    CAIRN_ASSIGN_OR_RETURN(bool row, targets.Step());
+    CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    p.targets.push_back({targets.Text(0), targets.Text(1), targets.UInt(2), targets.Int(3)});
+    PointRecord& p = (*points)[at[st.Int(0)]];
+    const bool passed = st.TextView(6) == ToString(DrillOutcome::kPassed);
+    if (p.last_drill && (!passed || p.last_passed)) continue;  // only the newest of each matter
+    DrillRecord d = ReadDrillRow(st, p.service, p.id, 1);
+    if (passed && !p.last_passed) p.last_passed = d;
+    if (!p.last_drill) p.last_drill = std::move(d);
   }
-  for (bool passed : {false, true}) {
-    CAIRN_ASSIGN_OR_RETURN(sql::Stmt drill, db.Prepare(
-        passed ? "SELECT id, target, job_id, verified_ns, duration_s, outcome, details FROM point_drills "
-                 "WHERE point_pk = ? AND outcome = 'passed' ORDER BY verified_ns DESC, id DESC LIMIT 1"
-               : "SELECT id, target, job_id, verified_ns, duration_s, outcome, details FROM point_drills "
-                 "WHERE point_pk = ? ORDER BY verified_ns DESC, id DESC LIMIT 1"));
-    drill.Bind(pk);
-    CAIRN_ASSIGN_OR_RETURN(bool row, drill.Step());
-    if (row) (passed ? p.last_passed : p.last_drill) = ReadDrillRow(drill, p.service, p.id);
-  }
-  return p;
+  return Status::Ok();
 }
 
 Result<Page<PointRecord>> SqliteCatalog::ListPoints(const std::string& service, const PageRequest& page) {
@@ -311,8 +333,8 @@ Result<Page<PointRecord>> SqliteCatalog::ListPoints(const std::string& service, 
     const std::string query = std::string("SELECT ") + kPointColumns + " FROM points WHERE service = ?1" +
                               (after ? " AND (time_ns, point_id) < (?2, ?3)" : "") +
                               " ORDER BY time_ns DESC, point_id DESC LIMIT ?4";
-    std::vector<std::pair<PointRecord, int64_t>> rows;
     Page<PointRecord> out;
+    std::vector<int64_t> pks;
     {
       CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(query));
       st.BindAt(1, service).BindAt(4, limit + 1);
@@ -320,20 +342,18 @@ Result<Page<PointRecord>> SqliteCatalog::ListPoints(const std::string& service, 
       for (;;) {
         CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
         if (!row) break;
-        if (static_cast<int>(rows.size()) == limit) {
-          const PointRecord& last = rows.back().first;
+        if (static_cast<int>(out.items.size()) == limit) {
+          const PointRecord& last = out.items.back();
           out.next_cursor = EncodeCursor('p', {std::to_string(last.time_ns), last.id});
           break;
         }
         int64_t pk = 0;
         CAIRN_ASSIGN_OR_RETURN(PointRecord p, ReadPointRow(db, st, service, &pk));
-        rows.emplace_back(std::move(p), pk);
+        out.items.push_back(std::move(p));
+        pks.push_back(pk);
       }
     }
-    for (auto& [p, pk] : rows) {
-      CAIRN_ASSIGN_OR_RETURN(PointRecord full, LoadPointDetails(db, std::move(p), pk));
-      out.items.push_back(std::move(full));
-    }
+    CAIRN_RETURN_IF_ERROR(LoadPointDetails(db, &out.items, pks));
     return out;
   });
 }
@@ -341,16 +361,18 @@ Result<Page<PointRecord>> SqliteCatalog::ListPoints(const std::string& service, 
 Result<PointRecord> SqliteCatalog::GetPoint(const std::string& service, const std::string& point_id) {
   return Read([&](sql::Db& db) -> Result<PointRecord> {
     int64_t pk = 0;
-    std::optional<PointRecord> p;
+    std::vector<PointRecord> p;
     {
       CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(std::string("SELECT ") + kPointColumns +
                                                       " FROM points WHERE service = ? AND point_id = ?"));
       st.Bind(service, point_id);
       CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) return Status::NotFound("service " + service + " has no cached restore point " + point_id);
-      CAIRN_ASSIGN_OR_RETURN(p, ReadPointRow(db, st, service, &pk));
+      CAIRN_ASSIGN_OR_RETURN(PointRecord one, ReadPointRow(db, st, service, &pk));
+      p.push_back(std::move(one));
     }
-    return LoadPointDetails(db, std::move(*p), pk);
+    CAIRN_RETURN_IF_ERROR(LoadPointDetails(db, &p, {pk}));
+    return std::move(p[0]);
   });
 }
 
@@ -386,7 +408,7 @@ Result<std::string> SqliteCatalog::ResolvePointId(const std::string& service, co
 
 Result<std::optional<PointRecord>> SqliteCatalog::ReadNewestPoint(sql::Db& db, const std::string& service) {
   int64_t pk = 0;
-  std::optional<PointRecord> p;
+  std::vector<PointRecord> p;
   {
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(std::string("SELECT ") + kPointColumns +
                                                     " FROM points WHERE service = ? AND status = 'complete' "
@@ -394,10 +416,11 @@ Result<std::optional<PointRecord>> SqliteCatalog::ReadNewestPoint(sql::Db& db, c
     st.Bind(service);
     CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return std::optional<PointRecord>();
-    CAIRN_ASSIGN_OR_RETURN(p, ReadPointRow(db, st, service, &pk));
+    CAIRN_ASSIGN_OR_RETURN(PointRecord one, ReadPointRow(db, st, service, &pk));
+    p.push_back(std::move(one));
   }
-  CAIRN_ASSIGN_OR_RETURN(PointRecord full, LoadPointDetails(db, std::move(*p), pk));
-  return std::optional<PointRecord>(std::move(full));
+  CAIRN_RETURN_IF_ERROR(LoadPointDetails(db, &p, {pk}));
+  return std::optional<PointRecord>(std::move(p[0]));
 }
 
 Result<std::optional<PointRecord>> SqliteCatalog::NewestPoint(const std::string& service) {
@@ -430,8 +453,8 @@ Result<std::vector<DrillRecord>> SqliteCatalog::ListDrills(const std::string& se
   return Read([&](sql::Db& db) -> Result<std::vector<DrillRecord>> {
     CAIRN_ASSIGN_OR_RETURN(int64_t pk, FindPointPk(db, service, point_id));
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
-        "SELECT id, target, job_id, verified_ns, duration_s, outcome, details FROM point_drills "
-        "WHERE point_pk = ? ORDER BY verified_ns DESC, id DESC"));
+        std::string("SELECT ") + kDrillColumns + " FROM point_drills WHERE point_pk = ? "
+        "ORDER BY verified_ns DESC, id DESC"));
     st.Bind(pk);
     std::vector<DrillRecord> out;
     for (;;) {
@@ -506,12 +529,30 @@ Result<std::vector<ServiceOverview>> SqliteCatalog::ServicesOverview() {
       o.service = d.service;
       o.drill = std::move(d);
     }
+    // The newest complete point of every service in one statement (one
+    // index seek each), then their targets and drills in two more.
+    std::vector<PointRecord> newest;
+    std::vector<int64_t> pks;
+    {
+      CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
+          std::string("SELECT s.service, ") + kPointColumnsOfP +
+          " FROM (SELECT DISTINCT service FROM service_targets) AS s JOIN points AS p ON p.pk = "
+          "(SELECT pk FROM points WHERE service = s.service AND status = 'complete' "
+          "ORDER BY time_ns DESC, point_id DESC LIMIT 1)"));
+      for (;;) {
+        CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        int64_t pk = 0;
+        CAIRN_ASSIGN_OR_RETURN(PointRecord p, ReadPointRow(db, st, st.Text(0), &pk, 1));
+        newest.push_back(std::move(p));
+        pks.push_back(pk);
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(LoadPointDetails(db, &newest, pks));
+    for (PointRecord& p : newest) by_service[p.service].newest_point = std::move(p);
     std::vector<ServiceOverview> out;
     out.reserve(by_service.size());
-    for (auto& [name, o] : by_service) {
-      CAIRN_ASSIGN_OR_RETURN(o.newest_point, ReadNewestPoint(db, name));
-      out.push_back(std::move(o));
-    }
+    for (auto& [name, o] : by_service) out.push_back(std::move(o));
     return out;
   });
 }
