@@ -415,7 +415,9 @@ class Catalog {
   // kNotFound for an unknown or deleted token.
   virtual Result<TokenRecord> FindToken(std::string_view token) = 0;
   virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
-  virtual Status TouchToken(int64_t id) = 0;  // last used = now
+  // Last used = now. A write (and an fsync): call it when the record's
+  // last_used_ns is older than a minute or so, not on every request.
+  virtual Status TouchToken(int64_t id) = 0;
   virtual Status DeleteToken(int64_t id) = 0;
 
   // --- dashboard sessions (stored as HashSecret(session id)) ---------------
@@ -424,6 +426,7 @@ class Catalog {
   // kNotFound for an unknown or expired session.
   virtual Result<SessionRecord> FindSession(std::string_view session_id) = 0;
   // Last seen = now; the expiry moves to `expires_ns` (sliding sessions).
+  // A write, like TouchToken: not on every request.
   virtual Status TouchSession(std::string_view session_id, int64_t expires_ns) = 0;
   virtual Status DeleteSession(std::string_view session_id) = 0;
   // Deletes expired sessions; returns how many.
