@@ -495,6 +495,7 @@ Status SqliteCatalog::DeletePackReads(const std::string& target, const std::vect
 
 Result<PruneStats> SqliteCatalog::PruneHistory(const HistoryRetention& retention) {
   if (retention.days < 1) return Status::InvalidArgument("history is kept for at least one day");
+  std::lock_guard<std::mutex> one_at_a_time(prune_mu_);
   const int64_t now = Now();
   const int64_t cutoff = now - retention.days * kNsPerDay;
   PruneStats stats;

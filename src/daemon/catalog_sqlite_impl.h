@@ -171,6 +171,8 @@ class SqliteCatalog final : public Catalog {
   std::unique_ptr<sql::Db> writer_;
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<sql::Db>> idle_readers_;
+  // One PruneHistory at a time: its keep-set table spans its transactions.
+  std::mutex prune_mu_;
 };
 
 }  // namespace cairn::catalog_internal
