@@ -202,6 +202,9 @@ Status Scheduler::HandleFire(Entry& e, int64_t now) {
 PollResult Scheduler::Poll() {
   PollResult result;
   const int64_t now = clock_->NowNs();
+  // A clock set back before the opening: the scheduler has been running all
+  // along, so fires from now on are on time.
+  opened_ns_ = std::min(opened_ns_, now);
   auto failed = [&](Entry& e, const Status& st) {
     result.errors.push_back(st.WithContext("task " + e.task.key));
     e.retry_at_ns = now + options_.retry_delay_ns;

@@ -8,6 +8,7 @@ Status MemorySchedulerStore::BeginWrite(bool* apply) {
   if (crashed_) return Status::Aborted("store: the process has crashed (simulated)");
   ++writes_;
   if (crash_at_ != 0 && writes_ == crash_at_) {
+    crash_at_ = 0;
     crashed_ = true;
     *apply = crash_after_;
     return *apply ? Status::Ok() : Status::Aborted("store: crash before write (simulated)");
@@ -30,7 +31,6 @@ void MemorySchedulerStore::CrashAtWrite(int n, bool after) {
 }
 
 void MemorySchedulerStore::Restart() {
-  crash_at_ = 0;
   crashed_ = false;
   for (auto& [id, rec] : jobs_)
     if (rec.status == JobStatus::kRunning) rec.status = JobStatus::kInterrupted;

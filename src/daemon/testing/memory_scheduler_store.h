@@ -28,13 +28,14 @@ class MemorySchedulerStore : public SchedulerStore {
   Status LeaveQueue(JobId id, JobStatus status, int64_t now_ns) override;
 
   // The daemon's own catalog updates (a job ended) and its start-up step
-  // (jobs that were running when it died are interrupted); clears a crash.
+  // (jobs that were running when it died are interrupted); clears a crash
+  // that happened (a planned one stays planned).
   void SetStatus(JobId id, JobStatus status) { jobs_.at(id).status = status; }
   void Restart();
 
-  // From now on, the n-th write (1-based) and all later ones fail, as if the
-  // process died just before it; with `after`, the n-th write is applied and
-  // the process dies just after it.
+  // The n-th write from now on (1-based) and all later ones until Restart
+  // fail, as if the process died just before it; with `after`, the n-th
+  // write is applied and the process dies just after it.
   void CrashAtWrite(int n, bool after);
   bool crashed() const { return crashed_; }
   int writes() const { return writes_; }
