@@ -122,7 +122,7 @@ class FieldParser {
         CAIRN_ASSIGN_OR_RETURN(hi, Value(base.substr(dash + 1)));
         if (hi < lo) return Error("range '" + std::string(base) + "' runs backwards");
       } else if (slash != std::string_view::npos) {
-        hi = spec_.star_max;  // "10/15" = "10-max/15"
+        hi = spec_.max;  // "10/15" = "10-max/15" ("7/2" in day-of-week is Sunday)
       }
     }
     int step = 1;
@@ -138,7 +138,7 @@ class FieldParser {
                      "); for longer intervals use every: instead of cron:");
     }
     for (int v = lo; v <= hi; v += step) (*bits)[v == 7 && spec_.max == 7 ? 0 : v] = true;
-    return Status::Ok();
+    return Status::Ok();  // lo <= hi always: every item selects at least one value
   }
 
   const std::string& expr_;

@@ -73,6 +73,10 @@ TEST(CronTest, NamesAreCaseInsensitiveAndSevenIsSunday) {
   EXPECT_EQ(Next("0 0 * * 7", t0, 2), sundays);
   EXPECT_EQ(Next("0 0 * * Sun", t0, 2), sundays);
   EXPECT_EQ(Next("0 0 * * 5-7", t0, 3), Days({"2024-09-01", "2024-09-06", "2024-09-07"}));
+  // "N/step" runs to the field's top, which for day-of-week is 7 = Sunday
+  // (found by the fuzzer: "7/4" once selected no day at all).
+  EXPECT_EQ(Next("0 0 * * 7/4", t0, 2), sundays);
+  EXPECT_EQ(Next("0 0 * * 6/1", t0, 2), Days({"2024-09-01", "2024-09-07"}));
   EXPECT_EQ(Next("0 0 1 jan,Jul *", t0, 2), Days({"2025-01-01", "2025-07-01"}));
   EXPECT_EQ(Next("0 0 1 FEB-APR *", t0, 3), Days({"2025-02-01", "2025-03-01", "2025-04-01"}));
 }

@@ -109,6 +109,20 @@ TEST(TimeZoneTest, SydneyIsSouthern) {
   EXPECT_EQ(gap.first, U(2024, 10, 5, 16));
 }
 
+TEST(TimeZoneTest, HalfHourDstLordHowe) {
+  // Lord Howe Island moves its clocks by 30 minutes (+10:30 <-> +11).
+  TimeZone tz = MustLoad("Australia/Lord_Howe");
+  EXPECT_EQ(tz.OffsetAt(U(2024, 1, 1)), 11 * 3600);
+  EXPECT_EQ(tz.OffsetAt(U(2024, 7, 1)), 10 * 3600 + 1800);
+  LocalResolution fold = tz.ToUtc(U(2024, 4, 7, 1, 45));
+  EXPECT_EQ(fold.kind, Kind::kFold);
+  EXPECT_EQ(fold.first, U(2024, 4, 6, 14, 45));
+  EXPECT_EQ(fold.second, U(2024, 4, 6, 15, 15));
+  LocalResolution gap = tz.ToUtc(U(2024, 10, 6, 2, 15));
+  EXPECT_EQ(gap.kind, Kind::kGap);
+  EXPECT_EQ(gap.first, U(2024, 10, 5, 15, 30));
+}
+
 TEST(TimeZoneTest, FooterRuleCoversTimesPastTheTable) {
   // The files' tables end in 2037; the POSIX rule in the footer takes over.
   TimeZone berlin = MustLoad("Europe/Berlin");
