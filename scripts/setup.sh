@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries the binary links (see docs/dependencies.md for why each)
   libssl-dev libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
+  # time zone rules for cron schedules (read from /usr/share/zoneinfo)
+  tzdata
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   attr acl python3 time restic borgbackup
