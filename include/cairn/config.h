@@ -11,10 +11,23 @@
 
 namespace cairn {
 
+// The `server:` section: how `cairn serve` listens and keeps its state
+// (docs/daemon.md). Every key has a default; the section may be left out.
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8420";  // host:port; a non-loopback host needs TLS or allow_insecure_http
+  std::string data_dir;                   // catalog and job logs; default "<config dir>/cairn-data"
+  std::string tls_cert, tls_key;          // PEM files; both or neither
+  bool allow_insecure_http = false;       // serve plain HTTP on a non-loopback address anyway
+  std::string admin_password_file;        // first line: the admin password; default: generated on first start
+  bool metrics_public = false;            // /metrics without a token
+  int max_concurrent_jobs = 1;            // jobs running at once (small machines: 1)
+};
+
 struct Config {
   std::string path;                     // the file it was read from
   std::vector<TargetConfig> targets;    // in file order
   std::vector<ServiceConfig> services;  // in file order
+  ServerConfig server;
   // Things that do not stop Cairn but that the operator should fix (a file
   // holding a password that group or others can read); one line each.
   std::vector<std::string> warnings;

@@ -368,6 +368,39 @@ Status ParseServices(const Json& services, const std::vector<std::string>& order
   return Status::Ok();
 }
 
+Status ParseServer(const Json& raw, const std::string& origin, const std::string& base_dir, ServerConfig* out) {
+  const std::string where = origin + ": server";
+  if (raw.is_null()) return Status::Ok();
+  if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
+  static const std::vector<KeySpec> kServerKeys = {
+      {"listen", Kind::kString},         {"data_dir", Kind::kString},          {"tls_cert", Kind::kString},
+      {"tls_key", Kind::kString},        {"allow_insecure_http", Kind::kBool}, {"admin_password_file", Kind::kString},
+      {"metrics_public", Kind::kBool},   {"max_concurrent_jobs", Kind::kInt},
+  };
+  CAIRN_RETURN_IF_ERROR(CheckKeys(raw, kServerKeys, where));
+  auto text = [&](const char* key, std::string* slot, bool path) {
+    if (raw.contains(key) && raw[key].is_string()) *slot = path ? Resolve(base_dir, raw[key].get<std::string>()) : raw[key].get<std::string>();
+  };
+  text("listen", &out->listen, false);
+  text("data_dir", &out->data_dir, true);
+  text("tls_cert", &out->tls_cert, true);
+  text("tls_key", &out->tls_key, true);
+  text("admin_password_file", &out->admin_password_file, true);
+  out->allow_insecure_http = raw.value("allow_insecure_http", false);
+  out->metrics_public = raw.value("metrics_public", false);
+  if (raw.contains("max_concurrent_jobs") && raw["max_concurrent_jobs"].is_number_integer()) {
+    out->max_concurrent_jobs = raw["max_concurrent_jobs"].get<int>();
+    if (out->max_concurrent_jobs < 1 || out->max_concurrent_jobs > 64)
+      return Status::InvalidArgument(where + ": max_concurrent_jobs must be between 1 and 64");
+  }
+  if (out->tls_cert.empty() != out->tls_key.empty())
+    return Status::InvalidArgument(where + ": tls_cert and tls_key go together");
+  const size_t colon = out->listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == out->listen.size())
+    return Status::InvalidArgument(where + ": listen must be host:port, e.g. 127.0.0.1:8420");
+  return Status::Ok();
+}
+
 // Mapping keys in file order (JSON objects are sorted).
 std::vector<std::string> KeysInOrder(const YAML::Node& doc, const char* section) {
   std::vector<std::string> out;
@@ -455,7 +488,7 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, c
   }
   if (root.is_null()) root = Json::object();
   if (!root.is_object()) return Status::InvalidArgument(origin + ": expected a mapping with targets and services");
-  static const std::vector<std::string> kTop = {"targets", "services"};
+  static const std::vector<std::string> kTop = {"targets", "services", "server"};
   for (const auto& [key, unused] : root.items()) {
     if (std::find(kTop.begin(), kTop.end(), key) != kTop.end()) continue;
     std::string hint = DidYouMean(key, kTop);
@@ -475,6 +508,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, c
     return Status::InvalidArgument(origin + ": services must be a mapping of name to service");
   if (services.is_object())
     CAIRN_RETURN_IF_ERROR(ParseServices(services, KeysInOrder(doc, "services"), origin, base_dir, &config));
+  CAIRN_RETURN_IF_ERROR(ParseServer(root.value("server", Json()), origin, base_dir, &config.server));
+  if (config.server.data_dir.empty() && !base_dir.empty()) config.server.data_dir = Resolve(base_dir, "cairn-data");
   return config;
 }
 
