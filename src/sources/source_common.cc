@@ -71,6 +71,17 @@ Result<std::vector<std::string>> SettingDatabases(const ServiceConfig& c) {
   return out;
 }
 
+std::vector<std::string> InexactReasons(const Json& fingerprint) {
+  std::vector<std::string> out;
+  if (!fingerprint.is_object() || !fingerprint.contains("inexact_reasons")) return out;
+  for (const Json& r : fingerprint["inexact_reasons"]) {
+    if (!r.is_object()) continue;
+    const std::string scope = r.value("scope", ""), reason = r.value("reason", "");
+    out.push_back(scope.empty() ? reason : scope + ": " + reason);
+  }
+  return out;
+}
+
 FingerprintDiff CompareFingerprints(const Json& expected, const Json& actual) {
   FingerprintDiff diff;
   const Json empty = Json::object();
@@ -81,12 +92,23 @@ FingerprintDiff CompareFingerprints(const Json& expected, const Json& actual) {
     diff.differences.push_back("the backup has no fingerprint to validate against");
     return diff;
   }
+  if (diff.exact && expected.contains("inexact_reasons"))
+    for (const Json& r : expected["inexact_reasons"])
+      if (r.is_object() && !r.value("scope", "").empty()) diff.structure_only.push_back(r["scope"]);
+  const auto by_value = [&](const std::string& name) {
+    if (!diff.exact) return false;
+    for (const std::string& scope : diff.structure_only)
+      if (name == scope || (name.size() > scope.size() && name.compare(0, scope.size(), scope) == 0 &&
+                            name[scope.size()] == '.'))
+        return false;
+    return true;
+  };
   for (const auto& [name, value] : want.items()) {
     if (!got.contains(name)) {
       diff.differences.push_back(name + ": missing after restore");
       continue;
     }
-    if (diff.exact && got[name] != value)
+    if (by_value(name) && got[name] != value)
       diff.differences.push_back(name + ": expected " + value.dump() + ", found " + got[name].dump());
   }
   for (const auto& [name, value] : got.items())
