@@ -126,6 +126,10 @@ class Source {
   // Refuses, before anything happens (before the safety backup), a restore
   // this source cannot do at all, e.g. a physical overwrite it does not support.
   virtual Status CheckRestore(const Json& manifest, RestoreMode mode) { return Status::Ok(); }
+  // For the safety backup before an overwrite: configured databases that do
+  // not exist (yet) are left out instead of failing the capture; there is
+  // nothing of them to keep, and the restore is about to create them.
+  virtual void SkipMissingDatabases() {}
   // Fingerprint of the data at `locator` (a RestoreOutcome's locator; an
   // empty object means the configured live service).
   virtual Result<Json> Fingerprint(const Json& locator) = 0;

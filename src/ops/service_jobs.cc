@@ -120,6 +120,7 @@ void LowerOwnPriority() {
 Result<RestorePoint> BackupService(const ServiceConfig& service, const TargetConfig& target_config,
                                    const ServiceBackupOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(service));
+  if (options.kind == "safety") source->SkipMissingDatabases();
   std::unique_ptr<Source> volumes = VolumesOf(service);
   CAIRN_ASSIGN_OR_RETURN(auto target, OpenTarget(target_config));
   CAIRN_ASSIGN_OR_RETURN(std::string version, source->Probe());

@@ -132,9 +132,10 @@ namespace cairn {
 
 std::vector<SettingSpec> SourceSettingSpecs(const std::string& type) {
   using K = SettingSpec::Kind;
+  // The same connection keys for every server type (docs/configuration.md).
   const std::vector<SettingSpec> connection = {
-      {"host", K::kString}, {"port", K::kInt}, {"user", K::kString},
-      {"password", K::kString}, {"password_file", K::kString},
+      {"host", K::kString},     {"port", K::kInt},           {"socket", K::kString},
+      {"user", K::kString},     {"password", K::kString},    {"password_file", K::kString},
   };
   std::vector<SettingSpec> out;
   auto add = [&](std::vector<SettingSpec> specs) { out.insert(out.end(), specs.begin(), specs.end()); };
@@ -144,12 +145,12 @@ std::vector<SettingSpec> SourceSettingSpecs(const std::string& type) {
          {"run_as", K::kString}, {"checksum_max_table_bytes", K::kInt}});
   } else if (type == "mysql") {
     add(connection);
-    add({{"socket", K::kString}, {"databases", K::kStringList}, {"method", K::kString}, {"bin_dir", K::kString},
+    add({{"databases", K::kStringList}, {"method", K::kString}, {"bin_dir", K::kString},
          {"data_dir", K::kString}, {"run_as", K::kString}, {"users", K::kBool}, {"restore_users", K::kBool},
          {"lock_timeout", K::kInt}});
   } else if (type == "redis") {
     add(connection);
-    add({{"socket", K::kString}, {"data_dir", K::kString}, {"dbfilename", K::kString},
+    add({{"data_dir", K::kString}, {"dbfilename", K::kString},
          {"redis_server", K::kString}, {"run_as", K::kString}});
   } else if (type == "sqlite") {
     add({{"path", K::kString, /*required=*/true}});

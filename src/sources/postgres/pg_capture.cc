@@ -158,9 +158,12 @@ class PhysicalCapture : public Capture {
     bool idle_after = false;
     bool exact = pg::ParseTxidSnapshot(after, &xmax_after, &idle_after);
     for (const Snap& s : snaps_) exact = exact && s.idle && s.xmax == xmax_after;
-    return Json{{"server_version", ctx_.server_version},
-                {"fingerprint", {{"exact", exact}, {"items", items_}}},
-                {"source", source_}};
+    Json fingerprint = {{"exact", exact}, {"items", items_}};
+    if (!exact)
+      fingerprint["inexact_reasons"] = Json::array(
+          {{{"reason", "the cluster was written to while pg_basebackup copied it (a transaction ran or started; "
+                       "an autovacuum ANALYZE counts too), so the fingerprint's snapshots are not the copy"}}});
+    return Json{{"server_version", ctx_.server_version}, {"fingerprint", fingerprint}, {"source", source_}};
   }
 
  private:

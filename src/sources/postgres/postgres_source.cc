@@ -23,9 +23,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -43,6 +45,12 @@ namespace fs = std::filesystem;
 using namespace pgsrc;
 
 constexpr int64_t kDefaultChecksumMaxBytes = int64_t{4} << 30;
+constexpr char kRecoveryBegin[] = "# Added by Cairn for the restore's recovery (removed after promotion)";
+constexpr char kRecoveryEnd[] = "# End of Cairn's recovery settings";
+// A copy must not act on its own: its subscriptions would pull from the
+// original's publishers under the original's slot names. No apply worker
+// runs until Cairn has disabled them; the line is then taken out again.
+constexpr char kNoSubscriptionWorkers[] = "max_logical_replication_workers = 0  # until Cairn disabled the subscriptions";
 
 // ----------------------------------------------------------------- the source
 
@@ -98,7 +106,26 @@ class PostgresSource : public Source {
     std::unique_ptr<PostgresSource> s(new PostgresSource());
     s->config_ = c;
     CAIRN_ASSIGN_OR_RETURN(s->ep_.host, SettingString(c, "host", "127.0.0.1"));
-    CAIRN_ASSIGN_OR_RETURN(int64_t port, SettingInt(c, "port", 5432));
+    // socket: the server's socket directory (as libpq's host), or the socket
+    // file itself (.s.PGSQL.<port>, which also gives the port).
+    CAIRN_ASSIGN_OR_RETURN(std::string socket, SettingString(c, "socket", ""));
+    std::optional<int> socket_port;
+    if (!socket.empty()) {
+      if (socket[0] != '/')
+        return Status::InvalidArgument("service " + c.name + ": setting socket must be an absolute path");
+      if (c.settings.contains("host"))
+        return Status::InvalidArgument("service " + c.name + ": set either host or socket, not both");
+      const fs::path p(socket);
+      const std::string file = p.filename().string();
+      if (file.rfind(".s.PGSQL.", 0) == 0 && file.size() > 9 &&
+          file.find_first_not_of("0123456789", 9) == std::string::npos) {
+        socket_port = std::stoi(file.substr(9));
+        socket = p.parent_path().string();
+      }
+      while (socket.size() > 1 && socket.back() == '/') socket.pop_back();
+      s->ep_.host = socket;
+    }
+    CAIRN_ASSIGN_OR_RETURN(int64_t port, SettingInt(c, "port", socket_port.value_or(5432)));
     if (port < 1 || port > 65535)
       return Status::InvalidArgument("service " + c.name + ": setting port must be between 1 and 65535");
     s->ep_.port = static_cast<int>(port);
@@ -158,7 +185,9 @@ class PostgresSource : public Source {
                      {"fingerprint_hash", hash},
                      {"databases", names},
                      {"part", kBasePart},
-                     {"file", kBaseFile}};
+                     {"file", kBaseFile},
+                     // pg_basebackup copies no unlogged data: those tables are fingerprinted by name.
+                     {"unlogged", "structure"}};
       AddConfigFacts(&source);
       return MakePhysicalCapture(std::move(ctx), std::move(basebackup), std::move(names), std::move(source));
     }
@@ -201,6 +230,8 @@ class PostgresSource : public Source {
     return RestoreLogical(request, src);
   }
 
+  void SkipMissingDatabases() override { skip_missing_ = true; }
+
   Result<Json> Fingerprint(const Json& locator) override {
     const Json loc = locator.is_object() && locator.contains("postgres") ? locator["postgres"] : Json::object();
     Endpoint ep = ep_;
@@ -220,7 +251,8 @@ class PostgresSource : public Source {
       hash = pg::DefaultFingerprintHash(server_num_);
     }
     CAIRN_ASSIGN_OR_RETURN(std::string psql, Tool("psql"));
-    const std::string script = pg::FingerprintScript(hash, checksum_max_bytes_);
+    const std::string script =
+        pg::FingerprintScript(hash, checksum_max_bytes_, loc.value("unlogged", "") == "structure");
     Json items = Json::object();
     for (const auto& [actual, reported] : dbs) {
       auto session = PsqlSession::Open(psql, ep, actual);
@@ -328,7 +360,8 @@ class PostgresSource : public Source {
       CAIRN_ASSIGN_OR_RETURN(ctx.dump_tool, Tool("pg_dump"));
       CAIRN_ASSIGN_OR_RETURN(ctx.dumpall_tool, Tool("pg_dumpall"));
     }
-    ctx.script = pg::FingerprintScript(pg::DefaultFingerprintHash(server_num_), checksum_max_bytes_);
+    ctx.script =
+        pg::FingerprintScript(pg::DefaultFingerprintHash(server_num_), checksum_max_bytes_, method_ == "physical");
     return ctx;
   }
 
@@ -357,6 +390,10 @@ class PostgresSource : public Source {
             " 'privilege', a.privilege_type, 'grantable', a.is_grantable)), '[]') FROM aclexplode(d.datacl) a) END,"
             " 'settings', (SELECT to_json(s.setconfig) FROM pg_db_role_setting s"
             " WHERE s.setdatabase = d.oid AND s.setrole = 0),"
+            " 'role_settings', (SELECT json_agg(json_build_object('role', pg_get_userbyid(s.setrole),"
+            " 'settings', s.setconfig) ORDER BY pg_get_userbyid(s.setrole)) FROM pg_db_role_setting s"
+            " WHERE s.setdatabase = d.oid AND s.setrole <> 0),"
+            " 'tablespace', (SELECT spcname FROM pg_tablespace t WHERE t.oid = d.dattablespace),"
             " 'comment', shobj_description(d.oid, 'pg_database')) ORDER BY d.datname), '[]')"
             " FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate"));
     Json out = Json::array();
@@ -372,12 +409,15 @@ class PostgresSource : public Source {
                     {"connection_limit", row.value("datconnlimit", -1)},
                     {"acl", d["acl"]},
                     {"settings", d["settings"]},
+                    {"role_settings", d["role_settings"]},
+                    {"tablespace", d["tablespace"]},
                     {"comment", d["comment"]}};
       const std::string name = d["name"].get<std::string>();
       if (databases_.empty() || std::find(databases_.begin(), databases_.end(), name) != databases_.end())
         out.push_back(std::move(entry));
     }
     for (const std::string& want : databases_) {
+      if (skip_missing_) break;
       bool found = false;
       for (const Json& d : out) found = found || d["name"] == want;
       if (!found)
@@ -562,6 +602,12 @@ class PostgresSource : public Source {
     // A non-superuser may not give databases away: it then owns the copy itself.
     const std::string owner = superuser_ ? text("owner") : std::string();
     if (!owner.empty() && roles.count(owner)) sql += " OWNER " + QuoteIdent(owner);
+    const std::string space = text("tablespace");
+    if (!space.empty() && space != "pg_default") {
+      auto there = Sql("SELECT to_json(count(*) > 0) FROM pg_tablespace WHERE spcname = " + QuoteLiteral(space));
+      if (there.ok() && there->get<bool>()) sql += " TABLESPACE " + QuoteIdent(space);
+      else Log(req, "warning: database " + name + ": tablespace " + space + " does not exist here, using the default");
+    }
     Status st = Exec(sql);
     if (!st.ok()) return st.WithContext("cannot create database " + name);
 
@@ -573,6 +619,21 @@ class PostgresSource : public Source {
     if (d.contains("settings") && d["settings"].is_array())
       for (const Json& s : d["settings"]) 
         if (s.is_string()) props.push_back("ALTER DATABASE " + db + " SET " + pg::SettingClause(s.get<std::string>()));
+    // ALTER ROLE ... IN DATABASE: what pg_dump --create carries and pg_dumpall
+    // --globals-only does not (pg_db_role_setting rows with both keys).
+    if (d.contains("role_settings") && d["role_settings"].is_array())
+      for (const Json& rs : d["role_settings"]) {
+        const std::string role = rs.value("role", "");
+        if (role.empty() || !roles.count(role) || !rs.contains("settings") || !rs["settings"].is_array()) {
+          if (!role.empty()) Log(req, "warning: database " + name + ": role " + role + " does not exist, its settings "
+                                      "in this database are not restored");
+          continue;
+        }
+        for (const Json& s : rs["settings"])
+          if (s.is_string())
+            props.push_back("ALTER ROLE " + QuoteIdent(role) + " IN DATABASE " + db + " SET " +
+                            pg::SettingClause(s.get<std::string>()));
+      }
     if (!text("comment").empty()) props.push_back("COMMENT ON DATABASE " + db + " IS " + QuoteLiteral(text("comment")));
     if (d.contains("acl") && d["acl"].is_array()) {
       props.push_back("REVOKE ALL ON DATABASE " + db + " FROM PUBLIC");
@@ -754,7 +815,7 @@ class PostgresSource : public Source {
     // postgresql.auto.conf is read last, so these win over anything before.
     const std::string extra = "\n# Added by Cairn for a restored copy\nport = " + std::to_string(port) +
                               "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '" + escaped +
-                              "'\narchive_mode = off\n";
+                              "'\narchive_mode = off\n" + std::string(kNoSubscriptionWorkers) + "\n";
     std::error_code ec;
     fs::remove(dir + "/standby.signal", ec);
     fs::remove(dir + "/postmaster.pid", ec);
@@ -763,26 +824,98 @@ class PostgresSource : public Source {
 
   // pg_ctl start; on failure the server log says why. `config_dir` is what
   // pg_ctl -D gets: the data directory, or where a Debian-style cluster keeps
-  // postgresql.conf.
+  // postgresql.conf. `log_file` receives the server's stderr (pg_ctl -l),
+  // by default <dir>/cairn-start.log.
   Status StartServer(const std::string& pg_ctl, const std::string& dir, const std::vector<std::string>& opts,
-                     const std::string& config_dir = "") {
+                     const std::string& config_dir = "", const std::string& log_file = "") {
     const std::string ctl_dir = config_dir.empty() ? dir : config_dir;
-    std::vector<std::string> argv = {pg_ctl, "-D", ctl_dir, "-l", dir + "/cairn-start.log", "-w", "-t", "300"};
+    const std::string log_path = log_file.empty() ? dir + "/cairn-start.log" : log_file;
+    std::vector<std::string> argv = {pg_ctl, "-D", ctl_dir, "-l", log_path, "-w", "-t", "300"};
     if (!opts.empty()) {
       std::string joined;
       for (const std::string& o : opts) joined += (joined.empty() ? "" : " ") + pg::ShellQuote(o);
       argv.insert(argv.end(), {"-o", joined});
     }
     argv.push_back("start");
-    const size_t log_before = ReadTextFile(dir + "/cairn-start.log").size();  // pg_ctl -l appends
+    const size_t log_before = ReadTextFile(log_path).size();  // pg_ctl -l appends
     std::string err;
     if (RunAsUser(argv, dir, &err).ok()) return Status::Ok();
     // The log's FATAL line, else its last line (start-up errors before
     // logging is set up have no prefix), else pg_ctl's own message.
-    std::string log = ReadTextFile(dir + "/cairn-start.log");
+    std::string log = ReadTextFile(log_path);
     log = log.size() > log_before ? log.substr(log_before) : "";
     const std::string why = !log.empty() ? pg::ErrorText(log) : pg::ErrorText(err);
     return Status::IOError("PostgreSQL in " + dir + " did not start: " + why);
+  }
+
+  // Where the running postmaster of `data_dir` sends its stderr (what it was
+  // started with, e.g. pg_ctl -l FILE): a restart keeps the server's own log
+  // there instead of a file of Cairn's. "" when unknown or not a plain file.
+  static std::string ServerStderrFile(const std::string& data_dir) {
+    std::string pid = ReadTextFile(data_dir + "/postmaster.pid");
+    pid = pid.substr(0, pid.find('\n'));
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return "";
+    std::error_code ec;
+    const fs::path target = fs::read_symlink("/proc/" + pid + "/fd/2", ec);
+    if (ec || !target.is_absolute() || !fs::is_regular_file(target, ec)) return "";
+    return target.string();
+  }
+
+  static Status CopyHistoryFiles(const std::string& from, const std::string& to, const passwd* pw) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(from, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.size() != 16 || name.compare(8, 8, ".history") != 0) continue;
+      if (::access((to + "/" + name).c_str(), F_OK) == 0) continue;
+      CAIRN_RETURN_IF_ERROR(WriteOwnedFile(to + "/" + name, ReadTextFile(entry.path().string()), pw, false));
+    }
+    return Status::Ok();
+  }
+
+  // Disables every enabled subscription of a restored copy; returns them as "db.subscription".
+  Result<std::vector<std::string>> DisableSubscriptions(const Endpoint& copy) {
+    CAIRN_ASSIGN_OR_RETURN(std::string psql, Tool("psql"));
+    CAIRN_ASSIGN_OR_RETURN(
+        Json subs, RunSqlJson(psql, copy, admin_db_,
+                              "SELECT coalesce(json_agg(json_build_array(d.datname, s.subname)), '[]') FROM"
+                              " pg_subscription s JOIN pg_database d ON d.oid = s.subdbid WHERE s.subenabled"));
+    std::vector<std::string> done;
+    for (const Json& sub : subs) {
+      const std::string db = sub[0].get<std::string>(), name = sub[1].get<std::string>();
+      CAIRN_RETURN_IF_ERROR(RunSql(psql, copy, db, "ALTER SUBSCRIPTION " + QuoteIdent(name) + " DISABLE")
+                                .status()
+                                .WithContext("cannot disable subscription " + name + " in the copy's database " + db));
+      done.push_back(db + "." + name);
+    }
+    return done;
+  }
+
+  // After a start in targeted recovery: waits until the server has promoted
+  // itself (it accepts read-only connections before that).
+  Status WaitForPromotion(const std::string& dir, const std::string& log_file) {
+    CAIRN_ASSIGN_OR_RETURN(std::string psql, Tool("psql"));
+    std::string last;
+    for (int i = 0; i < 3000; ++i) {
+      auto out = RunSql(psql, ep_, admin_db_, "SELECT pg_is_in_recovery()");
+      if (out.ok() && *out == "f") return Status::Ok();
+      last = out.ok() ? "still in recovery" : out.status().message();
+      if (::access((dir + "/postmaster.pid").c_str(), F_OK) != 0) break;  // the server stopped
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::string log = ReadTextFile(log_file);
+    return Status::IOError("the restored cluster in " + dir + " did not finish recovery: " +
+                           (log.empty() ? last : pg::ErrorText(log)));
+  }
+
+  // Takes Cairn's recovery settings out of postgresql.auto.conf again (the
+  // server ignores them once promoted; they should not linger there).
+  static Status RemoveRecoverySettings(const std::string& path, const passwd* pw) {
+    const std::string text = ReadTextFile(path);
+    const size_t b = text.find(kRecoveryBegin), e = text.find(kRecoveryEnd);
+    if (b == std::string::npos || e == std::string::npos || e < b) return Status::Ok();
+    std::string kept = text.substr(0, b) + text.substr(e + std::strlen(kRecoveryEnd));
+    while (kept.size() >= 2 && kept.compare(kept.size() - 2, 2, "\n\n") == 0) kept.pop_back();
+    return WriteOwnedFile(path, kept, pw, false).WithContext("cannot remove the recovery settings from " + path);
   }
 
   Status StopServer(const std::string& pg_ctl, const std::string& dir) {
@@ -834,13 +967,29 @@ class PostgresSource : public Source {
       }
       out.summary = "started a restored PostgreSQL " + pg::MajorName(major) + " on 127.0.0.1:" + std::to_string(port) +
                     " with data directory " + dir;
+      Endpoint copy = ep_;
+      copy.host = !ep_.host.empty() && ep_.host[0] == '/' ? dir : "127.0.0.1";
+      copy.port = port;
+      Result<std::vector<std::string>> disabled = DisableSubscriptions(copy);
+      if (!disabled.ok()) {
+        Log(req, "warning: " + disabled.status().message() + "; the copy keeps max_logical_replication_workers = 0");
+      } else {
+        const std::string conf = dir + "/postgresql.auto.conf";
+        std::string text = ReadTextFile(conf);
+        const size_t at = text.find(kNoSubscriptionWorkers);
+        if (at != std::string::npos) text.erase(at, std::strlen(kNoSubscriptionWorkers) + 1);
+        (void)WriteOwnedFile(conf, text, pw, false);
+        if (!disabled->empty())
+          out.summary += "; its subscriptions were disabled (" + JoinNames(*disabled) +
+                         ": ALTER SUBSCRIPTION ... ENABLE to start them)";
+      }
       out.connection = {{"host", "127.0.0.1"}, {"port", port}, {"data_dir", dir}, {"socket_dir", dir},
                         {"user", ep_.user}};
       out.stop_hint = "runuser -u " + run_as_ + " -- " + pg_ctl + " -D " + pg::ShellQuote(dir) + " -m fast stop";
       // Validation reaches the copy the way the original is reached (socket or TCP).
       const std::string via = !ep_.host.empty() && ep_.host[0] == '/' ? dir : "127.0.0.1";
       out.locator = {{"postgres", {{"host", via}, {"port", port}, {"databases", dbmap},
-                                   {"fingerprint_hash", hash}}}};
+                                   {"fingerprint_hash", hash}, {"unlogged", src.value("unlogged", "")}}}};
       return out;
     }
 
@@ -871,6 +1020,27 @@ class PostgresSource : public Source {
       return WithNote(st, "nothing was changed");
     }
     fs::remove(staging + "/postmaster.pid", ec);
+    // Recovery ends with a promotion onto a new timeline (as pgBackRest's
+    // restores do): crash recovery would stay on the old timeline and write
+    // WAL under segment names the archive already holds, so every safe
+    // archive_command (test ! -f, pgBackRest, WAL-G) would fail from then on.
+    // The WAL the copy needs is in its pg_wal; restore_command finds nothing.
+    // The new timeline's number must be one the archive has not seen: the
+    // promotion picks one past every timeline history file in pg_wal, so the
+    // live cluster's history files (its own and those of earlier restores) go
+    // into the copy.
+    st = CopyHistoryFiles(live + "/pg_wal", staging + "/pg_wal", pw);
+    if (st.ok()) st = WriteOwnedFile(staging + "/recovery.signal", "", pw, false);
+    if (st.ok())
+      st = WriteOwnedFile(staging + "/postgresql.auto.conf",
+                          std::string("\n") + kRecoveryBegin + "\nrestore_command = 'false'\n"
+                          "recovery_target = 'immediate'\nrecovery_target_action = 'promote'\n"
+                          "recovery_target_timeline = 'current'\n" + kRecoveryEnd + "\n",
+                          pw, true);
+    if (!st.ok()) {
+      fs::remove_all(staging, ec);
+      return WithNote(st, "nothing was changed");
+    }
     // Start the restored cluster the way the current one was started, and
     // refuse before any downtime when that way cannot work.
     std::string ctl_dir;
@@ -885,6 +1055,11 @@ class PostgresSource : public Source {
                                  (ctl_dir.empty() ? std::string("the backup") : ctl_dir) +
                                  " and no config_file in " + live + "/postmaster.opts; nothing was changed");
     }
+    // The server's stderr goes where it went before (its own log file), never
+    // into the data directory where base backups would pick it up.
+    std::string log_file = ServerStderrFile(live);
+    if (log_file.empty())
+      log_file = (config_.temp_dir.empty() ? std::string("/tmp") : config_.temp_dir) + "/cairn-pg-" + suffix + ".log";
     Log(req, "stopping PostgreSQL in " + live + " (downtime starts)");
     const bool was_running = ::access((live + "/postmaster.pid").c_str(), F_OK) == 0;
     if (was_running) {
@@ -897,25 +1072,26 @@ class PostgresSource : public Source {
     if (::rename(live.c_str(), old.c_str()) != 0) {
       st = Status::FromErrno(errno, "cannot move " + live + " aside");
       fs::remove_all(staging, ec);
-      if (was_running) (void)StartServer(pg_ctl, live, opts, ctl_dir);
+      if (was_running) (void)StartServer(pg_ctl, live, opts, ctl_dir, log_file);
       return st;
     }
     if (::rename(staging.c_str(), live.c_str()) != 0) {
       st = Status::FromErrno(errno, "cannot move " + staging + " to " + live);
       ::rename(old.c_str(), live.c_str());
       fs::remove_all(staging, ec);
-      if (was_running) (void)StartServer(pg_ctl, live, opts, ctl_dir);
+      if (was_running) (void)StartServer(pg_ctl, live, opts, ctl_dir, log_file);
       return st;
     }
-    Log(req, "starting the restored cluster");
-    st = StartServer(pg_ctl, live, opts, ctl_dir);
+    Log(req, "starting the restored cluster (server log: " + log_file + ")");
+    st = StartServer(pg_ctl, live, opts, ctl_dir, log_file);
+    if (st.ok()) st = WaitForPromotion(live, log_file);
     if (!st.ok()) {
       // Put the previous cluster back so the service keeps running.
       (void)StopServer(pg_ctl, live);
       const std::string failed = live + ".cairn-failed-" + suffix;
       std::string back = "the previous data directory was put back";
       if (::rename(live.c_str(), failed.c_str()) == 0 && ::rename(old.c_str(), live.c_str()) == 0) {
-        Status again = StartServer(pg_ctl, live, opts, ctl_dir);
+        Status again = StartServer(pg_ctl, live, opts, ctl_dir, log_file);
         back += again.ok() ? " and started" : " but did not start either: " + again.message();
         back += "; the restored copy is kept in " + failed;
       } else {
@@ -923,13 +1099,15 @@ class PostgresSource : public Source {
       }
       return Status(st.code(), st.message() + "; " + back);
     }
-    Log(req, "PostgreSQL is up again (downtime ends)");
+    Log(req, "PostgreSQL is up again on a new timeline (downtime ends)");
+    st = RemoveRecoverySettings(live + "/postgresql.auto.conf", pw);
+    if (!st.ok()) Log(req, "warning: " + st.message());
     fs::remove_all(old, ec);
     if (ec) Log(req, "warning: cannot remove the previous data directory " + old + ": " + ec.message());
     server_num_ = 0;  // a new server process: ask again
     out.summary = "restored the PostgreSQL cluster in " + live + " (server restarted)";
     out.connection = {{"host", ep_.host}, {"port", ep_.port}, {"data_dir", live}, {"user", ep_.user}};
-    out.locator = {{"postgres", {{"databases", dbmap}, {"fingerprint_hash", hash}}}};
+    out.locator = {{"postgres", {{"databases", dbmap}, {"fingerprint_hash", hash}, {"unlogged", src.value("unlogged", "")}}}};
     return out;
   }
 
@@ -942,7 +1120,7 @@ class PostgresSource : public Source {
   std::string admin_db_ = "postgres";
   int server_num_ = 0, server_major_ = 0;
   std::string server_version_;
-  bool superuser_ = false, replication_ = false, probed_ = false;
+  bool superuser_ = false, replication_ = false, probed_ = false, skip_missing_ = false;
   int dump_major_ = 0;  // pg_dump's major version, learnt by Probe()
 };
 
