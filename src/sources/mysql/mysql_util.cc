@@ -263,9 +263,17 @@ Status ClassifyError(const std::string& stderr_text, const std::string& where, c
   // (GRANT without GRANT OPTION), as are 1044 and 1142.
   const bool in_script = stderr_text.find(" at line ") != std::string::npos;
   if (line.find("Access denied for user") != std::string::npos && line.find("(using password:") != std::string::npos &&
-      !in_script)
+      !in_script) {
+    // root@localhost of a packaged server logs in through unix_socket
+    // authentication, which a TCP connection cannot use.
+    const bool tcp = where.rfind("socket ", 0) != 0;
+    const std::string hint = tcp && user == "root" && line.find("(using password: NO)") != std::string::npos
+                                 ? "; root usually logs in through its unix socket: set socket: "
+                                   "/run/mysqld/mysqld.sock, or use an account with a password"
+                                 : "";
     return Status::IOError("MariaDB at " + where + " refused user " + user +
-                           ": access denied (wrong password, or no such user for this host)");
+                           ": access denied (wrong password, or no such user for this host)" + hint);
+  }
   if (line.find("Can't connect to") != std::string::npos) {
     // libmariadb reports a refused TCP connect as EINPROGRESS (115): its connect is non-blocking.
     std::string why = line.find("(115") != std::string::npos ? "connection refused" : ErrnoText(line);
