@@ -1,13 +1,49 @@
 // The MariaDB captures: logical (mariadb-dump per database, in a snapshot
 // the fingerprint shares) and physical (mariadb-backup --stream).
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <set>
+
+#include "util/fd_io.h"
 
 #include "sources/mysql/mysql_common.h"
 #include "util/process.h"
 
 namespace cairn::mysql {
 namespace {
+
+// A readable in-memory file holding `text` (a script for a client's stdin).
+Result<int> ScriptFile(const std::string& text) {
+  int fd = ::memfd_create("cairn-script", MFD_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "cannot create a memory file");
+  Status st = WriteFully(fd, AsBytes(text), -1, "cannot fill a memory file");
+  if (!st.ok()) {
+    ::close(fd);
+    return st;
+  }
+  ::lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+// Reads `fd` byte by byte up to a line equal to `marker` (nothing after it
+// is consumed: the rest of the stream is the part).
+Status ReadMarker(int fd, const std::string& marker) {
+  std::string line;
+  for (;;) {
+    char c;
+    ssize_t n = ::read(fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::IOError("the exact-rows session ended before its snapshot started");
+    if (c != '\n') {
+      line.push_back(c);
+      continue;
+    }
+    if (line == marker) return Status::Ok();
+    line.clear();
+  }
+}
 
 // ---------------------------------------------------------------- logical capture
 
@@ -38,6 +74,13 @@ class LogicalCapture : public Capture {
       p.open = [this, i]() { return OpenDb(i); };
       p.finish = [this, i]() { return FinishDb(i); };
       parts_.push_back(std::move(p));
+      if (dbs_[i].rows_part.empty()) continue;
+      CapturePart rows;
+      rows.name = dbs_[i].rows_part;
+      rows.file_name = dbs_[i].rows_file;
+      rows.open = [this, i]() { return OpenRows(i); };
+      rows.finish = [this, i]() { return FinishRows(i); };
+      parts_.push_back(std::move(rows));
     }
   }
 
@@ -45,7 +88,11 @@ class LogicalCapture : public Capture {
     // Dumps first (their logs drain until they are gone), then the sessions
     // (the lock session may still hold the commit lock).
     users_dump_.reset();
-    for (Running& r : running_) r.dump.reset();
+    for (Running& r : running_) {
+      r.dump.reset();
+      r.rows.reset();
+      if (r.rows_fd >= 0) ::close(r.rows_fd);
+    }
     running_.clear();
     session_.reset();
     lock_session_.reset();
@@ -57,8 +104,11 @@ class LogicalCapture : public Capture {
 
   Result<Json> Finish() override {
     CAIRN_RETURN_IF_ERROR(Collect());
-    for (size_t i = 0; i < dbs_.size(); ++i)
+    for (size_t i = 0; i < dbs_.size(); ++i) {
       if (!running_[i].finished) return Status::IOError("part " + dbs_[i].part + " was not read");
+      if (!dbs_[i].rows_part.empty() && !running_[i].rows_finished)
+        return Status::IOError("part " + dbs_[i].rows_part + " was not read");
+    }
     if (lock_session_) {
       Status st = lock_session_->Close();
       lock_session_.reset();
@@ -70,19 +120,28 @@ class LogicalCapture : public Capture {
       CAIRN_RETURN_IF_ERROR(st);
     }
     Json databases = Json::array();
-    for (const DbPart& d : dbs_)
+    for (const DbPart& d : dbs_) {
       databases.push_back({{"name", d.db.name},
                            {"part", d.part},
                            {"file", d.file},
                            {"charset", d.db.charset},
                            {"collation", d.db.collation}});
+      if (d.rows_part.empty()) continue;
+      Json names = Json::array();
+      for (const TableInfo& t : d.exact_tables) names.push_back(t.name);
+      databases.back()["rows_part"] = d.rows_part;
+      databases.back()["rows_file"] = d.rows_file;
+      databases.back()["rows_tables"] = names;
+    }
     Json source = {{"method", "logical"},
                    {"databases", databases},
                    {"users_part", settings_.users ? Json(kUsersPart) : Json(nullptr)},
-                   {"endpoint", client_->Where()}};
+                   {"endpoint", client_->Where()},
+                   {"fingerprint_version", kFingerprintVersion}};
     if (!notes_.empty()) source["fingerprint_note"] = Join(notes_, "; ");
-    return Json{
-        {"server_version", version_}, {"fingerprint", {{"exact", exact_}, {"items", items_}}}, {"source", source}};
+    Json fingerprint = {{"exact", exact_}, {"items", items_}};
+    if (!reasons_.empty()) fingerprint["inexact_reasons"] = reasons_;
+    return Json{{"server_version", version_}, {"fingerprint", fingerprint}, {"source", source}};
   }
 
  private:
@@ -90,6 +149,9 @@ class LogicalCapture : public Capture {
     std::unique_ptr<DumpLog> log;  // declared first: destroyed after the dump
     std::unique_ptr<Process> dump;
     bool finished = false;
+    std::unique_ptr<Process> rows;  // the exact rows, in the dump's snapshot
+    int rows_fd = -1;
+    bool rows_finished = false;
   };
 
   Status OpenSession(std::unique_ptr<Session>* s, const std::string& name) {
@@ -135,6 +197,7 @@ class LogicalCapture : public Capture {
     notes_.push_back(std::string(backup_stage_ ? "BACKUP STAGE BLOCK_COMMIT" : "FLUSH TABLES WITH READ LOCK") +
                      " was refused (" + m +
                      "): each dump ran in a snapshot of its own, not shared with the fingerprint");
+    reasons_.push_back({{"reason", notes_.back()}});
     return false;
   }
 
@@ -163,6 +226,13 @@ class LogicalCapture : public Capture {
       return st;
     }
     Running& r = running_[i];
+    if (!dbs_[i].exact_tables.empty()) {
+      st = StartRows(i);
+      if (!st.ok()) {
+        unlock();
+        return st;
+      }
+    }
     std::string log_path = client_->private_dir() + "/dump-" + std::to_string(i) + ".log";
     auto log = DumpLog::Create(log_path);
     if (!log.ok()) {
@@ -171,10 +241,12 @@ class LogicalCapture : public Capture {
     }
     r.log = std::move(log).value();
     ProcessOptions o;
-    o.argv =
-        client_->Argv(dump_tool_, {"--single-transaction", "--routines", "--events", "--triggers", "--hex-blob",
-                                   "--skip-dump-date", "--max-allowed-packet=1G", "--default-character-set=utf8mb4",
-                                   "--verbose", "--log-error=" + log_path, "--", db});
+    std::vector<std::string> args = {"--single-transaction", "--routines", "--events", "--triggers", "--hex-blob",
+                                     "--skip-dump-date", "--max-allowed-packet=1G", "--default-character-set=utf8mb4",
+                                     "--verbose", "--log-error=" + log_path};
+    for (const TableInfo& t : dbs_[i].exact_tables) args.push_back("--ignore-table-data=" + db + "." + t.name);
+    args.insert(args.end(), {"--", db});
+    o.argv = client_->Argv(dump_tool_, args);
     o.stdout_mode = ProcessOptions::Output::kPipe;
     o.low_priority = true;
     auto started = Process::Start(std::move(o));
@@ -203,14 +275,18 @@ class LogicalCapture : public Capture {
     pending_tables_.clear();
     for (TableInfo& t : ParseTables(Join(listing, "\n")))
       if (t.db == db) pending_tables_.push_back(std::move(t));
+    // A table that is not transactional was read by the dump after the lock,
+    // outside any snapshot: only this database's fingerprint is by name.
+    std::vector<std::string> loose;
     for (const TableInfo& t : pending_tables_)
-      if (!t.transactional()) {
-        if (exact_)
-          notes_.push_back("table " + db + "." + t.name + " uses " + t.engine + ", which is not transactional");
-        exact_ = false;
-      }
-    CAIRN_RETURN_IF_ERROR(session_->Send(FingerprintSql({db}, pending_tables_) + "COMMIT;\nSELECT 'cairn-fp-" +
-                                         std::to_string(i) + "';\n"));
+      if (!t.transactional()) loose.push_back(t.name + " (" + t.engine + ")");
+    if (!loose.empty()) {
+      notes_.push_back("database " + db + ": not transactional: " + Join(loose, ", "));
+      reasons_.push_back({{"scope", db},
+                          {"reason", "not transactional, so read outside the dump's snapshot: " + Join(loose, ", ")}});
+    }
+    CAIRN_RETURN_IF_ERROR(session_->Send(FingerprintSql({db}, pending_tables_, kFingerprintVersion) +
+                                         "COMMIT;\nSELECT 'cairn-fp-" + std::to_string(i) + "';\n"));
     pending_ = static_cast<int>(i);
     return r.dump->ReleaseStdout();
   }
@@ -224,6 +300,51 @@ class LogicalCapture : public Capture {
     if (!st.ok())
       return client_->Classify(text + "\n" + r.dump->captured_stderr(),
                                "mariadb-dump of database " + dbs_[i].db.name + " failed");
+    return Status::Ok();
+  }
+
+  // The exact rows of a database's FLOAT tables: a `mariadb` of its own whose
+  // consistent snapshot starts now, while commits are blocked (so it sees
+  // what the dump and the fingerprint see); its output waits in the pipe
+  // until the rows part is read.
+  Status StartRows(size_t i) {
+    std::string script = std::string(kSessionSetup) + "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\n" +
+                         "SELECT 'cairn-rows-ready';\n" + ExactRowsHeader();
+    for (const TableInfo& t : dbs_[i].exact_tables) script += ExactRowsSql(t);
+    script += "COMMIT;\n";
+    CAIRN_ASSIGN_OR_RETURN(int in, ScriptFile(script));
+    CAIRN_ASSIGN_OR_RETURN(std::string tool, client_->Tool({"mariadb", "mysql"}, "mariadb-client"));
+    ProcessOptions o;
+    o.argv = client_->Argv(tool, {"--batch", "--raw", "--skip-column-names", "--max-allowed-packet=1G"});
+    o.stdin_fd = in;
+    o.stdout_mode = ProcessOptions::Output::kPipe;
+    o.low_priority = true;
+    auto started = Process::Start(std::move(o));
+    ::close(in);
+    if (!started.ok()) return started.status();
+    Running& r = running_[i];
+    r.rows = std::move(started).value();
+    r.rows_fd = r.rows->ReleaseStdout();
+    Status st = ReadMarker(r.rows_fd, "cairn-rows-ready");
+    if (!st.ok() && !r.rows->Wait().ok())
+      return client_->Classify(r.rows->captured_stderr(), "reading the exact rows of database " + dbs_[i].db.name);
+    return st;
+  }
+
+  Result<int> OpenRows(size_t i) {
+    Running& r = running_[i];
+    if (r.rows_fd < 0) return Status::IOError("part " + dbs_[i].rows_part + " opened before its database");
+    int fd = r.rows_fd;
+    r.rows_fd = -1;
+    return fd;
+  }
+
+  Status FinishRows(size_t i) {
+    Running& r = running_[i];
+    Status st = r.rows->Wait();
+    r.rows_finished = true;
+    if (!st.ok())
+      return client_->Classify(r.rows->captured_stderr(), "reading the exact rows of database " + dbs_[i].db.name);
     return Status::Ok();
   }
 
@@ -259,6 +380,7 @@ class LogicalCapture : public Capture {
   bool backup_stage_ = false;
   bool exact_ = true;
   std::vector<std::string> notes_;
+  Json reasons_ = Json::array();  // inexact_reasons
   Json items_ = Json::object();
   int pending_ = -1;
   std::vector<TableInfo> pending_tables_;
@@ -290,10 +412,27 @@ class PhysicalCapture : public Capture {
     // Re-list: a database created during the copy is in the copy too.
     CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> now, SelectDatabases(*client_, {}));
     CAIRN_ASSIGN_OR_RETURN(Json after, ComputeFingerprint(*client_, Names(now), {}, true));
-    bool same = after["items"] == before_["items"];
-    Json fp = {{"exact", same && after.value("exact", false)}, {"items", after["items"]}};
-    Json source = {{"method", "physical"}, {"part", kBasePart}, {"file", kBaseFile}, {"endpoint", client_->Where()}};
-    if (!same) source["fingerprint_note"] = "the data changed while mariadb-backup copied it";
+    // Unchanged from before the copy to after it: the copy holds exactly that
+    // state, whatever the engine (MyISAM included). A database that changed
+    // meanwhile is compared by name only.
+    std::set<std::string> changed;
+    const Json& was = before_["items"];
+    const Json& now_items = after["items"];
+    auto db_of = [](const std::string& item) { return item.substr(0, item.find('.')); };
+    for (const auto& [k, v] : now_items.items())
+      if (!was.contains(k) || was[k] != v) changed.insert(db_of(k));
+    for (const auto& [k, v] : was.items())
+      if (!now_items.contains(k)) changed.insert(db_of(k));
+    Json fp = {{"exact", true}, {"items", now_items}};
+    Json source = {{"method", "physical"}, {"part", kBasePart}, {"file", kBaseFile}, {"endpoint", client_->Where()},
+                   {"fingerprint_version", kFingerprintVersion}};
+    if (!changed.empty()) {
+      Json reasons = Json::array();
+      for (const std::string& db : changed)
+        reasons.push_back({{"scope", db}, {"reason", "written to while mariadb-backup copied the server"}});
+      fp["inexact_reasons"] = reasons;
+      source["fingerprint_note"] = "the data changed while mariadb-backup copied it";
+    }
     return Json{{"server_version", version_}, {"fingerprint", fp}, {"source", source}};
   }
 

@@ -1,8 +1,14 @@
 // Shared pieces of the MariaDB source (mysql_common.h).
 #include "sources/mysql/mysql_common.h"
 
-#include <set>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "util/fd_io.h"
 #include "util/process.h"
 
 namespace cairn::mysql {
@@ -110,7 +116,7 @@ std::vector<std::string> Names(const std::vector<DbInfo>& dbs) {
 
 // Rows and checksums of every table of `dbs`, inside one consistent snapshot.
 Result<Json> ComputeFingerprint(const Client& c, const std::vector<std::string>& dbs,
-                                const std::map<std::string, std::string>& rename, bool low_priority) {
+                                const std::map<std::string, std::string>& rename, bool low_priority, int version) {
   Json items = Json::object();
   if (dbs.empty()) return Json{{"exact", true}, {"items", items}};
   CAIRN_ASSIGN_OR_RETURN(std::string listing, c.RunSql(std::string(kSessionSetup) + ListTablesSql(dbs), "",
@@ -120,7 +126,7 @@ Result<Json> ComputeFingerprint(const Client& c, const std::vector<std::string>&
   for (TableInfo& t : ParseTables(listing))
     if (wanted.count(t.db)) tables.push_back(std::move(t));
   std::string script = std::string(kSessionSetup) + "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\n" +
-                       FingerprintSql(dbs, tables) + "COMMIT;\n";
+                       FingerprintSql(dbs, tables, version) + "COMMIT;\n";
   CAIRN_ASSIGN_OR_RETURN(std::string out, c.RunSql(script, "", "fingerprint query failed", {}, low_priority));
   CAIRN_RETURN_IF_ERROR(AddFingerprintItems(SplitLines(out), dbs, tables, rename, &items));
   bool exact = true;
@@ -128,19 +134,125 @@ Result<Json> ComputeFingerprint(const Client& c, const std::vector<std::string>&
   return Json{{"exact", exact}, {"items", items}};
 }
 
-// Streams a stored part into `mariadb` (in `database`, "" = none).
+bool DisableEventLine(std::string* line, std::string* name) {
+  static const std::string kCreate = "/*!50106 CREATE*/", kEvent = "/*!50106 EVENT ";
+  if (line->rfind(kCreate, 0) != 0) return false;
+  const size_t ev = line->find(kEvent);
+  if (ev == std::string::npos) return false;
+  const size_t at = line->find(" PRESERVE ENABLE ", ev);
+  if (at == std::string::npos) return false;
+  line->replace(at + 10, 6, "DISABLE");
+  size_t p = ev + kEvent.size();
+  name->clear();
+  if (p < line->size() && (*line)[p] == '`') {
+    for (++p; p < line->size(); ++p) {
+      if ((*line)[p] == '`' && p + 1 < line->size() && (*line)[p + 1] == '`') {
+        name->push_back('`');
+        ++p;
+      } else if ((*line)[p] == '`') {
+        break;
+      } else {
+        name->push_back((*line)[p]);
+      }
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// Copies `in` to `out`, rewriting event header lines (DisableEventLine).
+// Other lines pass through as they come, without being buffered whole.
+Status FilterEvents(int in, int out, std::vector<std::string>* names) {
+  static const std::string kCreate = "/*!50106 CREATE*/";
+  std::vector<char> buf(1 << 16);
+  std::string head;    // the start of the current line while undecided, or a whole event line
+  bool undecided = true, event = false;
+  auto flush = [&](const std::string& text) { return WriteFully(out, AsBytes(text), -1, "mariadb"); };
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "cannot read the dump");
+    if (n == 0) break;
+    size_t i = 0, len = static_cast<size_t>(n);
+    while (i < len) {
+      if (!undecided && !event) {  // pass through up to the end of the line
+        const char* nl = static_cast<const char*>(std::memchr(buf.data() + i, '\n', len - i));
+        size_t end = nl ? static_cast<size_t>(nl - buf.data()) + 1 : len;
+        CAIRN_RETURN_IF_ERROR(WriteFully(out, ByteView(reinterpret_cast<uint8_t*>(buf.data() + i), end - i), -1,
+                                         "mariadb"));
+        i = end;
+        if (nl) undecided = true;
+        continue;
+      }
+      const char c = buf[i++];
+      head.push_back(c);
+      if (undecided && (head.size() >= kCreate.size() || c == '\n')) {
+        undecided = false;
+        event = head.compare(0, kCreate.size(), kCreate) == 0;
+        if (!event) {
+          CAIRN_RETURN_IF_ERROR(flush(head));
+          const bool ended = c == '\n';
+          head.clear();
+          if (ended) undecided = true;
+          continue;
+        }
+      }
+      if (c == '\n') {
+        if (event) {
+          std::string name;
+          if (DisableEventLine(&head, &name)) names->push_back(name);
+        }
+        CAIRN_RETURN_IF_ERROR(flush(head));
+        head.clear();
+        undecided = true;
+        event = false;
+      }
+    }
+  }
+  if (!head.empty()) CAIRN_RETURN_IF_ERROR(flush(head));
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status LoadPart(const Client& c, PartReader* reader, const std::string& part, const std::string& file,
-                const std::string& database, const std::string& action) {
+                const std::string& database, const std::string& action, std::vector<std::string>* disabled_events) {
   CAIRN_ASSIGN_OR_RETURN(std::string tool, c.Tool({"mariadb", "mysql"}, "mariadb-client"));
   std::vector<std::string> extra = {"--binary-mode", "--comments", "--max-allowed-packet=1G", "--skip-reconnect"};
   if (!database.empty()) extra.push_back("--database=" + database);
   ProcessOptions o;
   o.argv = c.Argv(tool, extra);
-  CAIRN_ASSIGN_OR_RETURN(FedRun run,
-                         RunWithInput(std::move(o), [&](int fd) { return reader->ReadStream(part, file, fd); }));
+  CAIRN_ASSIGN_OR_RETURN(FedRun run, RunWithInput(std::move(o), [&](int fd) -> Status {
+                           if (!disabled_events) return reader->ReadStream(part, file, fd);
+                           int p[2];
+                           if (::pipe2(p, O_CLOEXEC) != 0) return Status::FromErrno(errno, "cannot create a pipe");
+                           Status read;
+                           std::thread feeder([&] {
+                             read = reader->ReadStream(part, file, p[1]);
+                             ::close(p[1]);
+                           });
+                           Status filtered = FilterEvents(p[0], fd, disabled_events);
+                           ::close(p[0]);  // a feeder still writing gets EPIPE and stops
+                           feeder.join();
+                           return read.ok() ? filtered : read;
+                         }));
   if (!run.exit.ok()) return c.Classify(run.process->captured_stderr(), action);
   if (!run.input.ok()) return run.input.WithContext(action);
   return Status::Ok();
+}
+
+Status LoadDatabase(const Client& c, PartReader* reader, const DbPart& db, const std::string& target,
+                    const std::string& action, std::vector<std::string>* disabled_events) {
+  CAIRN_RETURN_IF_ERROR(LoadPart(c, reader, db.part, db.file, target, action, disabled_events));
+  if (db.rows_part.empty()) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(Objects objs, FetchObjects(c, target));
+  Objects triggers;
+  triggers.triggers = objs.triggers;
+  const std::string drop = DropObjectsSql(target, triggers, /*triggers_only=*/true);
+  if (!drop.empty()) CAIRN_RETURN_IF_ERROR(c.RunSql(drop, "", action).status());
+  CAIRN_RETURN_IF_ERROR(LoadPart(c, reader, db.rows_part, db.rows_file, target, action));
+  return CreateObjects(c, target, triggers, action);
 }
 
 // ---------------------------------------------------------------- non-table objects

@@ -54,6 +54,10 @@ struct DbInfo {
 struct DbPart {
   DbInfo db;
   std::string part, file;
+  // Tables whose rows mariadb-dump would change (FLOAT): their data goes
+  // into a part of its own, written by the server (ExactRowsSql).
+  std::vector<TableInfo> exact_tables;
+  std::string rows_part, rows_file;
 };
 
 Result<bool> SettingBool(const ServiceConfig& c, const std::string& key, bool fallback);
@@ -75,10 +79,39 @@ Result<std::vector<DbInfo>> SelectDatabases(const Client& c, const std::vector<s
 std::vector<std::string> Names(const std::vector<DbInfo>& dbs);
 // Rows and checksums of every table of `dbs`, inside one consistent snapshot.
 Result<Json> ComputeFingerprint(const Client& c, const std::vector<std::string>& dbs,
-                                const std::map<std::string, std::string>& rename, bool low_priority);
-// Streams a stored part into `mariadb` (in `database`, "" = none).
+                                const std::map<std::string, std::string>& rename, bool low_priority,
+                                int version = kFingerprintVersion);
+// Streams a stored part into `mariadb` (in `database`, "" = none). With
+// `disabled_events`, events the dump creates ENABLEd are created DISABLEd
+// instead (a restored copy must not act on its own; an event that names its
+// database would write into the original), and their names are added there.
 Status LoadPart(const Client& c, PartReader* reader, const std::string& part, const std::string& file,
-                const std::string& database, const std::string& action);
+                const std::string& database, const std::string& action,
+                std::vector<std::string>* disabled_events = nullptr);
+// Loads a database's dump and, when it has one, its exact-rows part (with the
+// tables' triggers set aside meanwhile, as the dump itself loads rows before
+// creating triggers) into `target`.
+Status LoadDatabase(const Client& c, PartReader* reader, const DbPart& db, const std::string& target,
+                    const std::string& action, std::vector<std::string>* disabled_events);
+// The mariadb-dump event header line with ENABLE turned into DISABLE; the
+// event's name goes to `name`. Other lines come back unchanged (false).
+bool DisableEventLine(std::string* line, std::string* name);
+
+// What replaying the users part did (mysql_users.cc).
+struct UsersReport {
+  std::vector<std::string> created;  // accounts and roles the restore created
+  std::vector<std::string> kept;     // existing ones, left as they are
+  std::vector<std::string> failed;   // "<statement>: <error>"
+  int applied = 0;                   // statements run without error
+  std::string Summary() const;
+};
+// Replays the users part after the databases are in place (table and column
+// grants name them): accounts and roles the server lacks are created with
+// their grants, statement by statement; existing ones (the server's own
+// root, mysql, mariadb.sys included) are left as they are, so a restore never
+// resets a live password or needs privileges such as PROXY it cannot grant.
+Result<UsersReport> ReplayUsers(const Client& c, PartReader* reader, const std::string& part,
+                                const std::string& file);
 
 // What RENAME TABLE moves and what it leaves behind.
 struct Objects {

@@ -49,10 +49,27 @@ class MysqlSource : public Source {
     }
     CAIRN_ASSIGN_OR_RETURN(std::string dump_tool, c->Tool({"mariadb-dump", "mysqldump"}, "mariadb-client"));
     CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs, SelectDatabases(*c, s_.databases, skip_missing_));
+    // Tables with FLOAT columns get their rows dumped exactly, by the server.
+    std::vector<TableInfo> tables;
+    if (!dbs.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(std::string listing, c->RunSql(std::string(kSessionSetup) + ListTablesSql(Names(dbs)),
+                                                            "", "cannot list the tables"));
+      tables = ParseTables(listing);
+    }
     std::vector<DbPart> parts;
     for (const DbInfo& d : dbs) {
       std::string enc = EncodeName(d.name);
-      parts.push_back(DbPart{d, "db." + enc, enc + ".sql"});
+      DbPart p;
+      p.db = d;
+      p.part = "db." + enc;
+      p.file = enc + ".sql";
+      for (const TableInfo& t : tables)
+        if (t.db == d.name && t.has_float()) p.exact_tables.push_back(t);
+      if (!p.exact_tables.empty()) {
+        p.rows_part = "rows." + enc;
+        p.rows_file = enc + ".rows.sql";
+      }
+      parts.push_back(std::move(p));
     }
     return MakeLogicalCapture(s_, std::move(c), version, std::move(parts), dump_tool);
   }
@@ -74,8 +91,13 @@ class MysqlSource : public Source {
                                 " has no MariaDB source facts (manifest key source.method)");
     std::vector<DbPart> dbs;
     for (const Json& d : src.value("databases", Json::array())) {
-      dbs.push_back(DbPart{DbInfo{d.value("name", ""), d.value("charset", ""), d.value("collation", "")},
-                           d.value("part", ""), d.value("file", "")});
+      DbPart p;
+      p.db = DbInfo{d.value("name", ""), d.value("charset", ""), d.value("collation", "")};
+      p.part = d.value("part", "");
+      p.file = d.value("file", "");
+      p.rows_part = d.value("rows_part", "");
+      p.rows_file = d.value("rows_file", "");
+      dbs.push_back(std::move(p));
       if (dbs.back().db.name.empty() || dbs.back().part.empty())
         return Status::Corruption("restore point lists a database without a name or part");
     }
@@ -96,7 +118,7 @@ class MysqlSource : public Source {
       if (!s_.endpoint.socket.empty()) ep.socket = in.value("socket", std::string());
       CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> c, MakeClient(ep));
       CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs, SelectDatabases(*c, {}));
-      return ComputeFingerprint(*c, Names(dbs), {}, false);
+      return ComputeFingerprint(*c, Names(dbs), {}, false, locator.value("fingerprint_version", 1));
     }
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> c, MakeClient(s_.endpoint));
     if (locator.is_object() && locator.contains("databases")) {
@@ -107,7 +129,7 @@ class MysqlSource : public Source {
         rename[now.get<std::string>()] = orig;
       }
       CAIRN_RETURN_IF_ERROR(SelectDatabases(*c, actual).status());
-      return ComputeFingerprint(*c, actual, rename, false);
+      return ComputeFingerprint(*c, actual, rename, false, locator.value("fingerprint_version", 1));
     }
     CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs,
                            SelectDatabases(*c, s_.method == "physical" ? std::vector<std::string>{} : s_.databases));
@@ -162,6 +184,12 @@ class MysqlSource : public Source {
                                             .count());
   }
 
+  // How the point's fingerprint hashes (older points: version 1).
+  static int FingerprintVersion(const RestoreRequest& r) {
+    const Json src = r.manifest.value("source", Json::object());
+    return src.is_object() ? src.value("fingerprint_version", 1) : 1;
+  }
+
   Status CheckName(const std::string& name) const {
     if (name.empty() || IdentLength(name) > 64)
       return Status::InvalidArgument("database name " + name + " is not 1-64 characters long");
@@ -196,14 +224,18 @@ class MysqlSource : public Source {
       for (const std::string& n : created) sql += "DROP DATABASE IF EXISTS " + QuoteIdent(n) + ";\n";
       if (!sql.empty()) (void)c->RunSql(sql, "", "cleanup");
     };
+    std::vector<std::string> disabled;  // "db.event"
     for (size_t i = 0; i < dbs.size(); ++i) {
       Log(req, "restoring database " + dbs[i].db.name + " as " + targets[i]);
       Status st =
           c->RunSql(CreateDatabaseSql(targets[i], dbs[i].db), "", "cannot create database " + targets[i]).status();
       if (st.ok()) {
         created.push_back(targets[i]);
-        st = LoadPart(*c, req.reader, dbs[i].part, dbs[i].file, targets[i],
-                      "restoring database " + dbs[i].db.name + " into " + targets[i] + " failed");
+        // A copy must not act on its own: its events are created disabled.
+        std::vector<std::string> events;
+        st = LoadDatabase(*c, req.reader, dbs[i], targets[i],
+                          "restoring database " + dbs[i].db.name + " into " + targets[i] + " failed", &events);
+        for (const std::string& e : events) disabled.push_back(targets[i] + "." + e);
       }
       if (!st.ok()) {
         undo();
@@ -219,10 +251,12 @@ class MysqlSource : public Source {
     }
     out.summary = "restored " + std::to_string(dbs.size()) + " database(s) on MariaDB at " + c->Where() +
                   (pairs.empty() ? "" : ": " + Join(pairs, ", "));
+    if (!disabled.empty())
+      out.summary += "; events disabled in the copy: " + Join(disabled, ", ") + " (ALTER EVENT ... ENABLE to run them)";
     out.connection = ConnectionJson(s_.endpoint);
     out.connection["databases"] = targets;
     if (targets.size() == 1) out.connection["database"] = targets[0];
-    out.locator = {{"databases", map}};
+    out.locator = {{"databases", map}, {"fingerprint_version", FingerprintVersion(req)}};
     return out;
   }
 
@@ -255,6 +289,9 @@ class MysqlSource : public Source {
                                        " (left by an earlier restore?): drop it first");
     // 1. Every database into its staging database; the originals are untouched.
     std::vector<std::string> staged;
+    // Events are created disabled in staging (it must not act on its own
+    // before the swap); the ones the backup had enabled are enabled after it.
+    std::map<std::string, std::vector<std::string>> to_enable;
     auto drop_staging = [&]() {
       std::string sql;
       for (const std::string& n : staged) sql += "DROP DATABASE IF EXISTS " + QuoteIdent(n) + ";\n";
@@ -266,23 +303,12 @@ class MysqlSource : public Source {
       Status st = c->RunSql(CreateDatabaseSql(p.staging, p.db.db), "", "cannot create database " + p.staging).status();
       if (st.ok()) {
         staged.push_back(p.staging);
-        st =
-            LoadPart(*c, req.reader, p.db.part, p.db.file, p.staging,
-                     "restoring database " + p.db.db.name + " into staging failed (" + p.db.db.name + " is untouched)");
+        st = LoadDatabase(*c, req.reader, p.db, p.staging,
+                          "restoring database " + p.db.db.name + " into staging failed (" + p.db.db.name +
+                              " is untouched)",
+                          &to_enable[p.db.db.name]);
       }
       if (!st.ok()) {
-        drop_staging();
-        return st;
-      }
-    }
-    // 2. Users and grants, when asked for (only adds what is missing).
-    if (s_.restore_users && !users_part.empty()) {
-      Log(req, "restoring users and grants");
-      Status st = LoadPart(*c, req.reader, users_part, kUsersFile, "",
-                           "restoring users and grants failed (the account needs CREATE USER and GRANT OPTION)");
-      if (!st.ok()) {
-        // mariadb-dump's script grants itself a helper role and drops it at its end; a failed run leaves it.
-        (void)c->RunSql("DROP ROLE IF EXISTS mariadb_dump_import_role;\n", "", "cleanup");
         drop_staging();
         return st;
       }
@@ -291,7 +317,7 @@ class MysqlSource : public Source {
     std::vector<std::string> done;
     for (const Plan& p : plans) {
       Log(req, "swapping the restored tables into " + p.db.db.name);
-      Status st = Swap(*c, p.db.db, p.staging, p.old, existing);
+      Status st = Swap(*c, p.db.db, p.staging, p.old, existing, to_enable[p.db.db.name]);
       if (!st.ok()) {
         drop_staging();
         if (!done.empty()) st = st.WithContext("databases " + Join(done, ", ") + " were already restored");
@@ -300,24 +326,41 @@ class MysqlSource : public Source {
       staged.erase(std::remove(staged.begin(), staged.end(), p.staging), staged.end());
       done.push_back(p.db.db.name);
     }
+    // Users and grants last: table and column grants name the restored tables.
+    std::string users_summary;
+    if (s_.restore_users && !users_part.empty()) {
+      Log(req, "restoring users and grants");
+      Result<UsersReport> users = ReplayUsers(*c, req.reader, users_part, kUsersFile);
+      if (!users.ok()) {
+        users_summary = "; users NOT restored: " + users.status().message();
+      } else {
+        users_summary = "; " + users->Summary();
+        for (const std::string& f : users->failed) Log(req, "warning: not applied: " + f);
+      }
+      Log(req, users_summary.substr(2));
+    }
     RestoreOutcome out;
     Json map = Json::object();
     for (const DbPart& d : dbs) map[d.db.name] = d.db.name;
     out.summary = "restored " + std::to_string(dbs.size()) + " database(s) in place on MariaDB at " + c->Where() +
                   (done.empty() ? "" : ": " + Join(done, ", "));
     if (!swap_warnings_.empty()) out.summary += " (cleanup incomplete: " + Join(swap_warnings_, "; ") + ")";
+    out.summary += users_summary;
     out.connection = ConnectionJson(s_.endpoint);
     out.connection["databases"] = done;
     if (done.size() == 1) out.connection["database"] = done[0];
-    out.locator = {{"databases", map}};
+    out.locator = {{"databases", map}, {"fingerprint_version", FingerprintVersion(req)}};
     return out;
   }
 
   // Replaces database `db` by `staging`: all tables in one atomic RENAME
   // TABLE (the old ones go to `old`), the non-table objects dropped before and
   // recreated after it. Any failure puts the original back.
+  // `enable_events`: events that were enabled in the backup (staging has
+  // them disabled); they are recreated enabled (ALTER EVENT would make the
+  // restoring account their definer).
   Status Swap(const Client& c, const DbInfo& db, const std::string& staging, const std::string& old,
-              const std::vector<DbInfo>& existing) {
+              const std::vector<DbInfo>& existing, const std::vector<std::string>& enable_events) {
     const std::string& d = db.name;
     const DbInfo* current = nullptr;
     for (const DbInfo& e : existing)
@@ -329,6 +372,11 @@ class MysqlSource : public Source {
       CAIRN_RETURN_IF_ERROR(c.RunSql(CreateDatabaseSql(d, db), "", "cannot create database " + d).status());
     }
     CAIRN_ASSIGN_OR_RETURN(Objects staged, FetchObjects(c, staging));
+    for (ObjectDef& e : staged.events) {
+      if (std::find(enable_events.begin(), enable_events.end(), e.name) == enable_events.end()) continue;
+      const size_t at = e.create.find(" PRESERVE DISABLE ");
+      if (at != std::string::npos) e.create.replace(at + 10, 7, "ENABLE");
+    }
     CAIRN_RETURN_IF_ERROR(
         c.RunSql(CreateDatabaseSql(old, current ? *current : db), "", "cannot create database " + old).status());
     const std::string action = "swapping the restored tables into " + d + " failed";
@@ -475,7 +523,7 @@ class MysqlSource : public Source {
     for (const std::string& a :
          {"--datadir=" + data, "--port=" + std::to_string(port), std::string("--bind-address=127.0.0.1"),
           "--socket=" + sock, "--pid-file=" + dir + "/mysqld.pid", "--log-error=" + dir + "/mysqld.err",
-          std::string("--skip-slave-start")})
+          std::string("--skip-slave-start"), std::string("--event-scheduler=OFF")})
       argv.push_back(a);
     Log(req, "starting mariadbd on 127.0.0.1:" + std::to_string(port));
     CAIRN_ASSIGN_OR_RETURN(pid_t pid, StartDetached(argv));
@@ -500,10 +548,12 @@ class MysqlSource : public Source {
     }
     RestoreOutcome out;
     out.summary = "started a new MariaDB server from the physical backup on 127.0.0.1:" + std::to_string(port) +
-                  " (data directory " + data + ", pid " + std::to_string(pid) + ")";
+                  " (data directory " + data + ", pid " + std::to_string(pid) +
+                  "; its event scheduler is off: SET GLOBAL event_scheduler=ON to run its events)";
     out.connection = {{"host", "127.0.0.1"}, {"port", port}, {"socket", sock},
                       {"data_dir", data},    {"pid", pid},   {"user", s_.user}};
-    out.locator = {{"instance", {{"host", "127.0.0.1"}, {"port", port}, {"socket", sock}}}};
+    out.locator = {{"instance", {{"host", "127.0.0.1"}, {"port", port}, {"socket", sock}}},
+                   {"fingerprint_version", FingerprintVersion(req)}};
     out.stop_hint = "kill " + std::to_string(pid) + "   (or: mariadb-admin --no-defaults --socket=" + sock + " -u" +
                     s_.user + " -p shutdown)";
     return out;
