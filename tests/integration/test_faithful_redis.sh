@@ -9,6 +9,8 @@
 #  - new-instance (its RDB is also loaded by a server of the test's own to
 #    compare DEBUG DIGEST), overwrite after changes, and disaster recovery onto
 #    an empty server with the original names (the same service pointed at it)
+#  - writes to one database during the transfer make only that database
+#    structure-only, and the point says why
 #
 # Usage: bash test_faithful_redis.sh /path/to/cairn
 source "$(dirname "$0")/lib.sh" "$@"
@@ -88,6 +90,15 @@ services:
 EOF
 }
 write_config "$PORT" "$CFG"
+cat >>"$CFG" <<EOF
+  slow:
+    type: redis
+    targets: [local]
+    host: 127.0.0.1
+    port: $PORT
+    temp_dir: $TMP
+    bandwidth_limit: 16k
+EOF
 
 must_ok "backup of every kind of key" -c "$CFG" backup cache --json
 P1=$(json_of 'd["point_id"]')
@@ -116,6 +127,24 @@ r persist ttl:far >/dev/null
 cx -c "$CFG" restore cache "$P1" --mode overwrite --yes --json
 assert_rc 0 "overwrite restore validates"
 assert_eq "$SRC_STATE" "$(state "$PORT")" "overwrite brought back the exact state (DEBUG DIGEST, expire times, stream groups)"
+
+# ---------------------------------------------------------------- writes during the transfer: only that database is inexact
+(for i in $(seq 1 400); do rcli "$PORT" -n 5 incr busy >/dev/null; sleep 0.02; done) &
+WRITER=$!
+BG_PIDS+=("$WRITER")
+cx -c "$CFG" backup slow --json
+assert_rc 0 "backup while db5 is written to (the transfer is slowed to 16 KB/s)"
+kill "$WRITER" 2>/dev/null; wait "$WRITER" 2>/dev/null || true
+P2=$(json_of 'd["point_id"]')
+assert_eq "true db5: written to while the RDB was transferred" \
+  "$(json_of '"%s %s" % (str(d["fingerprint"]["exact"]).lower(), "; ".join(d["inexact_reasons"]))')" \
+  "only the database written to during the transfer is structure-only, and the point says why"
+cx -c "$CFG" restore slow "$P2" --mode new-instance --as "$TMP/copy3" --json
+assert_rc 0 "the point written to during its transfer restores and validates"
+assert_eq "true db5" "$(json_of '"%s %s" % (str(d["validation"]["exact"]).lower(), ",".join(d["validation"]["structure_only"]))')" \
+  "validation: db0 and db3 by value, db5 by name"
+rcli "$(json_of 'd["connection"]["port"]')" shutdown nosave >/dev/null 2>&1 || true
+r -n 5 flushdb >/dev/null
 
 # ---------------------------------------------------------------- disaster recovery onto an empty server
 DPORT=$(redis_free_port)
