@@ -214,17 +214,69 @@ Status FilterEvents(int in, int out, std::vector<std::string>* names) {
   return Status::Ok();
 }
 
+// Copies `in` to `out`, merging consecutive one-row INSERTs into the same
+// table ("INSERT INTO `t` (...) VALUES (...);", one per line) into
+// multi-row INSERTs of up to kBatchBytes.
+Status BatchInserts(int in, int out) {
+  constexpr size_t kBatchBytes = 1 << 20;
+  static const std::string kInsert = "INSERT INTO ", kValues = ") VALUES (";
+  std::vector<char> buf(1 << 16);
+  std::string line, prefix, batch;
+  auto flush = [&]() -> Status {
+    if (batch.empty()) return Status::Ok();
+    batch += ";\n";
+    Status st = WriteFully(out, AsBytes(batch), -1, "mariadb");
+    batch.clear();
+    prefix.clear();
+    return st;
+  };
+  auto take = [&](const std::string& l) -> Status {
+    const size_t v = l.rfind(kInsert, 0) == 0 ? l.find(kValues) : std::string::npos;
+    if (v == std::string::npos || l.size() < 2 || l.compare(l.size() - 2, 2, ");") != 0) {
+      CAIRN_RETURN_IF_ERROR(flush());
+      return WriteFully(out, AsBytes(l + "\n"), -1, "mariadb");
+    }
+    const size_t cut = v + kValues.size() - 1;  // the row starts at its '('
+    const std::string head = l.substr(0, cut), row = l.substr(cut, l.size() - 1 - cut);
+    if (head != prefix || batch.size() + row.size() > kBatchBytes) {
+      CAIRN_RETURN_IF_ERROR(flush());
+      prefix = head;
+      batch = head + row;
+      return Status::Ok();
+    }
+    batch += "," + row;
+    return Status::Ok();
+  };
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "cannot read the rows");
+    if (n == 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[static_cast<size_t>(i)] != '\n') {
+        line.push_back(buf[static_cast<size_t>(i)]);
+        continue;
+      }
+      CAIRN_RETURN_IF_ERROR(take(line));
+      line.clear();
+    }
+  }
+  if (!line.empty()) CAIRN_RETURN_IF_ERROR(take(line));
+  return flush();
+}
+
 }  // namespace
 
 Status LoadPart(const Client& c, PartReader* reader, const std::string& part, const std::string& file,
-                const std::string& database, const std::string& action, std::vector<std::string>* disabled_events) {
+                const std::string& database, const std::string& action, std::vector<std::string>* disabled_events,
+                bool batch_rows) {
   CAIRN_ASSIGN_OR_RETURN(std::string tool, c.Tool({"mariadb", "mysql"}, "mariadb-client"));
   std::vector<std::string> extra = {"--binary-mode", "--comments", "--max-allowed-packet=1G", "--skip-reconnect"};
   if (!database.empty()) extra.push_back("--database=" + database);
   ProcessOptions o;
   o.argv = c.Argv(tool, extra);
   CAIRN_ASSIGN_OR_RETURN(FedRun run, RunWithInput(std::move(o), [&](int fd) -> Status {
-                           if (!disabled_events) return reader->ReadStream(part, file, fd);
+                           if (!disabled_events && !batch_rows) return reader->ReadStream(part, file, fd);
                            int p[2];
                            if (::pipe2(p, O_CLOEXEC) != 0) return Status::FromErrno(errno, "cannot create a pipe");
                            Status read;
@@ -232,7 +284,8 @@ Status LoadPart(const Client& c, PartReader* reader, const std::string& part, co
                              read = reader->ReadStream(part, file, p[1]);
                              ::close(p[1]);
                            });
-                           Status filtered = FilterEvents(p[0], fd, disabled_events);
+                           Status filtered =
+                               batch_rows ? BatchInserts(p[0], fd) : FilterEvents(p[0], fd, disabled_events);
                            ::close(p[0]);  // a feeder still writing gets EPIPE and stops
                            feeder.join();
                            return read.ok() ? filtered : read;
@@ -251,7 +304,7 @@ Status LoadDatabase(const Client& c, PartReader* reader, const DbPart& db, const
   triggers.triggers = objs.triggers;
   const std::string drop = DropObjectsSql(target, triggers, /*triggers_only=*/true);
   if (!drop.empty()) CAIRN_RETURN_IF_ERROR(c.RunSql(drop, "", action).status());
-  CAIRN_RETURN_IF_ERROR(LoadPart(c, reader, db.rows_part, db.rows_file, target, action));
+  CAIRN_RETURN_IF_ERROR(LoadPart(c, reader, db.rows_part, db.rows_file, target, action, nullptr, true));
   return CreateObjects(c, target, triggers, action);
 }
 
