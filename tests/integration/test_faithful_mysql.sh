@@ -15,7 +15,8 @@
 #  - overwrite brings back the exact state with the events as they were
 #  - disaster recovery onto an empty server with restore_users: accounts,
 #    roles and grants are rebuilt after the databases, the server's own root
-#    is left alone, and the report says what was applied
+#    is left alone, and the report says what was applied; the safety backup
+#    of a server that lacks the configured databases is no error
 #  - root over TCP without a password: the error points at the socket
 #
 # Usage: bash test_faithful_mysql.sh /path/to/cairn     (needs root: mariadbd --user=mysql)
@@ -209,8 +210,10 @@ mdb_init "$MD2" || die "mariadb-install-db of the empty server"
 mdb_start "$MD2" || die "start the empty server"
 mdb "$MDB_SOCK" -e "create user admin@'%' identified by '$ADMINPW'; grant all privileges on *.* to admin@'%' with grant option"
 write_config "$MDB_PORT" "$MDB_SOCK" "$TMP/dr.yaml"
-cx -c "$TMP/dr.yaml" restore my "$P2" --mode overwrite --yes --no-safety-backup --json
+cx -c "$TMP/dr.yaml" restore my "$P2" --mode overwrite --yes --json
 assert_rc 0 "disaster recovery with restore_users onto an empty server (the admin account has ALL WITH GRANT OPTION)"
+assert_match '^[0-9a-f]{16}$' "$(json_of 'd["safety_backup"] or ""')" \
+  "its safety backup holds nothing of the missing databases, and is no error"
 assert_match 'users: [0-9]+ created \(.*app@127\.0\.0\.1.*\).*root@localhost.*every statement applied' \
   "$(json_of 'd["summary"]')" "the report names the accounts created and those left alone"
 assert_eq "$SHOP_DUMP" "$(dumpdb "$MDB_SOCK" shop)" "the recovered server's shop equals the source (mariadb-dump)"

@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "sources/mysql/mysql_common.h"
 #include "sources/mysql/mysql_internal.h"
 
 namespace cairn::mysql {
@@ -223,6 +224,20 @@ TEST(MysqlUsers, LinesOfTheUsersScript) {
   EXPECT_EQ(ParseUsersLine("GRANT INSERT ON `f`.* TO `r1`;").account, "r1@");
   EXPECT_EQ(ParseUsersLine("/*M!100005 SET DEFAULT ROLE 'r1' FOR 'app'@'127.0.0.1' */;").account, "app@127.0.0.1");
   EXPECT_EQ(ParseUsersLine("GRANT `r1` TO `root`@`localhost` WITH ADMIN OPTION;").account, "root@localhost");
+}
+
+TEST(MysqlEvents, CopiesCreateTheirEventsDisabled) {
+  std::string line =
+      "/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `t``ick` ON SCHEDULE EVERY 1 SECOND "
+      "STARTS '2026-12-06 00:45:33' ON COMPLETION NOT PRESERVE ENABLE DO insert into shop.ticks values (1)";
+  std::string name;
+  ASSERT_TRUE(DisableEventLine(&line, &name));
+  EXPECT_EQ(name, "t`ick");
+  EXPECT_NE(line.find("NOT PRESERVE DISABLE DO insert"), std::string::npos) << line;
+  std::string off = "/*!50106 CREATE*/ /*!50106 EVENT `e` ON SCHEDULE AT '2030-01-01' ON COMPLETION PRESERVE DISABLE DO x";
+  EXPECT_FALSE(DisableEventLine(&off, &name));
+  std::string other = "INSERT INTO `t` VALUES ('/*!50106 CREATE*/ PRESERVE ENABLE ');";
+  EXPECT_FALSE(DisableEventLine(&other, &name));
 }
 
 ObjectDef View(const std::string& name, const std::string& body) {
