@@ -231,6 +231,17 @@ assert_match 'selected new timeline ID' "$(tail -n +"$LOG_LINES" "$PGD/server.lo
   "the restarted server logs into its own log file again (and it promoted)"
 assert_eq "" "$(grep -E 'recovery_target|max_logical' "$PGD/data/postgresql.auto.conf" || true)" \
   "no recovery settings are left in postgresql.auto.conf"
+# A second overwrite from the same (timeline 1) backup: the new timeline must
+# be one the archive has not seen yet (its history file would collide).
+cx -c "$CFG" restore pgphys "$P2" --mode overwrite --yes --json
+assert_rc 0 "a second physical overwrite from the same backup"
+assert_match '^0000000[3-9]' "$(q postgres "select pg_walfile_name(pg_current_wal_lsn())")" \
+  "the second overwrite picked a timeline past the first one's"
+SEG=$(q postgres "create table ttt2(x int); insert into ttt2 values (1); select pg_walfile_name(pg_switch_wal())")
+wait_for 20 bash -c "[[ \$(cd /tmp && '$PG_BIN/psql' -XAtq -h '$SOCK' -p $PORT -U postgres -d postgres \
+  -c 'select last_archived_wal >= '\\'$SEG\\'' from pg_stat_archiver') == t ]]" ||
+  fail "WAL archiving keeps working after a second physical overwrite" "$(q postgres "select * from pg_stat_archiver")"
+assert_eq "0" "$(q postgres "select failed_count from pg_stat_archiver")" "archive_command never failed after it either"
 
 # ---------------------------------------------------------------- validation failure after an overwrite
 mkdir -p "$TMP/lossy"
