@@ -338,7 +338,7 @@ std::string ListTablesSql(const std::vector<std::string>& databases) {
   for (const std::string& db : databases) in += (in.empty() ? "" : ",") + QuoteLiteral(db);
   // BINARY: information_schema compares names case-insensitively, databases may differ only in case.
   return "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, IFNULL(t.ENGINE,''), c.COLUMN_NAME, LOWER(c.DATA_TYPE), "
-         "IFNULL(c.IS_GENERATED,'NEVER'), t.TABLE_TYPE "
+         "IF(IFNULL(c.GENERATION_EXPRESSION,'')='','NEVER','ALWAYS'), t.TABLE_TYPE "
          "FROM information_schema.TABLES t JOIN information_schema.COLUMNS c "
          "ON BINARY c.TABLE_SCHEMA = BINARY t.TABLE_SCHEMA AND BINARY c.TABLE_NAME = BINARY t.TABLE_NAME "
          "WHERE t.TABLE_TYPE IN ('BASE TABLE','SYSTEM VERSIONED') AND t.TABLE_SCHEMA IN (" +
