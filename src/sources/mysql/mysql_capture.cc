@@ -308,14 +308,19 @@ class LogicalCapture : public Capture {
   // what the dump and the fingerprint see); its output waits in the pipe
   // until the rows part is read.
   Status StartRows(size_t i) {
-    std::string script = std::string(kSessionSetup) + "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\n" +
+    // --quick streams each result row instead of holding the table in
+    // memory; the server may then wait on us (while the dump part is read
+    // first) far longer than net_write_timeout's default minute.
+    std::string script = std::string(kSessionSetup) +
+                         "SET SESSION net_write_timeout=31536000, net_read_timeout=31536000;\n"
+                         "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\n"
                          "SELECT 'cairn-rows-ready';\n" + ExactRowsHeader();
     for (const TableInfo& t : dbs_[i].exact_tables) script += ExactRowsSql(t);
     script += "COMMIT;\n";
     CAIRN_ASSIGN_OR_RETURN(int in, ScriptFile(script));
     CAIRN_ASSIGN_OR_RETURN(std::string tool, client_->Tool({"mariadb", "mysql"}, "mariadb-client"));
     ProcessOptions o;
-    o.argv = client_->Argv(tool, {"--batch", "--raw", "--skip-column-names", "--max-allowed-packet=1G"});
+    o.argv = client_->Argv(tool, {"--batch", "--raw", "--skip-column-names", "--quick", "--max-allowed-packet=1G"});
     o.stdin_fd = in;
     o.stdout_mode = ProcessOptions::Output::kPipe;
     o.low_priority = true;
