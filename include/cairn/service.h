@@ -92,15 +92,22 @@ struct RestoreOutcome {
 };
 
 // The fingerprint format shared by all sources:
-//   {"exact": bool, "items": {"<name>": <any JSON>}}
+//   {"exact": bool, "items": {"<name>": <any JSON>},
+//    "inexact_reasons": [{"scope": "<item prefix>", "reason": "..."}]}
 // exact = the fingerprint describes exactly the captured state (taken in the
 // dump's own snapshot, or nothing changed during a physical copy). When it is
-// not exact only the set of item names is compared.
+// not exact only the set of item names is compared. inexact_reasons (optional)
+// says why: an entry with a scope (a database name) means only the items of
+// that scope ("<scope>" and "<scope>.*") are compared by name while the rest
+// stays exact; an entry without one is about the whole point (exact false).
 struct FingerprintDiff {
   bool exact = true;
+  std::vector<std::string> structure_only;  // scopes compared by name only (exact still true)
   std::vector<std::string> differences;  // "table app.public.t: rows 100 != 99", ...
   bool ok() const { return differences.empty(); }
 };
+// "reason" lines of a fingerprint's inexact_reasons: "<scope>: <reason>" or "<reason>".
+std::vector<std::string> InexactReasons(const Json& fingerprint);
 FingerprintDiff CompareFingerprints(const Json& expected, const Json& actual);
 
 class Source {
@@ -123,6 +130,10 @@ class Source {
   // killed half-way (staging copies beside the data, util/staging.h), naming
   // each through `log`. Called before every backup and restore of the service.
   virtual Status CleanLeftovers(const std::function<void(const std::string&)>& log) { return Status::Ok(); }
+  // For the safety backup before an overwrite: configured databases that do
+  // not exist (yet) are left out instead of failing the capture; there is
+  // nothing of them to keep, and the restore is about to create them.
+  virtual void SkipMissingDatabases() {}
   // Fingerprint of the data at `locator` (a RestoreOutcome's locator; an
   // empty object means the configured live service).
   virtual Result<Json> Fingerprint(const Json& locator) = 0;

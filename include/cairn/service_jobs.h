@@ -52,6 +52,9 @@ struct ServiceRestoreResult {
   RestoreOutcome outcome;
   FingerprintDiff validation;
   std::optional<RestorePoint> safety;
+  // What the service is left as, for a failed validation to say: the
+  // restored data is in place (overwrite) or beside the original.
+  std::string state;
 };
 
 // Restores `point` from `target`. Overwrite takes the safety backup first

@@ -73,7 +73,14 @@ json PointJson(const RestorePoint& p, const std::vector<std::string>& targets) {
           {"parts", parts},
           {"targets", targets},
           {"server_version", p.manifest.value("server_version", "")},
-          {"fingerprint", p.manifest.value("fingerprint", json::object())}};
+          {"fingerprint", p.manifest.value("fingerprint", json::object())},
+          {"inexact_reasons", InexactReasons(p.manifest.value("fingerprint", json::object()))}};
+}
+
+// One line per reason the point's fingerprint is not (wholly) exact.
+void PrintInexactReasons(const RestorePoint& p, const char* indent) {
+  for (const std::string& r : InexactReasons(p.manifest.value("fingerprint", json::object())))
+    std::printf("%sfingerprint structure-only for %s\n", indent, r.c_str());
 }
 
 std::string PartNames(const RestorePoint& p) {
@@ -200,6 +207,7 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
         std::printf("restore point %s of %s stored on %s: %s, %s added, %.1f s, parts %s\n", p.id.c_str(),
                     s.name.c_str(), t->name.c_str(), HumanBytes(static_cast<double>(p.size)).c_str(),
                     HumanBytes(static_cast<double>(p.stored)).c_str(), p.duration_s, PartNames(p).c_str());
+        PrintInexactReasons(p, "  ");
       }
     }
   });
@@ -226,11 +234,13 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     } else {
       std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %s\n", "ID", "TIME (UTC)", "KIND", "SIZE", "STATUS",
                   "PARTS", "TARGETS");
-      for (const auto& p : points)
+      for (const auto& p : points) {
         std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %s\n", p.point.id.c_str(),
                     FormatTime(p.point.time_ns).substr(0, 19).c_str(), p.point.kind.c_str(),
                     HumanBytes(static_cast<double>(p.point.size)).c_str(), p.point.status.c_str(),
                     PartNames(p.point).c_str(), Join(p.targets, ",").c_str());
+        PrintInexactReasons(p.point, "    ");
+      }
       std::printf("%zu restore point(s)\n", points.size());
       for (const auto& u : unreachable) std::printf("warning: %s\n", u.c_str());
     }
@@ -282,7 +292,13 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
                   {"summary", r.outcome.summary},
                   {"connection", r.outcome.connection},
                   {"stop", r.outcome.stop_hint},
-                  {"validation", {{"ok", v.ok()}, {"exact", v.exact}, {"differences", v.differences}}},
+                  {"validation",
+                   {{"ok", v.ok()},
+                    {"exact", v.exact},
+                    {"structure_only", v.structure_only},
+                    {"inexact_reasons", InexactReasons(chosen.point.manifest.value("fingerprint", json::object()))},
+                    {"differences", v.differences}}},
+                  {"state", r.state},
                   {"safety_backup", r.safety ? json(r.safety->id) : json(nullptr)}};
       std::cout << Dump(out) << "\n";
     } else if (!g.quiet) {
@@ -290,13 +306,16 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
       if (!r.outcome.connection.empty()) std::printf("connect: %s\n", Dump(r.outcome.connection).c_str());
       if (!r.outcome.stop_hint.empty()) std::printf("stop it with: %s\n", r.outcome.stop_hint.c_str());
       if (r.safety) std::printf("safety backup of the replaced state: restore point %s\n", r.safety->id.c_str());
-      std::printf("validation: %s (%s fingerprint)\n", v.ok() ? "passed" : "FAILED",
-                  v.exact ? "exact" : "structure-only");
+      std::printf("validation: %s (%s fingerprint%s)\n", v.ok() ? "passed" : "FAILED",
+                  v.exact ? "exact" : "structure-only",
+                  v.structure_only.empty() ? "" : (", structure-only for " + Join(v.structure_only, ", ")).c_str());
+      PrintInexactReasons(chosen.point, "  ");
       for (const auto& d : v.differences) std::printf("  %s\n", d.c_str());
     }
     if (!v.ok())
       throw CommandError{Status::Corruption("restored, but validation failed: " + v.differences.front() + " (" +
-                                            std::to_string(v.differences.size()) + " difference(s))")};
+                                            std::to_string(v.differences.size()) + " difference(s)); " +
+                                            r.state)};
   });
 
   // forget: each target's own retention policy

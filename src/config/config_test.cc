@@ -205,5 +205,23 @@ TEST(FingerprintTest, ExactComparesValuesStructureOnlyComparesNames) {
   EXPECT_FALSE(CompareFingerprints(Json::object(), same).ok());  // nothing to validate against
 }
 
+TEST(FingerprintTest, ScopedReasonMakesOnlyThatDatabaseStructureOnly) {
+  Json backup = {{"exact", true},
+                 {"items", {{"a", {{"tables", 1}}}, {"a.t", {{"rows", 3}}}, {"ab.t", {{"rows", 1}}}}},
+                 {"inexact_reasons", {{{"scope", "a"}, {"reason", "table a.t is MyISAM"}}}}};
+  Json changed = backup;
+  changed.erase("inexact_reasons");
+  changed["items"]["a.t"]["rows"] = 4;  // in scope a: names only
+  auto d = CompareFingerprints(backup, changed);
+  EXPECT_TRUE(d.ok());
+  EXPECT_TRUE(d.exact);
+  ASSERT_EQ(d.structure_only.size(), 1u);
+  EXPECT_EQ(d.structure_only[0], "a");
+  changed["items"]["ab.t"]["rows"] = 2;  // "ab" is not "a": still compared by value
+  EXPECT_FALSE(CompareFingerprints(backup, changed).ok());
+  ASSERT_EQ(InexactReasons(backup).size(), 1u);
+  EXPECT_EQ(InexactReasons(backup)[0], "a: table a.t is MyISAM");
+}
+
 }  // namespace
 }  // namespace cairn

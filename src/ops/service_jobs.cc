@@ -47,6 +47,8 @@ class CombinedCapture : public Capture {
       }
       facts["fingerprint"]["exact"] = facts["fingerprint"].value("exact", false) && f["fingerprint"].value("exact", false);
       for (auto& [k, v] : f["fingerprint"]["items"].items()) facts["fingerprint"]["items"][k] = v;
+      if (f["fingerprint"].contains("inexact_reasons"))
+        for (const Json& r : f["fingerprint"]["inexact_reasons"]) facts["fingerprint"]["inexact_reasons"].push_back(r);
     }
     return facts;
   }
@@ -113,6 +115,7 @@ std::string TimeSuffix() {
 Result<RestorePoint> BackupService(const ServiceConfig& service, const TargetConfig& target_config,
                                    const ServiceBackupOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(service));
+  if (options.kind == "safety") source->SkipMissingDatabases();
   std::unique_ptr<Source> volumes = VolumesOf(service);
   CAIRN_ASSIGN_OR_RETURN(auto target, OpenTarget(target_config));
   CAIRN_ASSIGN_OR_RETURN(std::string version, source->Probe());
@@ -241,6 +244,12 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
   request.port = options.port;
   request.log = options.log;
   CAIRN_ASSIGN_OR_RETURN(result.outcome, source->Restore(request));
+  if (options.mode == RestoreMode::kOverwrite)
+    result.state = service.name + " now runs on the restored data (the restore itself completed); " +
+                   (result.safety ? "the state it replaced is safety restore point " + result.safety->id
+                                  : std::string("the state it replaced was not backed up (--no-safety-backup)"));
+  else
+    result.state = "the original is untouched; the restored copy is left in place for inspection";
   Json locator = result.outcome.locator;
   if (volumes) {
     RestoreRequest vr = request;

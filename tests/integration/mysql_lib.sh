@@ -6,7 +6,7 @@
 #   mdb_free_port               prints a free TCP port on 127.0.0.1
 #   mdb_init DIR                mariadb-install-db into DIR/data (owned by mysql), root logs in
 #                               through unix_socket; sets MDB_PORT (free), MDB_SOCK, MDB_DATA
-#   mdb_start DIR               mariadbd --no-defaults --user=mysql on 127.0.0.1:$MDB_PORT and
+#   mdb_start DIR [OPTION...]   mariadbd --no-defaults --user=mysql [OPTION...] on 127.0.0.1:$MDB_PORT and
 #                               DIR/mysqld.sock in the background, waits for ping (registers
 #                               mdb_stop with on_exit when lib.sh is loaded)
 #   mdb_stop DIR                mariadb-admin shutdown, then waits for the pid to go (no-op when
@@ -57,10 +57,11 @@ mdb_init() {
 
 mdb_start() {
   local dir=$1 port
+  shift
   port=$(cat "$dir/port")
   "$MDB_SERVER" --no-defaults --user=mysql --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \
     --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" --log-error="$dir/mysqld.err" \
-    --innodb-buffer-pool-size=64M --innodb-log-file-size=16M --skip-name-resolve >/dev/null 2>&1 &
+    --innodb-buffer-pool-size=64M --innodb-log-file-size=16M --skip-name-resolve "$@" >/dev/null 2>&1 &
   echo $! >"$dir/bgpid"
   if declare -F on_exit >/dev/null; then on_exit "mdb_stop '$dir'"; fi
   local _

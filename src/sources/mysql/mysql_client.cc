@@ -336,6 +336,15 @@ Result<pid_t> StartDetached(const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (std::string& s : copy) argv.push_back(s.data());
   argv.push_back(nullptr);
+  // The server gets the environment minus Cairn's own secrets.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string entry = *e;
+    if (!IsCairnSecret(entry.substr(0, entry.find('=')))) env_strings.push_back(std::move(entry));
+  }
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
   long max_fd = ::sysconf(_SC_OPEN_MAX);
   if (max_fd <= 0 || max_fd > (1 << 20)) max_fd = 1 << 16;
   int report[2];
@@ -366,7 +375,7 @@ Result<pid_t> StartDetached(const std::vector<std::string>& args) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(sig, SIG_DFL);
-    ::execve(argv[0], argv.data(), environ);
+    ::execve(argv[0], argv.data(), envp.data());
     int e = errno;
     (void)!::write(report[1], &e, sizeof e);
     ::_exit(127);

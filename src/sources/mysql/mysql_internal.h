@@ -65,7 +65,16 @@ std::string Utf8Prefix(const std::string& text, size_t chars);
 struct TableInfo {
   std::string db, name, engine;
   std::vector<std::string> columns;
+  // Parallel to columns (empty when the listing did not say): DATA_TYPE in
+  // lower case, and whether the column is generated.
+  std::vector<std::string> types;
+  std::vector<bool> generated;
+  bool versioned = false;  // SYSTEM VERSIONED
   bool transactional() const;
+  // FLOAT columns mariadb-dump would round to 6 significant digits (it
+  // prints what the server prints): such a table's rows are dumped by
+  // Cairn itself (ExactRowsSql).
+  bool has_float() const;
 };
 // Per-database counts of the objects that are not tables.
 struct ObjectCounts {
@@ -73,14 +82,27 @@ struct ObjectCounts {
 };
 
 // SQL that lists the fingerprinted tables of `databases` with their columns:
-// rows "<db>\t<table>\t<engine>\t<column>" in ordinal order.
+// rows "<db>\t<table>\t<engine>\t<column>\t<data type>\t<ALWAYS|NEVER>\t<table type>"
+// in ordinal order.
 std::string ListTablesSql(const std::vector<std::string>& databases);
 std::vector<TableInfo> ParseTables(const std::string& output);
 // The statements that print one line per table "T\t<index>\t<rows>\t<checksum>"
 // and one per database "O\t<index>\t<tables>\t<views>\t<routines>\t<triggers>\t<events>".
 // The checksum is an order-independent sum of the first 60 bits of MD5 over
 // every column's bytes (NULL distinct from any value).
-std::string FingerprintSql(const std::vector<std::string>& databases, const std::vector<TableInfo>& tables);
+// Version 1 hashed every value as the server prints it, which for FLOAT is 6
+// significant digits (the same rounding mariadb-dump applies, so a rounded
+// restore validated); version 2 hashes FLOAT as the exact DOUBLE it widens to.
+constexpr int kFingerprintVersion = 2;
+std::string FingerprintSql(const std::vector<std::string>& databases, const std::vector<TableInfo>& tables,
+                           int version = 1);
+
+// A table's rows as SQL the server writes itself, bit-exact for FLOAT: one
+// SELECT whose result rows are "INSERT INTO `t` (...) VALUES (...);" lines
+// (values as hex strings, exact numbers, quoted temporals; generated columns
+// left out). ExactRowsHeader() comes first in such a script.
+std::string ExactRowsSql(const TableInfo& table);
+std::string ExactRowsHeader();
 // Adds the items of FingerprintSql's output: "<db>.<table>" -> {"rows", "checksum"},
 // "<db>" -> {"tables", "views", "routines", "triggers", "events"}. `rename`
 // maps a database's actual name to the name the items carry.
@@ -103,5 +125,19 @@ std::vector<ObjectDef> OrderViews(const std::vector<ObjectDef>& views);
 // statement under its own sql_mode, character set and time zone, with a
 // delimiter that appears in none of them.
 std::string CreateObjectsScript(const std::vector<ObjectDef>& defs);
+
+// One line of mariadb-dump --system=users, as a restore replays it.
+struct UsersStatement {
+  enum class Kind {
+    kNone,    // comment, blank, or the script's session settings: Cairn sets its own
+    kHelper,  // the script's mariadb_dump_import_role dance: not needed, the restoring account creates the roles
+    kAccount, // about one account or role: `account`
+  };
+  Kind kind = Kind::kNone;
+  std::string sql;      // the statement to run (role creation without WITH ADMIN mariadb_dump_import_role)
+  std::string account;  // "user@host", "role@" for a role
+  bool creates = false; // CREATE USER / CREATE ROLE
+};
+UsersStatement ParseUsersLine(const std::string& line);
 
 }  // namespace cairn::mysql

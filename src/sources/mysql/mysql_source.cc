@@ -16,8 +16,7 @@
 #include <set>
 #include <thread>
 
-#include "sources/mysql/mysql_client.h"
-#include "sources/mysql/mysql_internal.h"
+#include "sources/mysql/mysql_common.h"
 #include "util/process.h"
 
 namespace cairn {
@@ -25,617 +24,6 @@ namespace mysql {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr char kUsersPart[] = "users";
-constexpr char kUsersFile[] = "users.sql";
-constexpr char kBasePart[] = "base";
-constexpr char kBaseFile[] = "base.xbstream";
-// How long a dump may take to start its transaction while writes are blocked.
-constexpr int kDumpStartTimeout = 120;
-constexpr int kServerStartTimeout = 300;
-
-// Every session of ours starts from known settings: no sql_mode surprises
-// (NO_BACKSLASH_ESCAPES, PAD_CHAR_TO_FULL_LENGTH), UTC for TIMESTAMP values,
-// and no statement or idle time limit while a long dump is being read.
-const char kSessionSetup[] =
-    "SET SESSION sql_mode='';\n"
-    "SET NAMES utf8mb4;\n"
-    "SET SESSION time_zone='+00:00';\n"
-    "SET SESSION wait_timeout=31536000 /*M!100108 , max_statement_time=0 */;\n"
-    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n";
-
-struct Settings {
-  Endpoint endpoint;
-  std::string user = "root";
-  std::string password;
-  std::vector<std::string> databases;  // empty: all
-  std::string method = "logical";
-  std::string run_as = "mysql";
-  std::string data_dir;
-  std::string bin_dir;
-  bool users = true;
-  bool restore_users = false;
-  int lock_timeout = 10;
-};
-
-struct DbInfo {
-  std::string name, charset, collation;
-};
-
-// One database of a logical restore point, as recorded in the manifest.
-struct DbPart {
-  DbInfo db;
-  std::string part, file;
-};
-
-Result<bool> SettingBool(const ServiceConfig& c, const std::string& key, bool fallback) {
-  if (!c.settings.contains(key) || c.settings[key].is_null()) return fallback;
-  const Json& v = c.settings[key];
-  if (v.is_boolean()) return v.get<bool>();
-  if (v.is_string()) {
-    std::string s = v.get<std::string>();
-    if (s == "true" || s == "yes" || s == "on") return true;
-    if (s == "false" || s == "no" || s == "off") return false;
-  }
-  return Status::InvalidArgument("service " + c.name + ": setting " + key + " must be true or false");
-}
-
-std::string Trimmed(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-std::string Join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (const std::string& s : items) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
-
-std::string Q(const std::string& db, const std::string& name) { return QuoteIdent(db) + "." + QuoteIdent(name); }
-
-bool IsWord(const std::string& s) {
-  if (s.empty()) return false;
-  for (char ch : s)
-    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') return false;
-  return true;
-}
-
-// " CHARACTER SET cs COLLATE coll" for a database's defaults ("" when the
-// manifest holds something that is not a plain name).
-std::string CharsetClause(const DbInfo& db) {
-  if (!IsWord(db.charset) || !IsWord(db.collation)) return "";
-  return " CHARACTER SET " + db.charset + " COLLATE " + db.collation;
-}
-
-std::string CreateDatabaseSql(const std::string& name, const DbInfo& like) {
-  return "CREATE DATABASE " + QuoteIdent(name) + CharsetClause(like) + ";\n";
-}
-
-std::string AlterDatabaseSql(const std::string& name, const DbInfo& like) {
-  std::string clause = CharsetClause(like);
-  return clause.empty() ? "" : "ALTER DATABASE " + QuoteIdent(name) + clause + ";\n";
-}
-
-Result<std::vector<DbInfo>> ListDatabases(const Client& c) {
-  CAIRN_ASSIGN_OR_RETURN(
-      std::string out,
-      c.RunSql(
-          "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
-          "ORDER BY BINARY SCHEMA_NAME;\n",
-          "", "cannot list the databases"));
-  std::vector<DbInfo> dbs;
-  for (const std::string& line : SplitLines(out)) {
-    if (line.empty()) continue;
-    std::vector<std::string> f = SplitBatchLine(line);
-    if (f.size() < 3) continue;
-    dbs.push_back(DbInfo{f[0], f[1], f[2]});
-  }
-  return dbs;
-}
-
-// The databases a capture covers: the configured ones (which must exist) or
-// every database but the server's own.
-Result<std::vector<DbInfo>> SelectDatabases(const Client& c, const std::vector<std::string>& wanted) {
-  CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> all, ListDatabases(c));
-  std::vector<DbInfo> out;
-  if (wanted.empty()) {
-    for (const DbInfo& d : all)
-      if (!IsSystemDatabase(d.name) && d.name.rfind("#mysql50#", 0) != 0) out.push_back(d);
-    return out;
-  }
-  std::set<std::string> seen;
-  for (const std::string& w : wanted) {
-    if (!seen.insert(w).second) continue;
-    bool found = false;
-    for (const DbInfo& d : all)
-      if (d.name == w) {
-        out.push_back(d);
-        found = true;
-      }
-    if (!found) return Status::NotFound("database " + w + " does not exist on MariaDB at " + c.Where());
-  }
-  return out;
-}
-
-std::vector<std::string> Names(const std::vector<DbInfo>& dbs) {
-  std::vector<std::string> n;
-  for (const DbInfo& d : dbs) n.push_back(d.name);
-  return n;
-}
-
-// Rows and checksums of every table of `dbs`, inside one consistent snapshot.
-Result<Json> ComputeFingerprint(const Client& c, const std::vector<std::string>& dbs,
-                                const std::map<std::string, std::string>& rename, bool low_priority) {
-  Json items = Json::object();
-  if (dbs.empty()) return Json{{"exact", true}, {"items", items}};
-  CAIRN_ASSIGN_OR_RETURN(std::string listing, c.RunSql(std::string(kSessionSetup) + ListTablesSql(dbs), "",
-                                                       "cannot list the tables", {}, low_priority));
-  std::set<std::string> wanted(dbs.begin(), dbs.end());
-  std::vector<TableInfo> tables;
-  for (TableInfo& t : ParseTables(listing))
-    if (wanted.count(t.db)) tables.push_back(std::move(t));
-  std::string script = std::string(kSessionSetup) + "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\n" +
-                       FingerprintSql(dbs, tables) + "COMMIT;\n";
-  CAIRN_ASSIGN_OR_RETURN(std::string out, c.RunSql(script, "", "fingerprint query failed", {}, low_priority));
-  CAIRN_RETURN_IF_ERROR(AddFingerprintItems(SplitLines(out), dbs, tables, rename, &items));
-  bool exact = true;
-  for (const TableInfo& t : tables) exact = exact && t.transactional();
-  return Json{{"exact", exact}, {"items", items}};
-}
-
-// Streams a stored part into `mariadb` (in `database`, "" = none).
-Status LoadPart(const Client& c, PartReader* reader, const std::string& part, const std::string& file,
-                const std::string& database, const std::string& action) {
-  CAIRN_ASSIGN_OR_RETURN(std::string tool, c.Tool({"mariadb", "mysql"}, "mariadb-client"));
-  std::vector<std::string> extra = {"--binary-mode", "--comments", "--max-allowed-packet=1G", "--skip-reconnect"};
-  if (!database.empty()) extra.push_back("--database=" + database);
-  ProcessOptions o;
-  o.argv = c.Argv(tool, extra);
-  CAIRN_ASSIGN_OR_RETURN(FedRun run,
-                         RunWithInput(std::move(o), [&](int fd) { return reader->ReadStream(part, file, fd); }));
-  if (!run.exit.ok()) return c.Classify(run.process->captured_stderr(), action);
-  if (!run.input.ok()) return run.input.WithContext(action);
-  return Status::Ok();
-}
-
-// ---------------------------------------------------------------- non-table objects
-
-// What RENAME TABLE moves and what it leaves behind.
-struct Objects {
-  std::vector<std::string> tables;  // base tables, sequences, system-versioned tables
-  std::vector<ObjectDef> routines, views, triggers, events;
-  // In creation order: views may call functions, so routines come first.
-  std::vector<ObjectDef> CreationOrder() const {
-    std::vector<ObjectDef> all = routines;
-    for (const ObjectDef& v : OrderViews(views)) all.push_back(v);
-    all.insert(all.end(), triggers.begin(), triggers.end());
-    all.insert(all.end(), events.begin(), events.end());
-    return all;
-  }
-};
-
-Result<Objects> FetchObjects(const Client& c, const std::string& db) {
-  std::string lit = QuoteLiteral(db);
-  auto where = [&](const std::string& column) {
-    return " WHERE " + column + "=" + lit + " AND BINARY " + column + "=BINARY " + lit;
-  };
-  std::string list = std::string(kSessionSetup) + "SELECT 'T', TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES" +
-                     where("TABLE_SCHEMA") +
-                     " ORDER BY BINARY TABLE_NAME;\n"
-                     "SELECT 'R', ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES" +
-                     where("ROUTINE_SCHEMA") +
-                     " ORDER BY ROUTINE_TYPE, BINARY ROUTINE_NAME;\n"
-                     "SELECT 'G', TRIGGER_NAME FROM information_schema.TRIGGERS" +
-                     where("TRIGGER_SCHEMA") +
-                     " ORDER BY BINARY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER;\n"
-                     "SELECT 'E', EVENT_NAME FROM information_schema.EVENTS" +
-                     where("EVENT_SCHEMA") + " ORDER BY BINARY EVENT_NAME;\n";
-  CAIRN_ASSIGN_OR_RETURN(std::string out, c.RunSql(list, "", "cannot list the objects of database " + db));
-  Objects objs;
-  std::vector<ObjectDef> wanted;  // in SHOW CREATE order
-  for (const std::string& line : SplitLines(out)) {
-    if (line.empty()) continue;
-    std::vector<std::string> f = SplitBatchLine(line);
-    if (f[0] == "T" && f.size() == 3) {
-      if (f[2] == "VIEW")
-        wanted.push_back(ObjectDef{"VIEW", f[1], "", "", "", "", ""});
-      else if (f[2] != "TEMPORARY")
-        objs.tables.push_back(f[1]);
-    } else if (f[0] == "R" && f.size() == 3) {
-      wanted.push_back(ObjectDef{f[1], f[2], "", "", "", "", ""});
-    } else if (f[0] == "G" && f.size() == 2) {
-      wanted.push_back(ObjectDef{"TRIGGER", f[1], "", "", "", "", ""});
-    } else if (f[0] == "E" && f.size() == 2) {
-      wanted.push_back(ObjectDef{"EVENT", f[1], "", "", "", "", ""});
-    }
-  }
-  if (wanted.empty()) return objs;
-  // In the database itself, SHOW CREATE names its tables without the database
-  // (compact format), so the statements can be replayed in another database.
-  // Binary results: the text exactly as stored, replayed under its own
-  // character_set_client (as mariadb-dump does).
-  std::string show = std::string(kSessionSetup) + "SET SESSION character_set_results=binary;\n";
-  for (const ObjectDef& d : wanted) show += "SHOW CREATE " + d.kind + " " + QuoteIdent(d.name) + ";\n";
-  CAIRN_ASSIGN_OR_RETURN(std::string defs, c.RunSql(show, db, "cannot read the definitions in database " + db));
-  std::vector<std::string> lines;
-  for (const std::string& l : SplitLines(defs))
-    if (!l.empty()) lines.push_back(l);
-  if (lines.size() != wanted.size())
-    return Status::IOError("cannot read the definitions in database " + db + ": expected " +
-                           std::to_string(wanted.size()) + " rows, got " + std::to_string(lines.size()));
-  for (size_t i = 0; i < wanted.size(); ++i) {
-    ObjectDef d = wanted[i];
-    std::vector<std::string> f = SplitBatchLine(lines[i]);
-    if (d.kind == "VIEW" && f.size() >= 4) {
-      d.create = f[1], d.charset_client = f[2], d.collation_connection = f[3];
-    } else if (d.kind == "EVENT" && f.size() >= 6) {
-      d.sql_mode = f[1], d.time_zone = f[2], d.create = f[3], d.charset_client = f[4], d.collation_connection = f[5];
-    } else if (f.size() >= 5) {
-      d.sql_mode = f[1], d.create = f[2], d.charset_client = f[3], d.collation_connection = f[4];
-    } else {
-      return Status::IOError("unexpected SHOW CREATE " + d.kind + " output for " + d.name);
-    }
-    if (d.create.empty() || d.create == "NULL")
-      return Status::IOError("cannot read the definition of " + d.kind + " " + db + "." + d.name + " (user " +
-                             c.user() + " lacks the privilege to see it)");
-    if (d.kind == "VIEW")
-      objs.views.push_back(d);
-    else if (d.kind == "TRIGGER")
-      objs.triggers.push_back(d);
-    else if (d.kind == "EVENT")
-      objs.events.push_back(d);
-    else
-      objs.routines.push_back(d);
-  }
-  return objs;
-}
-
-std::string DropObjectsSql(const std::string& db, const Objects& o, bool triggers_only = false) {
-  std::string sql;
-  for (const ObjectDef& d : o.triggers) sql += "DROP TRIGGER IF EXISTS " + Q(db, d.name) + ";\n";
-  if (triggers_only) return sql;
-  for (const ObjectDef& d : o.views) sql += "DROP VIEW IF EXISTS " + Q(db, d.name) + ";\n";
-  for (const ObjectDef& d : o.events) sql += "DROP EVENT IF EXISTS " + Q(db, d.name) + ";\n";
-  // A package body goes before its package.
-  for (const ObjectDef& d : o.routines)
-    if (d.kind == "PACKAGE BODY") sql += "DROP PACKAGE BODY IF EXISTS " + Q(db, d.name) + ";\n";
-  for (const ObjectDef& d : o.routines)
-    if (d.kind != "PACKAGE BODY") sql += "DROP " + d.kind + " IF EXISTS " + Q(db, d.name) + ";\n";
-  return sql;
-}
-
-std::string RenameSql(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  std::vector<std::string> items;
-  for (const auto& [from, to] : pairs) items.push_back(from + " TO " + to);
-  return "RENAME TABLE " + Join(items, ", ") + ";\n";
-}
-
-Status CreateObjects(const Client& c, const std::string& db, const Objects& o, const std::string& action) {
-  std::vector<ObjectDef> all = o.CreationOrder();
-  if (all.empty()) return Status::Ok();
-  // --binary-mode: no client commands inside definitions; --comments: bodies keep their comments.
-  return c.RunSql(CreateObjectsScript(all), db, action, {"--binary-mode", "--comments"}).status();
-}
-
-// ---------------------------------------------------------------- logical capture
-
-class LogicalCapture : public Capture {
- public:
-  LogicalCapture(const Settings& s, std::unique_ptr<Client> client, std::string version, std::vector<DbPart> dbs,
-                 std::string dump_tool)
-      : settings_(s),
-        client_(std::move(client)),
-        version_(std::move(version)),
-        dbs_(std::move(dbs)),
-        dump_tool_(std::move(dump_tool)),
-        running_(dbs_.size()) {
-    std::pair<int, int> v = MajorMinor(version_);
-    backup_stage_ = IsMariaDb(version_) && (v.first > 10 || (v.first == 10 && v.second >= 4));
-    if (settings_.users) {
-      CapturePart p;
-      p.name = kUsersPart;
-      p.file_name = kUsersFile;
-      p.open = [this]() { return OpenUsers(); };
-      p.finish = [this]() { return FinishUsers(); };
-      parts_.push_back(std::move(p));
-    }
-    for (size_t i = 0; i < dbs_.size(); ++i) {
-      CapturePart p;
-      p.name = dbs_[i].part;
-      p.file_name = dbs_[i].file;
-      p.open = [this, i]() { return OpenDb(i); };
-      p.finish = [this, i]() { return FinishDb(i); };
-      parts_.push_back(std::move(p));
-    }
-  }
-
-  ~LogicalCapture() override {
-    // Dumps first (their logs drain until they are gone), then the sessions
-    // (the lock session may still hold the commit lock).
-    users_dump_.reset();
-    for (Running& r : running_) r.dump.reset();
-    running_.clear();
-    session_.reset();
-    lock_session_.reset();
-  }
-
-  Status Init() { return OpenSession(&session_, "backup snapshot session"); }
-
-  std::vector<CapturePart>& parts() override { return parts_; }
-
-  Result<Json> Finish() override {
-    CAIRN_RETURN_IF_ERROR(Collect());
-    for (size_t i = 0; i < dbs_.size(); ++i)
-      if (!running_[i].finished) return Status::IOError("part " + dbs_[i].part + " was not read");
-    if (lock_session_) {
-      Status st = lock_session_->Close();
-      lock_session_.reset();
-      CAIRN_RETURN_IF_ERROR(st);
-    }
-    if (session_) {
-      Status st = session_->Close();
-      session_.reset();
-      CAIRN_RETURN_IF_ERROR(st);
-    }
-    Json databases = Json::array();
-    for (const DbPart& d : dbs_)
-      databases.push_back({{"name", d.db.name},
-                           {"part", d.part},
-                           {"file", d.file},
-                           {"charset", d.db.charset},
-                           {"collation", d.db.collation}});
-    Json source = {{"method", "logical"},
-                   {"databases", databases},
-                   {"users_part", settings_.users ? Json(kUsersPart) : Json(nullptr)},
-                   {"endpoint", client_->Where()}};
-    if (!notes_.empty()) source["fingerprint_note"] = Join(notes_, "; ");
-    return Json{
-        {"server_version", version_}, {"fingerprint", {{"exact", exact_}, {"items", items_}}}, {"source", source}};
-  }
-
- private:
-  struct Running {
-    std::unique_ptr<DumpLog> log;  // declared first: destroyed after the dump
-    std::unique_ptr<Process> dump;
-    bool finished = false;
-  };
-
-  Status OpenSession(std::unique_ptr<Session>* s, const std::string& name) {
-    CAIRN_ASSIGN_OR_RETURN(*s, Session::Open(*client_, name, true));
-    std::string setup = std::string(kSessionSetup) +
-                        "SET SESSION lock_wait_timeout=" + std::to_string(settings_.lock_timeout) + ";\n" +
-                        "SELECT 'cairn-ready';\n";
-    CAIRN_RETURN_IF_ERROR((*s)->Send(setup));
-    return (*s)->ReadUntil("cairn-ready", 60).status();
-  }
-
-  // Reads the fingerprint of the database whose queries the session is running.
-  Status Collect() {
-    if (pending_ < 0) return Status::Ok();
-    size_t i = static_cast<size_t>(pending_);
-    pending_ = -1;
-    CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> lines, session_->ReadUntil("cairn-fp-" + std::to_string(i), 0));
-    return AddFingerprintItems(lines, {dbs_[i].db.name}, pending_tables_, {}, &items_);
-  }
-
-  // Stops commits server-wide, in a session of its own: BACKUP STAGE
-  // BLOCK_COMMIT on MariaDB >= 10.4 (running statements go on, only their
-  // commits wait), FLUSH TABLES WITH READ LOCK elsewhere. False when the
-  // server refused (no RELOAD privilege, lock_wait_timeout reached): the
-  // capture then goes on without it and its fingerprint is not exact.
-  Result<bool> Lock(size_t i) {
-    if (!lock_) return false;
-    std::string marker = "cairn-locked-" + std::to_string(i);
-    Status st = lock_session_ ? Status::Ok() : OpenSession(&lock_session_, "backup lock session");
-    if (st.ok())
-      st = lock_session_->Send(std::string(backup_stage_ ? "BACKUP STAGE START;\nBACKUP STAGE FLUSH;\n"
-                                                           "BACKUP STAGE BLOCK_DDL;\nBACKUP STAGE BLOCK_COMMIT;\n"
-                                                         : "FLUSH TABLES WITH READ LOCK;\n") +
-                               "SELECT '" + marker + "';\n");
-    if (st.ok()) st = lock_session_->ReadUntil(marker, settings_.lock_timeout + 60).status();
-    if (st.ok()) return true;
-    lock_session_.reset();  // whatever it held ends with its connection
-    const std::string& m = st.message();
-    if (m.find("RELOAD") == std::string::npos && m.find("Lock wait timeout") == std::string::npos &&
-        m.find("Access denied; you need") == std::string::npos && m.find("did not answer") == std::string::npos)
-      return st;
-    lock_ = false;
-    notes_.push_back(std::string(backup_stage_ ? "BACKUP STAGE BLOCK_COMMIT" : "FLUSH TABLES WITH READ LOCK") +
-                     " was refused (" + m +
-                     "): each dump ran in a snapshot of its own, not shared with the fingerprint");
-    return false;
-  }
-
-  Status Unlock(size_t i) {
-    std::string marker = "cairn-unlocked-" + std::to_string(i);
-    CAIRN_RETURN_IF_ERROR(lock_session_->Send(std::string(backup_stage_ ? "BACKUP STAGE END;\n" : "UNLOCK TABLES;\n") +
-                                              "SELECT '" + marker + "';\n"));
-    return lock_session_->ReadUntil(marker, 60).status();
-  }
-
-  Result<int> OpenDb(size_t i) {
-    const std::string& db = dbs_[i].db.name;
-    const std::string action = "mariadb-dump of database " + db + " failed";
-    CAIRN_RETURN_IF_ERROR(Collect());
-    CAIRN_ASSIGN_OR_RETURN(bool locked, Lock(i));
-    if (!locked) exact_ = false;
-    auto unlock = [&]() {
-      if (locked) (void)Unlock(i);
-    };
-    std::string snap_marker = "cairn-snap-" + std::to_string(i);
-    Status st =
-        session_->Send("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\nSELECT '" + snap_marker + "';\n");
-    if (st.ok()) st = session_->ReadUntil(snap_marker, 60).status();
-    if (!st.ok()) {
-      unlock();
-      return st;
-    }
-    Running& r = running_[i];
-    std::string log_path = client_->private_dir() + "/dump-" + std::to_string(i) + ".log";
-    auto log = DumpLog::Create(log_path);
-    if (!log.ok()) {
-      unlock();
-      return log.status();
-    }
-    r.log = std::move(log).value();
-    ProcessOptions o;
-    o.argv =
-        client_->Argv(dump_tool_, {"--single-transaction", "--routines", "--events", "--triggers", "--hex-blob",
-                                   "--skip-dump-date", "--max-allowed-packet=1G", "--default-character-set=utf8mb4",
-                                   "--verbose", "--log-error=" + log_path, "--", db});
-    o.stdout_mode = ProcessOptions::Output::kPipe;
-    o.low_priority = true;
-    auto started = Process::Start(std::move(o));
-    if (!started.ok()) {
-      unlock();
-      return started.status();
-    }
-    r.dump = std::move(started).value();
-    // The dump's snapshot must begin while commits are blocked, so that it
-    // and ours see the same committed state.
-    Status waited = r.log->WaitForSnapshot(r.dump.get(), kDumpStartTimeout);
-    unlock();
-    if (!waited.ok()) {
-      if (waited.code() == StatusCode::kAborted) {
-        Status ended = r.dump->Wait();
-        std::string text = r.log->Finish() + "\n" + r.dump->captured_stderr();
-        if (!ended.ok()) return client_->Classify(text, action);
-      }
-      return waited.WithContext(action);
-    }
-    r.log->StartDrain();
-    // The tables as the snapshot sees them (DDL waited for the lock until now).
-    std::string tables_marker = "cairn-tables-" + std::to_string(i);
-    CAIRN_RETURN_IF_ERROR(session_->Send(ListTablesSql({db}) + "SELECT '" + tables_marker + "';\n"));
-    CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> listing, session_->ReadUntil(tables_marker, 0));
-    pending_tables_.clear();
-    for (TableInfo& t : ParseTables(Join(listing, "\n")))
-      if (t.db == db) pending_tables_.push_back(std::move(t));
-    for (const TableInfo& t : pending_tables_)
-      if (!t.transactional()) {
-        if (exact_)
-          notes_.push_back("table " + db + "." + t.name + " uses " + t.engine + ", which is not transactional");
-        exact_ = false;
-      }
-    CAIRN_RETURN_IF_ERROR(session_->Send(FingerprintSql({db}, pending_tables_) + "COMMIT;\nSELECT 'cairn-fp-" +
-                                         std::to_string(i) + "';\n"));
-    pending_ = static_cast<int>(i);
-    return r.dump->ReleaseStdout();
-  }
-
-  Status FinishDb(size_t i) {
-    Running& r = running_[i];
-    if (!r.dump) return Status::IOError("part " + dbs_[i].part + " was never opened");
-    Status st = r.dump->Wait();
-    std::string text = r.log->Finish();
-    r.finished = true;
-    if (!st.ok())
-      return client_->Classify(text + "\n" + r.dump->captured_stderr(),
-                               "mariadb-dump of database " + dbs_[i].db.name + " failed");
-    return Status::Ok();
-  }
-
-  Result<int> OpenUsers() {
-    ProcessOptions o;
-    o.argv = client_->Argv(dump_tool_, {"--system=users", "--insert-ignore", "--skip-dump-date"});
-    o.stdout_mode = ProcessOptions::Output::kPipe;
-    o.low_priority = true;
-    CAIRN_ASSIGN_OR_RETURN(users_dump_, Process::Start(std::move(o)));
-    return users_dump_->ReleaseStdout();
-  }
-
-  Status FinishUsers() {
-    if (!users_dump_) return Status::IOError("part users was never opened");
-    Status st = users_dump_->Wait();
-    if (!st.ok())
-      return client_->Classify(users_dump_->captured_stderr(),
-                               "mariadb-dump --system=users failed (set users: false to skip users and grants)");
-    return Status::Ok();
-  }
-
-  Settings settings_;
-  std::unique_ptr<Client> client_;
-  std::string version_;
-  std::vector<DbPart> dbs_;
-  std::string dump_tool_;
-  std::vector<CapturePart> parts_;
-  std::unique_ptr<Session> session_;       // the fingerprint's snapshot
-  std::unique_ptr<Session> lock_session_;  // holds the commit lock while a dump starts
-  std::vector<Running> running_;
-  std::unique_ptr<Process> users_dump_;
-  bool lock_ = true;
-  bool backup_stage_ = false;
-  bool exact_ = true;
-  std::vector<std::string> notes_;
-  Json items_ = Json::object();
-  int pending_ = -1;
-  std::vector<TableInfo> pending_tables_;
-};
-
-// ---------------------------------------------------------------- physical capture
-
-class PhysicalCapture : public Capture {
- public:
-  PhysicalCapture(std::unique_ptr<Client> client, std::string version, std::string backup_tool, Json before,
-                  std::vector<std::string> dbs)
-      : client_(std::move(client)),
-        version_(std::move(version)),
-        tool_(std::move(backup_tool)),
-        before_(std::move(before)),
-        dbs_(std::move(dbs)) {
-    CapturePart p;
-    p.name = kBasePart;
-    p.file_name = kBaseFile;
-    p.open = [this]() { return Open(); };
-    p.finish = [this]() { return FinishPart(); };
-    parts_.push_back(std::move(p));
-  }
-
-  std::vector<CapturePart>& parts() override { return parts_; }
-
-  Result<Json> Finish() override {
-    if (!finished_) return Status::IOError("part base was not read");
-    // Re-list: a database created during the copy is in the copy too.
-    CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> now, SelectDatabases(*client_, {}));
-    CAIRN_ASSIGN_OR_RETURN(Json after, ComputeFingerprint(*client_, Names(now), {}, true));
-    bool same = after["items"] == before_["items"];
-    Json fp = {{"exact", same && after.value("exact", false)}, {"items", after["items"]}};
-    Json source = {{"method", "physical"}, {"part", kBasePart}, {"file", kBaseFile}, {"endpoint", client_->Where()}};
-    if (!same) source["fingerprint_note"] = "the data changed while mariadb-backup copied it";
-    return Json{{"server_version", version_}, {"fingerprint", fp}, {"source", source}};
-  }
-
- private:
-  Result<int> Open() {
-    std::string dir = client_->private_dir() + "/xb";
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno(errno, "cannot create " + dir);
-    ProcessOptions o;
-    o.argv = client_->Argv(tool_, {"--backup", "--stream=xbstream", "--target-dir=" + dir});
-    // mariadb-backup wants --defaults-file/--no-defaults first, then --backup: Argv keeps that order.
-    o.stdout_mode = ProcessOptions::Output::kPipe;
-    o.low_priority = true;
-    CAIRN_ASSIGN_OR_RETURN(backup_, Process::Start(std::move(o)));
-    return backup_->ReleaseStdout();
-  }
-
-  Status FinishPart() {
-    if (!backup_) return Status::IOError("part base was never opened");
-    Status st = backup_->Wait();
-    finished_ = true;
-    if (!st.ok()) return client_->Classify(backup_->captured_stderr(), "mariadb-backup failed");
-    return Status::Ok();
-  }
-
-  std::unique_ptr<Client> client_;
-  std::string version_, tool_;
-  Json before_;
-  std::vector<std::string> dbs_;
-  std::vector<CapturePart> parts_;
-  std::unique_ptr<Process> backup_;
-  bool finished_ = false;
-};
 
 // ---------------------------------------------------------------- the source
 
@@ -657,18 +45,33 @@ class MysqlSource : public Source {
       CAIRN_ASSIGN_OR_RETURN(std::string tool, CheckBackupTool(*c, version));
       CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs, SelectDatabases(*c, {}));
       CAIRN_ASSIGN_OR_RETURN(Json before, ComputeFingerprint(*c, Names(dbs), {}, true));
-      return std::unique_ptr<Capture>(new PhysicalCapture(std::move(c), version, tool, before, Names(dbs)));
+      return MakePhysicalCapture(std::move(c), version, tool, before, Names(dbs));
     }
     CAIRN_ASSIGN_OR_RETURN(std::string dump_tool, c->Tool({"mariadb-dump", "mysqldump"}, "mariadb-client"));
-    CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs, SelectDatabases(*c, s_.databases));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs, SelectDatabases(*c, s_.databases, skip_missing_));
+    // Tables with FLOAT columns get their rows dumped exactly, by the server.
+    std::vector<TableInfo> tables;
+    if (!dbs.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(std::string listing, c->RunSql(std::string(kSessionSetup) + ListTablesSql(Names(dbs)),
+                                                            "", "cannot list the tables"));
+      tables = ParseTables(listing);
+    }
     std::vector<DbPart> parts;
     for (const DbInfo& d : dbs) {
       std::string enc = EncodeName(d.name);
-      parts.push_back(DbPart{d, "db." + enc, enc + ".sql"});
+      DbPart p;
+      p.db = d;
+      p.part = "db." + enc;
+      p.file = enc + ".sql";
+      for (const TableInfo& t : tables)
+        if (t.db == d.name && t.has_float()) p.exact_tables.push_back(t);
+      if (!p.exact_tables.empty()) {
+        p.rows_part = "rows." + enc;
+        p.rows_file = enc + ".rows.sql";
+      }
+      parts.push_back(std::move(p));
     }
-    auto capture = std::make_unique<LogicalCapture>(s_, std::move(c), version, std::move(parts), dump_tool);
-    CAIRN_RETURN_IF_ERROR(capture->Init());
-    return std::unique_ptr<Capture>(std::move(capture));
+    return MakeLogicalCapture(s_, std::move(c), version, std::move(parts), dump_tool);
   }
 
   Status CheckRestore(const Json& manifest, RestoreMode mode) override {
@@ -688,8 +91,13 @@ class MysqlSource : public Source {
                                 " has no MariaDB source facts (manifest key source.method)");
     std::vector<DbPart> dbs;
     for (const Json& d : src.value("databases", Json::array())) {
-      dbs.push_back(DbPart{DbInfo{d.value("name", ""), d.value("charset", ""), d.value("collation", "")},
-                           d.value("part", ""), d.value("file", "")});
+      DbPart p;
+      p.db = DbInfo{d.value("name", ""), d.value("charset", ""), d.value("collation", "")};
+      p.part = d.value("part", "");
+      p.file = d.value("file", "");
+      p.rows_part = d.value("rows_part", "");
+      p.rows_file = d.value("rows_file", "");
+      dbs.push_back(std::move(p));
       if (dbs.back().db.name.empty() || dbs.back().part.empty())
         return Status::Corruption("restore point lists a database without a name or part");
     }
@@ -698,6 +106,8 @@ class MysqlSource : public Source {
     if (request.mode == RestoreMode::kNewInstance) return RestoreNew(request, dbs);
     return RestoreOverwrite(request, dbs, users_part);
   }
+
+  void SkipMissingDatabases() override { skip_missing_ = true; }
 
   Result<Json> Fingerprint(const Json& locator) override {
     if (locator.is_object() && locator.contains("instance")) {
@@ -708,7 +118,7 @@ class MysqlSource : public Source {
       if (!s_.endpoint.socket.empty()) ep.socket = in.value("socket", std::string());
       CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> c, MakeClient(ep));
       CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs, SelectDatabases(*c, {}));
-      return ComputeFingerprint(*c, Names(dbs), {}, false);
+      return ComputeFingerprint(*c, Names(dbs), {}, false, locator.value("fingerprint_version", 1));
     }
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> c, MakeClient(s_.endpoint));
     if (locator.is_object() && locator.contains("databases")) {
@@ -719,7 +129,7 @@ class MysqlSource : public Source {
         rename[now.get<std::string>()] = orig;
       }
       CAIRN_RETURN_IF_ERROR(SelectDatabases(*c, actual).status());
-      return ComputeFingerprint(*c, actual, rename, false);
+      return ComputeFingerprint(*c, actual, rename, false, locator.value("fingerprint_version", 1));
     }
     CAIRN_ASSIGN_OR_RETURN(std::vector<DbInfo> dbs,
                            SelectDatabases(*c, s_.method == "physical" ? std::vector<std::string>{} : s_.databases));
@@ -774,6 +184,12 @@ class MysqlSource : public Source {
                                             .count());
   }
 
+  // How the point's fingerprint hashes (older points: version 1).
+  static int FingerprintVersion(const RestoreRequest& r) {
+    const Json src = r.manifest.value("source", Json::object());
+    return src.is_object() ? src.value("fingerprint_version", 1) : 1;
+  }
+
   Status CheckName(const std::string& name) const {
     if (name.empty() || IdentLength(name) > 64)
       return Status::InvalidArgument("database name " + name + " is not 1-64 characters long");
@@ -808,14 +224,18 @@ class MysqlSource : public Source {
       for (const std::string& n : created) sql += "DROP DATABASE IF EXISTS " + QuoteIdent(n) + ";\n";
       if (!sql.empty()) (void)c->RunSql(sql, "", "cleanup");
     };
+    std::vector<std::string> disabled;  // "db.event"
     for (size_t i = 0; i < dbs.size(); ++i) {
       Log(req, "restoring database " + dbs[i].db.name + " as " + targets[i]);
       Status st =
           c->RunSql(CreateDatabaseSql(targets[i], dbs[i].db), "", "cannot create database " + targets[i]).status();
       if (st.ok()) {
         created.push_back(targets[i]);
-        st = LoadPart(*c, req.reader, dbs[i].part, dbs[i].file, targets[i],
-                      "restoring database " + dbs[i].db.name + " into " + targets[i] + " failed");
+        // A copy must not act on its own: its events are created disabled.
+        std::vector<std::string> events;
+        st = LoadDatabase(*c, req.reader, dbs[i], targets[i],
+                          "restoring database " + dbs[i].db.name + " into " + targets[i] + " failed", &events);
+        for (const std::string& e : events) disabled.push_back(targets[i] + "." + e);
       }
       if (!st.ok()) {
         undo();
@@ -831,10 +251,12 @@ class MysqlSource : public Source {
     }
     out.summary = "restored " + std::to_string(dbs.size()) + " database(s) on MariaDB at " + c->Where() +
                   (pairs.empty() ? "" : ": " + Join(pairs, ", "));
+    if (!disabled.empty())
+      out.summary += "; events disabled in the copy: " + Join(disabled, ", ") + " (ALTER EVENT ... ENABLE to run them)";
     out.connection = ConnectionJson(s_.endpoint);
     out.connection["databases"] = targets;
     if (targets.size() == 1) out.connection["database"] = targets[0];
-    out.locator = {{"databases", map}};
+    out.locator = {{"databases", map}, {"fingerprint_version", FingerprintVersion(req)}};
     return out;
   }
 
@@ -867,6 +289,9 @@ class MysqlSource : public Source {
                                        " (left by an earlier restore?): drop it first");
     // 1. Every database into its staging database; the originals are untouched.
     std::vector<std::string> staged;
+    // Events are created disabled in staging (it must not act on its own
+    // before the swap); the ones the backup had enabled are enabled after it.
+    std::map<std::string, std::vector<std::string>> to_enable;
     auto drop_staging = [&]() {
       std::string sql;
       for (const std::string& n : staged) sql += "DROP DATABASE IF EXISTS " + QuoteIdent(n) + ";\n";
@@ -878,23 +303,12 @@ class MysqlSource : public Source {
       Status st = c->RunSql(CreateDatabaseSql(p.staging, p.db.db), "", "cannot create database " + p.staging).status();
       if (st.ok()) {
         staged.push_back(p.staging);
-        st =
-            LoadPart(*c, req.reader, p.db.part, p.db.file, p.staging,
-                     "restoring database " + p.db.db.name + " into staging failed (" + p.db.db.name + " is untouched)");
+        st = LoadDatabase(*c, req.reader, p.db, p.staging,
+                          "restoring database " + p.db.db.name + " into staging failed (" + p.db.db.name +
+                              " is untouched)",
+                          &to_enable[p.db.db.name]);
       }
       if (!st.ok()) {
-        drop_staging();
-        return st;
-      }
-    }
-    // 2. Users and grants, when asked for (only adds what is missing).
-    if (s_.restore_users && !users_part.empty()) {
-      Log(req, "restoring users and grants");
-      Status st = LoadPart(*c, req.reader, users_part, kUsersFile, "",
-                           "restoring users and grants failed (the account needs CREATE USER and GRANT OPTION)");
-      if (!st.ok()) {
-        // mariadb-dump's script grants itself a helper role and drops it at its end; a failed run leaves it.
-        (void)c->RunSql("DROP ROLE IF EXISTS mariadb_dump_import_role;\n", "", "cleanup");
         drop_staging();
         return st;
       }
@@ -903,7 +317,7 @@ class MysqlSource : public Source {
     std::vector<std::string> done;
     for (const Plan& p : plans) {
       Log(req, "swapping the restored tables into " + p.db.db.name);
-      Status st = Swap(*c, p.db.db, p.staging, p.old, existing);
+      Status st = Swap(*c, p.db.db, p.staging, p.old, existing, to_enable[p.db.db.name]);
       if (!st.ok()) {
         drop_staging();
         if (!done.empty()) st = st.WithContext("databases " + Join(done, ", ") + " were already restored");
@@ -912,24 +326,41 @@ class MysqlSource : public Source {
       staged.erase(std::remove(staged.begin(), staged.end(), p.staging), staged.end());
       done.push_back(p.db.db.name);
     }
+    // Users and grants last: table and column grants name the restored tables.
+    std::string users_summary;
+    if (s_.restore_users && !users_part.empty()) {
+      Log(req, "restoring users and grants");
+      Result<UsersReport> users = ReplayUsers(*c, req.reader, users_part, kUsersFile);
+      if (!users.ok()) {
+        users_summary = "; users NOT restored: " + users.status().message();
+      } else {
+        users_summary = "; " + users->Summary();
+        for (const std::string& f : users->failed) Log(req, "warning: not applied: " + f);
+      }
+      Log(req, users_summary.substr(2));
+    }
     RestoreOutcome out;
     Json map = Json::object();
     for (const DbPart& d : dbs) map[d.db.name] = d.db.name;
     out.summary = "restored " + std::to_string(dbs.size()) + " database(s) in place on MariaDB at " + c->Where() +
                   (done.empty() ? "" : ": " + Join(done, ", "));
     if (!swap_warnings_.empty()) out.summary += " (cleanup incomplete: " + Join(swap_warnings_, "; ") + ")";
+    out.summary += users_summary;
     out.connection = ConnectionJson(s_.endpoint);
     out.connection["databases"] = done;
     if (done.size() == 1) out.connection["database"] = done[0];
-    out.locator = {{"databases", map}};
+    out.locator = {{"databases", map}, {"fingerprint_version", FingerprintVersion(req)}};
     return out;
   }
 
   // Replaces database `db` by `staging`: all tables in one atomic RENAME
   // TABLE (the old ones go to `old`), the non-table objects dropped before and
   // recreated after it. Any failure puts the original back.
+  // `enable_events`: events that were enabled in the backup (staging has
+  // them disabled); they are recreated enabled (ALTER EVENT would make the
+  // restoring account their definer).
   Status Swap(const Client& c, const DbInfo& db, const std::string& staging, const std::string& old,
-              const std::vector<DbInfo>& existing) {
+              const std::vector<DbInfo>& existing, const std::vector<std::string>& enable_events) {
     const std::string& d = db.name;
     const DbInfo* current = nullptr;
     for (const DbInfo& e : existing)
@@ -941,6 +372,11 @@ class MysqlSource : public Source {
       CAIRN_RETURN_IF_ERROR(c.RunSql(CreateDatabaseSql(d, db), "", "cannot create database " + d).status());
     }
     CAIRN_ASSIGN_OR_RETURN(Objects staged, FetchObjects(c, staging));
+    for (ObjectDef& e : staged.events) {
+      if (std::find(enable_events.begin(), enable_events.end(), e.name) == enable_events.end()) continue;
+      const size_t at = e.create.find(" PRESERVE DISABLE ");
+      if (at != std::string::npos) e.create.replace(at + 10, 7, "ENABLE");
+    }
     CAIRN_RETURN_IF_ERROR(
         c.RunSql(CreateDatabaseSql(old, current ? *current : db), "", "cannot create database " + old).status());
     const std::string action = "swapping the restored tables into " + d + " failed";
@@ -1087,7 +523,7 @@ class MysqlSource : public Source {
     for (const std::string& a :
          {"--datadir=" + data, "--port=" + std::to_string(port), std::string("--bind-address=127.0.0.1"),
           "--socket=" + sock, "--pid-file=" + dir + "/mysqld.pid", "--log-error=" + dir + "/mysqld.err",
-          std::string("--skip-slave-start")})
+          std::string("--skip-slave-start"), std::string("--event-scheduler=OFF")})
       argv.push_back(a);
     Log(req, "starting mariadbd on 127.0.0.1:" + std::to_string(port));
     CAIRN_ASSIGN_OR_RETURN(pid_t pid, StartDetached(argv));
@@ -1112,10 +548,12 @@ class MysqlSource : public Source {
     }
     RestoreOutcome out;
     out.summary = "started a new MariaDB server from the physical backup on 127.0.0.1:" + std::to_string(port) +
-                  " (data directory " + data + ", pid " + std::to_string(pid) + ")";
+                  " (data directory " + data + ", pid " + std::to_string(pid) +
+                  "; its event scheduler is off: SET GLOBAL event_scheduler=ON to run its events)";
     out.connection = {{"host", "127.0.0.1"}, {"port", port}, {"socket", sock},
                       {"data_dir", data},    {"pid", pid},   {"user", s_.user}};
-    out.locator = {{"instance", {{"host", "127.0.0.1"}, {"port", port}, {"socket", sock}}}};
+    out.locator = {{"instance", {{"host", "127.0.0.1"}, {"port", port}, {"socket", sock}}},
+                   {"fingerprint_version", FingerprintVersion(req)}};
     out.stop_hint = "kill " + std::to_string(pid) + "   (or: mariadb-admin --no-defaults --socket=" + sock + " -u" +
                     s_.user + " -p shutdown)";
     return out;
@@ -1123,6 +561,7 @@ class MysqlSource : public Source {
 
   ServiceConfig config_;
   Settings s_;
+  bool skip_missing_ = false;  // safety backups: configured databases that do not exist are left out
   std::vector<std::string> swap_warnings_;
 };
 

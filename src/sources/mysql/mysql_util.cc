@@ -262,6 +262,13 @@ Status ClassifyError(const std::string& stderr_text, const std::string& where, c
   // same text "at line N" of a script is a statement lacking a privilege
   // (GRANT without GRANT OPTION), as are 1044 and 1142.
   const bool in_script = stderr_text.find(" at line ") != std::string::npos;
+  // root@localhost of a packaged server logs in through unix_socket
+  // authentication, which a TCP connection cannot use.
+  const bool tcp = where.rfind("socket ", 0) != 0;
+  if (tcp && user == "root" && !in_script && line.find("Access denied for user 'root'@") != std::string::npos &&
+      line.find("(using password: YES)") == std::string::npos)
+    return Status::IOError("MariaDB at " + where + " refused user root over TCP: root usually logs in through its "
+                           "unix socket: set socket: /run/mysqld/mysqld.sock, or use an account with a password");
   if (line.find("Access denied for user") != std::string::npos && line.find("(using password:") != std::string::npos &&
       !in_script)
     return Status::IOError("MariaDB at " + where + " refused user " + user +
@@ -319,11 +326,19 @@ bool TableInfo::transactional() const {
   return e == "innodb" || e == "xtradb" || e == "rocksdb" || e == "tokudb";
 }
 
+bool TableInfo::has_float() const {
+  if (versioned) return false;  // history rows cannot be inserted; left to mariadb-dump
+  for (size_t i = 0; i < types.size() && i < generated.size(); ++i)
+    if (types[i] == "float" && !generated[i]) return true;
+  return false;
+}
+
 std::string ListTablesSql(const std::vector<std::string>& databases) {
   std::string in;
   for (const std::string& db : databases) in += (in.empty() ? "" : ",") + QuoteLiteral(db);
   // BINARY: information_schema compares names case-insensitively, databases may differ only in case.
-  return "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, IFNULL(t.ENGINE,''), c.COLUMN_NAME "
+  return "SELECT t.TABLE_SCHEMA, t.TABLE_NAME, IFNULL(t.ENGINE,''), c.COLUMN_NAME, LOWER(c.DATA_TYPE), "
+         "IF(IFNULL(c.GENERATION_EXPRESSION,'')='','NEVER','ALWAYS'), t.TABLE_TYPE "
          "FROM information_schema.TABLES t JOIN information_schema.COLUMNS c "
          "ON BINARY c.TABLE_SCHEMA = BINARY t.TABLE_SCHEMA AND BINARY c.TABLE_NAME = BINARY t.TABLE_NAME "
          "WHERE t.TABLE_TYPE IN ('BASE TABLE','SYSTEM VERSIONED') AND t.TABLE_SCHEMA IN (" +
@@ -337,24 +352,33 @@ std::vector<TableInfo> ParseTables(const std::string& output) {
   for (const std::string& line : SplitLines(output)) {
     if (line.empty()) continue;
     std::vector<std::string> f = SplitBatchLine(line);
-    if (f.size() != 4) continue;
+    if (f.size() != 4 && f.size() != 7) continue;
     if (tables.empty() || tables.back().db != f[0] || tables.back().name != f[1]) {
-      tables.push_back(TableInfo{f[0], f[1], f[2], {}});
+      tables.push_back(TableInfo{f[0], f[1], f[2], {}, {}, {}, false});
+      tables.back().versioned = f.size() == 7 && f[6] == "SYSTEM VERSIONED";
     }
     tables.back().columns.push_back(f[3]);
+    if (f.size() == 7) {
+      tables.back().types.push_back(f[4]);
+      tables.back().generated.push_back(f[5] != "NEVER");
+    }
   }
   return tables;
 }
 
-std::string FingerprintSql(const std::vector<std::string>& databases, const std::vector<TableInfo>& tables) {
+std::string FingerprintSql(const std::vector<std::string>& databases, const std::vector<TableInfo>& tables,
+                           int version) {
   std::string sql;
   for (size_t i = 0; i < tables.size(); ++i) {
     const TableInfo& t = tables[i];
     std::string cols;
-    for (const std::string& c : t.columns) {
+    for (size_t k = 0; k < t.columns.size(); ++k) {
       if (!cols.empty()) cols += ",";
+      std::string value = QuoteIdent(t.columns[k]);
+      // The server's own value, not its 6-digit text: a FLOAT widens to a DOUBLE exactly.
+      if (version >= 2 && k < t.types.size() && t.types[k] == "float") value = "CAST(" + value + " AS DOUBLE)";
       // The bytes of the value as the server prints it; HEX keeps 'N' apart from every value.
-      cols += "IFNULL(HEX(CAST(" + QuoteIdent(c) + " AS BINARY)),'N')";
+      cols += "IFNULL(HEX(CAST(" + value + " AS BINARY)),'N')";
     }
     sql += "SELECT 'T'," + std::to_string(i) + ",COUNT(*),COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS(','," + cols +
            ")),1,15),16,10) AS UNSIGNED)),0) FROM " + QuoteIdent(t.db) + "." + QuoteIdent(t.name) + ";\n";
@@ -370,6 +394,45 @@ std::string FingerprintSql(const std::vector<std::string>& databases, const std:
            count("TRIGGERS", "TRIGGER_SCHEMA", "") + "," + count("EVENTS", "EVENT_SCHEMA", "") + ";\n";
   }
   return sql;
+}
+
+std::string ExactRowsHeader() {
+  return "SELECT '/*!40101 SET NAMES utf8mb4 */;';\n"
+         "SELECT 'SET SESSION time_zone=''+00:00'', sql_mode=''NO_AUTO_VALUE_ON_ZERO'', foreign_key_checks=0, "
+         "unique_checks=0;';\n";
+}
+
+std::string ExactRowsSql(const TableInfo& t) {
+  static const char* kNumbers[] = {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "double", "year"};
+  static const char* kBytes[] = {"char",       "varchar",    "tinytext", "text",       "mediumtext",
+                                 "longtext",   "binary",     "varbinary", "tinyblob",  "blob",
+                                 "mediumblob", "longblob",   "geometry", "point",      "linestring",
+                                 "polygon",    "multipoint", "multilinestring", "multipolygon", "geometrycollection"};
+  std::string names, values;
+  for (size_t k = 0; k < t.columns.size(); ++k) {
+    if (k < t.generated.size() && t.generated[k]) continue;
+    const std::string type = k < t.types.size() ? t.types[k] : "";
+    const std::string c = QuoteIdent(t.columns[k]);
+    bool number = false, bytes = false;
+    for (const char* n : kNumbers) number = number || type == n;
+    for (const char* b : kBytes) bytes = bytes || type == b;
+    std::string v;
+    if (type == "float")  // widened exactly; the DOUBLE's text rounds back to the same FLOAT
+      v = "CAST(CAST(" + c + " AS DOUBLE) AS CHAR)";
+    else if (number)
+      v = "CAST(" + c + " AS CHAR)";
+    else if (type == "bit")
+      v = "CONCAT('b''',BIN(" + c + "),'''')";
+    else if (bytes)  // the stored bytes; a character column takes them as they are
+      v = "CONCAT('X''',HEX(" + c + "),'''')";
+    else  // temporal, enum, set, inet6, uuid, ...: their text, kept on one line
+      v = "REPLACE(REPLACE(QUOTE(" + c + "),'\\n','\\\\n'),'\\r','\\\\r')";
+    names += (names.empty() ? "" : ",") + c;
+    values += std::string(values.empty() ? "" : ",','") + ",IFNULL(" + v + ",'NULL')";
+  }
+  const std::string insert = "INSERT INTO " + QuoteIdent(t.name) + " (" + names + ") VALUES (";
+  return "SELECT CONCAT(" + QuoteLiteral(insert) + values + ",');') FROM " + QuoteIdent(t.db) + "." +
+         QuoteIdent(t.name) + ";\n";
 }
 
 Status AddFingerprintItems(const std::vector<std::string>& lines, const std::vector<std::string>& databases,
@@ -463,6 +526,107 @@ std::string CreateObjectsScript(const std::vector<ObjectDef>& defs) {
   }
   s += "DELIMITER ;\n";
   return s;
+}
+
+namespace {
+
+// `name`@`host`, 'name'@'host' or a bare role name at `pos` -> "name@host".
+std::string AccountAt(const std::string& s, size_t pos) {
+  auto quoted = [&](size_t* at) -> std::string {
+    if (*at >= s.size()) return "";
+    const char q = s[*at];
+    if (q != '`' && q != '\'') {
+      size_t end = s.find_first_of(" ;@", *at);
+      std::string word = s.substr(*at, end == std::string::npos ? std::string::npos : end - *at);
+      *at = end == std::string::npos ? s.size() : end;
+      return word;
+    }
+    std::string out;
+    size_t i = *at + 1;
+    for (; i < s.size(); ++i) {
+      if (s[i] == q && i + 1 < s.size() && s[i + 1] == q) {
+        out.push_back(q);
+        ++i;
+      } else if (s[i] == q) {
+        break;
+      } else {
+        out.push_back(s[i]);
+      }
+    }
+    *at = i + 1;
+    return out;
+  };
+  std::string user = quoted(&pos);
+  std::string host;
+  if (pos < s.size() && s[pos] == '@') {
+    ++pos;
+    host = quoted(&pos);
+  }
+  return user + "@" + host;
+}
+
+}  // namespace
+
+UsersStatement ParseUsersLine(const std::string& raw) {
+  UsersStatement st;
+  std::string line = raw;
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty() || line.rfind("--", 0) == 0 || line.back() != ';') return st;
+  // The statement inside a version comment: /*!NNNNN ... */; or /*M!NNNNNN ... */;
+  std::string body = line.substr(0, line.size() - 1);
+  if (body.rfind("/*", 0) == 0) {
+    size_t sp = body.find(' ');
+    size_t end = body.rfind("*/");
+    if (sp == std::string::npos || end == std::string::npos || end < sp) return st;
+    body = body.substr(sp + 1, end - sp - 1);
+    while (!body.empty() && body.back() == ' ') body.pop_back();
+  }
+  if (body.find("mariadb_dump_import_role") != std::string::npos && body.rfind("CREATE ROLE", 0) != 0) {
+    st.kind = UsersStatement::Kind::kHelper;
+    return st;
+  }
+  if (body.rfind("SELECT COALESCE(CURRENT_ROLE()", 0) == 0 || body.rfind("SET ROLE", 0) == 0 ||
+      body.rfind("EXECUTE IMMEDIATE CONCAT('SET ROLE'", 0) == 0) {
+    st.kind = UsersStatement::Kind::kHelper;
+    return st;
+  }
+  static const char* kCreate[] = {"CREATE USER IF NOT EXISTS ", "CREATE ROLE IF NOT EXISTS ", "CREATE USER ",
+                                  "CREATE ROLE "};
+  for (const char* p : kCreate) {
+    if (body.rfind(p, 0) != 0) continue;
+    st.kind = UsersStatement::Kind::kAccount;
+    st.creates = true;
+    st.account = AccountAt(body, std::strlen(p));
+    if (st.account == "mariadb_dump_import_role@") {
+      st.kind = UsersStatement::Kind::kHelper;
+      return st;
+    }
+    const std::string admin = " WITH ADMIN mariadb_dump_import_role";
+    size_t at = body.find(admin);
+    if (at != std::string::npos) body.erase(at, admin.size());
+    st.sql = body + ";";
+    return st;
+  }
+  size_t at = std::string::npos;
+  if (body.rfind("GRANT ", 0) == 0) {
+    size_t a = body.find(" TO `"), b = body.find(" TO '");
+    at = std::min(a, b);
+    if (at != std::string::npos) at += 4;
+  } else if (body.rfind("SET DEFAULT ROLE ", 0) == 0) {
+    at = body.find(" FOR ");
+    if (at != std::string::npos) at += 5;
+  } else if (body.rfind("ALTER USER ", 0) == 0) {
+    at = 11;
+  } else if (body.rfind("REVOKE ", 0) == 0) {
+    size_t a = body.find(" FROM `"), b = body.find(" FROM '");
+    at = std::min(a, b);
+    if (at != std::string::npos) at += 6;
+  }
+  if (at == std::string::npos) return st;  // session settings and the like
+  st.kind = UsersStatement::Kind::kAccount;
+  st.account = AccountAt(body, at);
+  st.sql = line.rfind("/*", 0) == 0 ? line : body + ";";
+  return st;
 }
 
 }  // namespace cairn::mysql

@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "sources/mysql/mysql_common.h"
 #include "sources/mysql/mysql_internal.h"
 
 namespace cairn::mysql {
@@ -176,6 +177,67 @@ TEST(MysqlFingerprint, TablesAndItems) {
   EXPECT_FALSE(AddFingerprintItems({"T\t0\t10\t1"}, {"app", "shop"}, tables, {}, &partial).ok());
   EXPECT_FALSE(AddFingerprintItems({"T\t7\t10\t1"}, {"app"}, tables, {}, &partial).ok());
   EXPECT_FALSE(AddFingerprintItems({"garbage"}, {"app"}, tables, {}, &partial).ok());
+}
+
+TEST(MysqlFingerprint, FloatsAreHashedAndDumpedExactly) {
+  std::string listing =
+      "app\tm\tInnoDB\tid\tint\tNEVER\tBASE TABLE\napp\tm\tInnoDB\tf\tfloat\tNEVER\tBASE TABLE\n"
+      "app\tm\tInnoDB\tg\tfloat\tALWAYS\tBASE TABLE\napp\tm\tInnoDB\tv\tvarchar\tNEVER\tBASE TABLE\n"
+      "app\tm\tInnoDB\td\tdatetime\tNEVER\tBASE TABLE\napp\th\tInnoDB\tf\tfloat\tNEVER\tSYSTEM VERSIONED\n"
+      "app\tn\tInnoDB\tx\tdouble\tNEVER\tBASE TABLE\n";
+  std::vector<TableInfo> tables = ParseTables(listing);
+  ASSERT_EQ(tables.size(), 3u);
+  EXPECT_TRUE(tables[0].has_float());
+  EXPECT_FALSE(tables[1].has_float());  // system-versioned: left to mariadb-dump
+  EXPECT_FALSE(tables[2].has_float());
+  EXPECT_EQ(FingerprintSql({"app"}, tables, 1).find("AS DOUBLE"), std::string::npos);
+  EXPECT_NE(FingerprintSql({"app"}, tables, 2).find("HEX(CAST(CAST(`f` AS DOUBLE) AS BINARY))"), std::string::npos);
+  std::string rows = ExactRowsSql(tables[0]);
+  EXPECT_NE(rows.find("INSERT INTO `m` (`id`,`f`,`v`,`d`) VALUES ("), std::string::npos) << rows;
+  EXPECT_NE(rows.find("CAST(CAST(`f` AS DOUBLE) AS CHAR)"), std::string::npos);
+  EXPECT_NE(rows.find("CONCAT('X''',HEX(`v`),'''')"), std::string::npos);
+  EXPECT_NE(rows.find("QUOTE(`d`)"), std::string::npos);
+  EXPECT_EQ(rows.find("`g`"), std::string::npos);  // generated columns are computed, not inserted
+  EXPECT_NE(rows.find("FROM `app`.`m`;"), std::string::npos);
+}
+
+TEST(MysqlUsers, LinesOfTheUsersScript) {
+  using K = UsersStatement::Kind;
+  EXPECT_EQ(ParseUsersLine("-- MariaDB dump").kind, K::kNone);
+  EXPECT_EQ(ParseUsersLine("/*!40101 SET NAMES utf8mb4 */;").kind, K::kNone);
+  EXPECT_EQ(ParseUsersLine("CREATE ROLE IF NOT EXISTS mariadb_dump_import_role;").kind, K::kHelper);
+  EXPECT_EQ(ParseUsersLine("DROP ROLE mariadb_dump_import_role;").kind, K::kHelper);
+  EXPECT_EQ(ParseUsersLine("GRANT mariadb_dump_import_role TO CURRENT_USER();").kind, K::kHelper);
+  EXPECT_EQ(ParseUsersLine("SET ROLE mariadb_dump_import_role;").kind, K::kHelper);
+  EXPECT_EQ(ParseUsersLine("SELECT COALESCE(CURRENT_ROLE(),'NONE') into @current_role;").kind, K::kHelper);
+  UsersStatement u = ParseUsersLine("CREATE USER IF NOT EXISTS `app`@`127.0.0.1` IDENTIFIED BY PASSWORD '*D8';");
+  EXPECT_EQ(u.kind, K::kAccount);
+  EXPECT_TRUE(u.creates);
+  EXPECT_EQ(u.account, "app@127.0.0.1");
+  UsersStatement r = ParseUsersLine("/*M!100005 CREATE ROLE IF NOT EXISTS 'r1' WITH ADMIN mariadb_dump_import_role */;");
+  EXPECT_EQ(r.account, "r1@");
+  EXPECT_EQ(r.sql, "CREATE ROLE IF NOT EXISTS 'r1';");
+  UsersStatement g = ParseUsersLine("GRANT SELECT, SELECT (`id`) ON `f`.`t` TO `app`@`127.0.0.1`;");
+  EXPECT_EQ(g.account, "app@127.0.0.1");
+  EXPECT_FALSE(g.creates);
+  EXPECT_EQ(ParseUsersLine("GRANT PROXY ON ``@`%` TO `root`@`localhost` WITH GRANT OPTION;").account, "root@localhost");
+  EXPECT_EQ(ParseUsersLine("GRANT INSERT ON `f`.* TO `r1`;").account, "r1@");
+  EXPECT_EQ(ParseUsersLine("/*M!100005 SET DEFAULT ROLE 'r1' FOR 'app'@'127.0.0.1' */;").account, "app@127.0.0.1");
+  EXPECT_EQ(ParseUsersLine("GRANT `r1` TO `root`@`localhost` WITH ADMIN OPTION;").account, "root@localhost");
+}
+
+TEST(MysqlEvents, CopiesCreateTheirEventsDisabled) {
+  std::string line =
+      "/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `t``ick` ON SCHEDULE EVERY 1 SECOND "
+      "STARTS '2026-12-06 00:45:33' ON COMPLETION NOT PRESERVE ENABLE DO insert into shop.ticks values (1)";
+  std::string name;
+  ASSERT_TRUE(DisableEventLine(&line, &name));
+  EXPECT_EQ(name, "t`ick");
+  EXPECT_NE(line.find("NOT PRESERVE DISABLE DO insert"), std::string::npos) << line;
+  std::string off = "/*!50106 CREATE*/ /*!50106 EVENT `e` ON SCHEDULE AT '2030-01-01' ON COMPLETION PRESERVE DISABLE DO x";
+  EXPECT_FALSE(DisableEventLine(&off, &name));
+  std::string other = "INSERT INTO `t` VALUES ('/*!50106 CREATE*/ PRESERVE ENABLE ');";
+  EXPECT_FALSE(DisableEventLine(&other, &name));
 }
 
 ObjectDef View(const std::string& name, const std::string& body) {

@@ -248,7 +248,7 @@ std::string FingerprintSessionSettings() {
          "SET LOCAL idle_in_transaction_session_timeout = 0;\n";
 }
 
-std::string FingerprintScript(const std::string& hash, int64_t max_table_bytes) {
+std::string FingerprintScript(const std::string& hash, int64_t max_table_bytes, bool unlogged_structure_only) {
   std::string sum;
   if (hash == "md5") {
     sum = QuoteLiteral("coalesce(sum(('x' || substr(md5(_cairn_row::text), 1, 15))::bit(60)::bigint), 0)");
@@ -274,10 +274,14 @@ std::string FingerprintScript(const std::string& hash, int64_t max_table_bytes) 
           ", a.pos), ' # ' ORDER BY a.pos) FROM (SELECT attname, atttypid, row_number() OVER (ORDER BY attnum) AS pos"
           " FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped) a), '0'))";
   }
-  return "SELECT format('SELECT %L, count(*), %s FROM ONLY %I.%I AS _cairn_row',"
-         " to_json(n.nspname || '.' || c.relname)::text,"
-         " CASE WHEN pg_relation_size(c.oid) > " + std::to_string(max_table_bytes) + " THEN 'NULL' ELSE " + sum +
-         " END, n.nspname, c.relname)"
+  const std::string rows = "format('SELECT %L, count(*), %s FROM ONLY %I.%I AS _cairn_row',"
+                           " to_json(n.nspname || '.' || c.relname)::text,"
+                           " CASE WHEN pg_relation_size(c.oid) > " + std::to_string(max_table_bytes) +
+                           " THEN 'NULL' ELSE " + sum + " END, n.nspname, c.relname)";
+  const std::string unlogged = "format('SELECT %L, ''unlogged'', NULL', to_json(n.nspname || '.' || c.relname)::text)";
+  return "SELECT " +
+         (unlogged_structure_only ? "CASE WHEN c.relpersistence = 'u' THEN " + unlogged + " ELSE " + rows + " END"
+                                  : rows) +
          " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
          " WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'"
          " ORDER BY n.nspname, c.relname\n"
@@ -294,6 +298,11 @@ Status AddFingerprintItems(const std::vector<std::string>& lines, const std::str
     Json name = p1 == std::string::npos ? Json() : Json::parse(line.substr(0, p1), nullptr, false);
     if (!name.is_string()) return Status::Corruption("unexpected fingerprint output line: " + line.substr(0, 200));
     const std::string rows_text = line.substr(p1 + 1, p2 - p1 - 1), checksum = line.substr(p2 + 1);
+    if (rows_text == "unlogged") {
+      (*items)[database + "." + name.get<std::string>()] = {{"persistence", "unlogged"}};
+      ++tables;
+      continue;
+    }
     if (rows_text.empty() || rows_text.find_first_not_of("0123456789") != std::string::npos)
       return Status::Corruption("unexpected fingerprint output line: " + line.substr(0, 200));
     Json item = {{"rows", std::stoll(rows_text)}};

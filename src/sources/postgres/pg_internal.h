@@ -52,10 +52,14 @@ std::string FingerprintSessionSettings();
 extern const char kFingerprintDone[];
 // The psql script (\gexec) that prints one line per table,
 // `"<schema>.<table>"|<rows>|<checksum>` (checksum empty for tables larger
-// than max_table_bytes: rows only), then kFingerprintDone.
-std::string FingerprintScript(const std::string& hash, int64_t max_table_bytes);
+// than max_table_bytes: rows only), then kFingerprintDone. With
+// `unlogged_structure_only` (physical copies: pg_basebackup rightly leaves out
+// unlogged data, a restored copy has those tables empty) an unlogged table
+// prints `"<schema>.<table>"|unlogged|` instead of its rows.
+std::string FingerprintScript(const std::string& hash, int64_t max_table_bytes, bool unlogged_structure_only = false);
 // Adds the items of one database's script output to `items`:
-// "<db>" -> {"tables": n}, "<db>.<schema>.<table>" -> {"rows": n, "checksum": "..."}.
+// "<db>" -> {"tables": n}, "<db>.<schema>.<table>" -> {"rows": n, "checksum": "..."}
+// (or {"persistence": "unlogged"} for an unlogged table of a physical copy).
 Status AddFingerprintItems(const std::vector<std::string>& lines, const std::string& database, Json* items);
 
 // pg_dumpall --globals-only output reduced to what is missing on the target

@@ -106,6 +106,12 @@ TEST(PgFingerprint, ScriptAndOutput) {
   EXPECT_EQ(items["db.public.t"], (Json{{"rows", 3}, {"checksum", "-12345"}}));
   EXPECT_EQ(items["db.app.Odd|Name"], (Json{{"rows", 0}, {"checksum", "0"}}));
   EXPECT_EQ(items["db.public.big"], (Json{{"rows", 7}}));
+  Json unlogged = Json::object();
+  ASSERT_TRUE(AddFingerprintItems({"\"public.u\"|unlogged|"}, "db", &unlogged).ok());
+  EXPECT_EQ(unlogged["db.public.u"], Json({{"persistence", "unlogged"}}));
+  EXPECT_EQ(unlogged["db"]["tables"], 1);
+  EXPECT_NE(FingerprintScript("columns", 5, true).find("relpersistence = 'u'"), std::string::npos);
+  EXPECT_EQ(FingerprintScript("columns", 5).find("relpersistence"), std::string::npos);
   EXPECT_FALSE(AddFingerprintItems({"garbage"}, "db", &items).ok());
   EXPECT_FALSE(AddFingerprintItems({"\"t\"|x|1"}, "db", &items).ok());
 
