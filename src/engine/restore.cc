@@ -141,12 +141,15 @@ class Restorer {
     return best;
   }
 
-  Status PlanTree(const Id& tree_id, const std::string& snapshot_dir, const std::string& rel_dir, bool full = false) {
+  // `lost` (when given) is set when the directory's own listing cannot be read.
+  Status PlanTree(const Id& tree_id, const std::string& snapshot_dir, const std::string& rel_dir, bool full = false,
+                  bool* lost = nullptr) {
     auto tree = repo_.LoadTree(tree_id);
     if (!tree.ok()) {
       // A damaged directory listing loses that directory, not the restore.
       Damaged(rel_dir.empty() ? "." : rel_dir, "its directory listing (tree " + tree_id.ShortHex() +
                                                    ") cannot be read: " + tree.status().message());
+      if (lost) *lost = true;
       return Status::Ok();
     }
     trees_.push_back(std::move(tree).value());
@@ -182,12 +185,21 @@ class Restorer {
 
   Status PlanNode(const Node& node, const std::string& rel, const std::string& snapshot_path, bool full) {
     switch (node.type) {
-      case NodeType::kDir:
+      case NodeType::kDir: {
         CAIRN_RETURN_IF_ERROR(MakeDirectory(rel));
         dirs_.push_back(Entry{rel, &node});
+        const size_t slot = dirs_.size() - 1;
         ++result_.dirs;
-        if (node.subtree) CAIRN_RETURN_IF_ERROR(PlanTree(*node.subtree, snapshot_path, rel, full));
+        bool lost = false;
+        if (node.subtree) CAIRN_RETURN_IF_ERROR(PlanTree(*node.subtree, snapshot_path, rel, full, &lost));
+        if (lost) {
+          // An empty directory must not pass for the restored one.
+          CAIRN_RETURN_IF_ERROR(root_.Remove(rel));
+          dirs_.erase(dirs_.begin() + static_cast<std::ptrdiff_t>(slot));
+          --result_.dirs;
+        }
         return Status::Ok();
+      }
       case NodeType::kFile:
         if (node.nlink > 1) {
           auto [it, first] = hardlinks_.try_emplace({node.device, node.inode}, files_.size());
