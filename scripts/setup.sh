@@ -12,6 +12,8 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
   # time zone rules for cron schedules (read from /usr/share/zoneinfo)
   tzdata
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   attr acl python3 time restic borgbackup

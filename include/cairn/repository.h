@@ -7,6 +7,8 @@
 // own background threads.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -86,6 +88,16 @@ struct KeyInfo {
 
 class RepositoryLock;
 class RepositoryWriter;
+
+// A key file's fields once its structure and checksum are verified (no
+// password needed); docs/format.md, "Keys and encryption".
+struct KeyFileFields {
+  crypto::KdfParams kdf;
+  Bytes salt;
+  Bytes sealed_master_key;
+};
+// Verifies structure, checksum and the KDF cost limits of a parsed key file.
+Result<KeyFileFields> DecodeKeyFile(const nlohmann::json& key_file, const std::string& name);
 
 // How an operation that only reads takes the repository lock.
 enum class ReadLock {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -196,7 +197,9 @@ bool HasKind(const Json& v, Kind k) {
 Status CheckKeys(const Json& object, const std::vector<KeySpec>& specs, const std::string& where) {
   std::vector<std::string> known;
   for (const auto& s : specs) known.push_back(s.key);
-  for (const auto& [key, value] : object.items()) {
+  for (const auto& item : object.items()) {
+    const std::string& key = item.key();
+    const Json& value = item.value();
     auto it = std::find_if(specs.begin(), specs.end(), [&](const KeySpec& s) { return s.key == key; });
     if (it == specs.end()) {
       std::string hint = DidYouMean(key, known);
@@ -206,7 +209,7 @@ Status CheckKeys(const Json& object, const std::vector<KeySpec>& specs, const st
     if (value.is_null()) continue;  // "key:" with nothing after it means "not set"
     if (!HasKind(value, it->kind))
       return Status::InvalidArgument(where + ": " + key + " must be " + KindName(it->kind) + ", not " +
-                                     (value.is_string() ? "'" + value.get<std::string>() + "'" : value.dump()));
+                                     (value.is_string() ? "'" + value.get<std::string>() + "'" : value.dump(-1, ' ', false, Json::error_handler_t::replace)));
   }
   return Status::Ok();
 }
@@ -472,7 +475,42 @@ Result<uint64_t> ParseByteSize(const std::string& text) {
   return static_cast<uint64_t>(value * static_cast<double>(mult));
 }
 
+namespace {
+
+// Keys and values from the file end up in error messages; control bytes in
+// them (a newline, a NUL) must not break the one-line rule.
+Status OneLine(Status st) {
+  if (st.ok()) return st;
+  std::string clean;
+  for (unsigned char c : st.message()) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      clean += buf;
+    } else {
+      clean += static_cast<char>(c);
+    }
+  }
+  return Status(st.code(), clean);
+}
+
+Result<Config> ParseConfigUnchecked(const std::string& yaml, const std::string& origin, const std::string& base_dir);
+
+}  // namespace
+
 Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, const std::string& base_dir) {
+  try {
+    auto config = ParseConfigUnchecked(yaml, origin, base_dir);
+    if (!config.ok()) return OneLine(config.status());
+    return config;
+  } catch (const std::exception& e) {  // a decoder boundary: input must never end the process
+    return OneLine(Status::InvalidArgument(origin + ": cannot be read: " + e.what()));
+  }
+}
+
+namespace {
+
+Result<Config> ParseConfigUnchecked(const std::string& yaml, const std::string& origin, const std::string& base_dir) {
   Json root;
   YAML::Node doc;
   try {
@@ -512,6 +550,8 @@ Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, c
   if (config.server.data_dir.empty() && !base_dir.empty()) config.server.data_dir = Resolve(base_dir, "cairn-data");
   return config;
 }
+
+}  // namespace
 
 Result<Config> LoadConfig(const std::string& path) {
   struct stat st;

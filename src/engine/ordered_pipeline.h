@@ -117,7 +117,8 @@ class OrderedPipeline {
     for (;;) {
       todo_cv_.wait(lock, [&] { return !todo_.empty() || producing_done_; });
       if (todo_.empty()) return;
-      auto [seq, item] = todo_.front();
+      const uint64_t seq = todo_.front().first;
+      Item* item = todo_.front().second;
       todo_.pop_front();
       lock.unlock();
       Guard([&] { transform(item); });

@@ -66,28 +66,40 @@ Result<json> MakeKeyFile(const crypto::MasterKey& master, const std::string& pas
 
 // Verifies a key file's checksum; returns the master key if the password opens it.
 Result<crypto::MasterKey> OpenKeyFile(const json& j, const std::string& password, const std::string& name) {
+  CAIRN_ASSIGN_OR_RETURN(KeyFileFields fields, DecodeKeyFile(j, name));
+  std::array<uint8_t, crypto::kKeySize> kek;
+  CAIRN_RETURN_IF_ERROR(crypto::DeriveKey(password, fields.salt, fields.kdf, &kek));
+  Bytes plain;
+  Status st = crypto::OpenWithKey(kek.data(), fields.sealed_master_key, &plain);
+  sodium_memzero(kek.data(), kek.size());
+  if (!st.ok()) return Status::WrongPassword("wrong password");
+  return crypto::MasterKey::Parse(plain);
+}
+
+}  // namespace
+
+Result<KeyFileFields> DecodeKeyFile(const json& j, const std::string& name) {
   const Status corrupt = Status::Corruption("key file " + name + " is corrupt");
-  if (!j.contains("checksum") || !j["checksum"].is_string() || j["checksum"] != KeyFileChecksum(j))
+  if (!j.is_object() || !j.contains("checksum") || !j["checksum"].is_string() || j["checksum"] != KeyFileChecksum(j))
     return corrupt.WithContext("checksum mismatch");
   try {
-    crypto::KdfParams kdf{j.at("kdf").at("ops_limit").get<uint64_t>(), j.at("kdf").at("mem_limit").get<uint64_t>()};
-    if (j.at("kdf").at("algorithm") != "argon2id") return Status::Unsupported("key file " + name + " uses an unknown KDF");
-    Bytes salt, sealed, plain;
-    if (!Base64Decode(j.at("kdf").at("salt").get<std::string>(), &salt) ||
-        !Base64Decode(j.at("data").get<std::string>(), &sealed))
-      return corrupt;
-    std::array<uint8_t, crypto::kKeySize> kek;
-    CAIRN_RETURN_IF_ERROR(crypto::DeriveKey(password, salt, kdf, &kek));
-    Status st = crypto::OpenWithKey(kek.data(), sealed, &plain);
-    sodium_memzero(kek.data(), kek.size());
-    if (!st.ok()) return Status::WrongPassword("wrong password");
-    return crypto::MasterKey::Parse(plain);
+    KeyFileFields f;
+    const json& kdf = j.at("kdf");
+    if (kdf.at("algorithm") != "argon2id") return Status::Unsupported("key file " + name + " uses an unknown KDF");
+    f.kdf = {kdf.at("ops_limit").get<uint64_t>(), kdf.at("mem_limit").get<uint64_t>()};
+    // A key file is data anyone with write access to the repository can
+    // plant: its KDF cost must not be able to exhaust memory or time.
+    if (f.kdf.ops_limit < 1 || f.kdf.ops_limit > 64 || f.kdf.mem_limit < 8192 || f.kdf.mem_limit > (4ull << 30))
+      return corrupt.WithContext("Argon2id parameters out of range");
+    if (!Base64Decode(kdf.at("salt").get<std::string>(), &f.salt) ||
+        !Base64Decode(j.at("data").get<std::string>(), &f.sealed_master_key))
+      return corrupt.WithContext("bad base64");
+    if (f.salt.size() != crypto_pwhash_SALTBYTES) return corrupt.WithContext("salt has the wrong length");
+    return f;
   } catch (const json::exception&) {
     return corrupt;
   }
 }
-
-}  // namespace
 
 Status Repository::Init(Storage& storage, const std::string& password, const InitOptions& options) {
   CAIRN_RETURN_IF_ERROR(options.chunker.Validate());
@@ -500,9 +512,7 @@ Result<std::vector<KeyInfo>> Repository::ListKeys() {
 Status Repository::VerifyKeyFile(ByteView raw, const std::string& name) {
   auto j = ParseJson(raw, "key file " + name);
   if (!j.ok()) return j.status();
-  if (!j->contains("checksum") || !(*j)["checksum"].is_string() || (*j)["checksum"] != KeyFileChecksum(*j))
-    return Status::Corruption("key file " + name + " is corrupt: checksum mismatch");
-  return Status::Ok();
+  return DecodeKeyFile(*j, name).status();
 }
 
 Status Repository::RemoveKey(const std::string& id_prefix) {
