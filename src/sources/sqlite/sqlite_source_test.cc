@@ -161,12 +161,14 @@ TEST_F(SqliteSourceTest, WalCaptureWhileWritingRestoresConsistentCopy) {
   Writer writer;
   writer.Start(path_);
   while (writer.inserted < 50) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const int before = writer.inserted;
   auto captured = CaptureAll(*source);
-  const int during = writer.inserted;
+  const int after = writer.inserted;
   writer.Stop();
   ASSERT_TRUE(captured.ok()) << captured.status().ToString();
-  EXPECT_GT(writer.inserted.load(), 50);
-  EXPECT_GT(writer.inserted.load(), during - 1);
+  // The writer kept committing while the capture ran: an online capture
+  // does not lock the database for its whole duration.
+  EXPECT_GT(after, before) << "no row was inserted while the capture ran";
   const Json& m = captured->manifest;
   EXPECT_EQ(m["source"]["method"], "wal-snapshot");
   EXPECT_EQ(m["source"]["journal_mode"], "wal");

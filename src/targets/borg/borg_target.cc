@@ -268,8 +268,12 @@ class BorgRunner {
       return Status::NotFound(prefix + what + ": " + message + " in " + repo);
     if (EndsWith(msgid, "InvalidRepository") || EndsWith(msgid, "InvalidRepositoryConfig"))
       return Status::InvalidArgument(prefix + config_.location + " is not a borg repository");
-    if (EndsWith(msgid, "ConnectionClosed") || EndsWith(msgid, "ConnectionClosedWithHint"))
+    if (EndsWith(msgid, "ConnectionClosed") || EndsWith(msgid, "ConnectionClosedWithHint")) {
+      // Borg does not always pass on ssh's own error (a race in when it
+      // reads ssh's stderr): then ask ssh directly what is wrong.
+      if (remote.empty()) remote = ProbeSsh();
       return Status::IOError(prefix + "cannot connect to " + repo + ": " + (remote.empty() ? message : remote));
+    }
     if (EndsWith(msgid, "PathNotAllowed"))
       return Status::IOError(prefix + "the borg server refuses " + repo + ": " + message);
     if (Contains(msgid, "Lock"))
@@ -292,6 +296,40 @@ class BorgRunner {
   }
 
  private:
+  // Runs `<ssh command> [-p PORT] [USER@]HOST true` as borg would connect,
+  // and returns ssh's last error line, a note that ssh itself works (so the
+  // fault is borg on the server), or "" when the location is not over ssh.
+  std::string ProbeSsh() const {
+    std::string loc = config_.location, user_host, port;
+    if (loc.rfind("ssh://", 0) == 0) {
+      std::string rest = loc.substr(6);
+      user_host = rest.substr(0, rest.find('/'));
+      const size_t at = user_host.rfind('@');
+      const size_t colon = user_host.rfind(':');
+      if (colon != std::string::npos && (at == std::string::npos || colon > at) && user_host.find(']') == std::string::npos) {
+        port = user_host.substr(colon + 1);
+        user_host = user_host.substr(0, colon);
+      }
+    } else if (!IsLocalLocation(loc)) {
+      user_host = loc.substr(0, loc.find(':'));
+    }
+    if (user_host.empty()) return "";
+    auto quote = [](const std::string& s) {
+      std::string q = "'";
+      for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      return q + "'";
+    };
+    std::string command = rsh_ + " -o ConnectTimeout=10";
+    if (!port.empty()) command += " -p " + quote(port);
+    command += " " + quote(user_host) + " true";
+    ProcessOptions p = ShellCommand(command);
+    Status st = RunQuiet(std::move(p));
+    if (st.ok()) return "ssh connects, but borg on the server closed the connection (is borg installed there?)";
+    const std::string& m = st.message();
+    const size_t cause = m.find("): ");
+    return cause == std::string::npos ? m : m.substr(cause + 3);
+  }
+
   Status NotInstalled() const {
     return Status::NotFound("target " + config_.name +
                             ": borg is not installed (not found on PATH; apt install borgbackup)");

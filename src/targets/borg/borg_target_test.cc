@@ -441,6 +441,25 @@ TEST_F(BorgTargetTest, ErrorsNameTheCause) {
             std::string::npos)
       << u.status().message();
 
+  // Borg sometimes reports only "Connection closed by remote host" without
+  // ssh's own message (it stops reading ssh's stderr too early): an ssh that
+  // closes its stdout before it says why reproduces that every time. Cairn
+  // then asks ssh itself.
+  const std::string late = dir_ + "/late-ssh.sh";
+  {
+    std::ofstream script(late);
+    script << "#!/bin/sh\nerr=$(mktemp)\nssh \"$@\" 2>\"$err\"; rc=$?\nexec 1>&-\nsleep 1\n"
+              "cat \"$err\" >&2\nrm -f \"$err\"\nexit $rc\n";
+  }
+  ASSERT_EQ(::chmod(late.c_str(), 0755), 0);
+  unreachable.settings["ssh_command"] = late + " -o BatchMode=yes -o ConnectTimeout=5";
+  for (int i = 0; i < 3; ++i) {
+    auto quiet = Open(unreachable)->List("");
+    EXPECT_EQ(quiet.status().code(), StatusCode::kIOError);
+    EXPECT_NE(quiet.status().message().find("connect to host 127.0.0.1 port 1: Connection refused"), std::string::npos)
+        << quiet.status().message();
+  }
+
   // Damage a segment: a full read finds it.
   std::string segment;
   for (const auto& e : fs::recursive_directory_iterator(config_.location + "/data"))
