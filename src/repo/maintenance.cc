@@ -210,7 +210,11 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& options,
   for (const Id& p : unreferenced) report.bytes_freed += packs_on_storage[p];
   for (const Id& p : repack_packs) report.bytes_repacked += packs_on_storage[p];
   if (options.dry_run) return report;
-  if (delete_packs.empty() && repack_packs.empty() && unreferenced.empty()) {
+  // Index entries of packs that are gone (their data stored again since, or
+  // the snapshots that needed them removed) are dropped by the rewrite below.
+  size_t gone = 0;
+  for (const auto& [pack, contents] : pack_contents) gone += packs_on_storage.count(pack) ? 0 : 1;
+  if (delete_packs.empty() && repack_packs.empty() && unreferenced.empty() && gone == 0) {
     log("nothing to prune");
     return report;
   }
