@@ -14,19 +14,11 @@
 #include <vector>
 
 #include "cairn/repository.h"
+#include "cairn/context.h"
 #include "cairn/part.h"
+#include "cairn/progress.h"
 
 namespace cairn {
-
-// Live counters, updated by the job and read by a progress printer.
-struct JobProgress {
-  std::atomic<uint64_t> files_done{0};
-  std::atomic<uint64_t> bytes_done{0};
-  std::atomic<uint64_t> files_total{0};  // 0 while unknown
-  std::atomic<uint64_t> bytes_total{0};
-  std::atomic<bool> totals_known{false};
-  std::atomic<uint64_t> errors{0};
-};
 
 struct BackupOptions {
   std::vector<std::string> paths;          // absolute or relative; made absolute
@@ -39,6 +31,7 @@ struct BackupOptions {
   CompressionOptions compression;
   int threads = 0;                         // 0: one per core
   JobProgress* progress = nullptr;         // optional, not owned
+  const OpContext* context = nullptr;      // optional: cancellation, checked between chunks
   // Called for each source problem that does not stop the backup.
   std::function<void(const std::string&)> on_warning;
 
@@ -78,6 +71,7 @@ struct RestoreOptions {
   // are closed between pieces and reopened.
   size_t max_open_files = 512;
   JobProgress* progress = nullptr;
+  const OpContext* context = nullptr;  // optional: cancellation, checked between files and packs
   std::function<void(const std::string&)> on_warning;
   // A file whose data cannot be read whole is removed, unless keep_partial:
   // then it is kept as "<name>.cairn-partial", never under its own name.

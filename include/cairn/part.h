@@ -25,6 +25,10 @@ struct CapturePart {
   std::function<Status()> finish;
   // kFiles: absolute paths of directories or files, stored with their full path.
   std::vector<std::string> paths;
+  // kFiles: when set, the paths are read below this directory instead of
+  // below "/" and stored as if they were at "/" (a restore point sent on to
+  // another target, extracted into a staging directory first).
+  std::string root;
 };
 
 // Part names are [a-z0-9._-]+ and not "." or "..": they name directories in a

@@ -1,6 +1,7 @@
-// Service jobs: back up a service to a target, list its restore points
-// across targets, restore one (docs/services.md). The CLI and, later, the
-// daemon's scheduler and API call these; they hold no state of their own.
+// Service jobs, the building blocks of cairn/ops.h: back up a service to one
+// target, list its restore points across targets, restore one, copy points
+// between repositories (docs/services.md). They hold no state of their own.
+// Cancellation reaches them through TargetConfig::context.
 #pragma once
 
 #include <functional>
@@ -9,18 +10,22 @@
 #include <vector>
 
 #include "cairn/config.h"
+#include "cairn/progress.h"
 #include "cairn/service.h"
 #include "cairn/target.h"
 
 namespace cairn {
 
-struct JobProgress;
-
 struct ServiceBackupOptions {
   std::string kind = "manual";  // manual | scheduled | safety | drill
+  std::string point_id;         // "" = a new one
+  int64_t time_ns = 0;          // when the capture starts; 0 = now
   JobProgress* progress = nullptr;
   std::function<void(const std::string&)> log;
 };
+
+// A new restore point id: 16 random hex digits.
+std::string NewPointId();
 
 // Probe, pre hook, capture (service parts + volumes), store, post hook (run
 // even when the capture failed). A failure leaves no restore point.
@@ -45,6 +50,7 @@ struct ServiceRestoreOptions {
   std::string new_name;
   int port = 0;
   bool safety_backup = true;  // overwrite only: back up the current state first
+  JobProgress* progress = nullptr;
   std::function<void(const std::string&)> log;
 };
 

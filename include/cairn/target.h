@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "cairn/context.h"
+#include "cairn/progress.h"
 #include "cairn/retention.h"
 #include "cairn/service.h"
 
 namespace cairn {
-
-struct JobProgress;
 
 struct TargetConfig {
   std::string name;
@@ -27,6 +27,9 @@ struct TargetConfig {
   std::string password;          // repository password / borg passphrase (resolved from *_file)
   RetentionPolicy retention;     // empty: retention is not applied to this target
   Json settings = Json::object();  // type-specific: borg "ssh_command", "compression", "remote_path"...
+  // Runtime, never from the file: the operation's cancellation, honoured by
+  // stores, reads and retries on this target (not owned; may be null).
+  const OpContext* context = nullptr;
 };
 
 // One restore point as a target holds it.

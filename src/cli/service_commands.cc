@@ -8,6 +8,7 @@
 
 #include "cairn/config.h"
 #include "cairn/repository.h"
+#include "cairn/ops.h"
 #include "cairn/service_jobs.h"
 #include "cli/common.h"
 
@@ -58,25 +59,6 @@ std::function<void(const std::string&)> Log(const ServiceGlobals& g) {
   };
 }
 
-json PointJson(const RestorePoint& p, const std::vector<std::string>& targets) {
-  json parts = json::array();
-  for (const auto& part : p.manifest.value("parts", json::array())) parts.push_back(part);
-  return {{"id", p.id},
-          {"point_id", p.id},
-          {"service", p.service},
-          {"time", FormatTime(p.time_ns)},
-          {"kind", p.kind},
-          {"status", p.status},
-          {"size", p.size},
-          {"stored", p.stored},
-          {"duration_s", p.duration_s},
-          {"parts", parts},
-          {"targets", targets},
-          {"server_version", p.manifest.value("server_version", "")},
-          {"fingerprint", p.manifest.value("fingerprint", json::object())},
-          {"inexact_reasons", InexactReasons(p.manifest.value("fingerprint", json::object()))}};
-}
-
 // One line per reason the point's fingerprint is not (wholly) exact.
 void PrintInexactReasons(const RestorePoint& p, const char* indent) {
   for (const std::string& r : InexactReasons(p.manifest.value("fingerprint", json::object())))
@@ -96,24 +78,11 @@ std::string Join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
-// "latest" is the newest complete point that is not a safety backup; an id
-// may be abbreviated to any unique prefix of at least 4 digits.
-ServicePoint FindPointOrThrow(const std::vector<ServicePoint>& points, const std::string& wanted,
-                              const std::string& service) {
-  if (wanted == "latest") {
-    for (auto it = points.rbegin(); it != points.rend(); ++it)
-      if (it->point.status == "complete" && it->point.kind != "safety") return *it;
-    throw CommandError{Status::NotFound("service " + service + " has no restore point yet")};
-  }
-  if (wanted.size() < 4) throw CommandError{Status::InvalidArgument("restore point id '" + wanted + "' is too short")};
-  const ServicePoint* found = nullptr;
-  for (const auto& p : points) {
-    if (p.point.id.compare(0, wanted.size(), wanted) != 0) continue;
-    if (found) throw CommandError{Status::InvalidArgument("restore point id '" + wanted + "' is ambiguous")};
-    found = &p;
-  }
-  if (!found) throw CommandError{Status::NotFound("service " + service + " has no restore point " + wanted)};
-  return *found;
+OpHooks Hooks(const ServiceGlobals& g) {
+  OpHooks hooks;
+  hooks.log = Log(g);
+  hooks.warn = [](const std::string& w) { std::fprintf(stderr, "warning: %s\n", OneLine(w).c_str()); };
+  return hooks;
 }
 
 bool Confirm(const std::string& service) {
@@ -190,25 +159,31 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
   backup->callback([&] {
     Config c = LoadConfigOrThrow(g);
     const ServiceConfig& s = ServiceOrThrow(c, backup_service);
-    std::vector<const TargetConfig*> targets;
-    if (!backup_target.empty()) targets.push_back(&TargetOrThrow(c, s, backup_target));
-    else
-      for (const auto& t : s.targets) targets.push_back(c.FindTarget(t));
+    if (!backup_target.empty()) TargetOrThrow(c, s, backup_target);
     LowerOwnPriority();
-    ServiceBackupOptions options;
-    options.log = Log(g);
-    for (const TargetConfig* t : targets) {
-      RestorePoint p = ValueOrThrow(BackupService(s, *t, options));
-      if (g.json) {
-        json j = PointJson(p, {t->name});
-        j["target"] = t->name;
-        std::cout << Dump(j) << "\n";
-      } else if (!g.quiet) {
-        std::printf("restore point %s of %s stored on %s: %s, %s added, %.1f s, parts %s\n", p.id.c_str(),
-                    s.name.c_str(), t->name.c_str(), HumanBytes(static_cast<double>(p.size)).c_str(),
-                    HumanBytes(static_cast<double>(p.stored)).c_str(), p.duration_s, PartNames(p).c_str());
-        PrintInexactReasons(p, "  ");
-      }
+    BackupRequest request;
+    request.service = s.name;
+    if (!backup_target.empty()) request.targets = {backup_target};
+    BackupRunResult run = ValueOrThrow(BackupToTargets(c, request, Hooks(g)));
+    const RestorePoint& p = *run.point;
+    std::vector<std::string> held, failed;
+    for (const auto& t : run.targets) (t.status.ok() ? held : failed).push_back(t.target);
+    if (g.json) {
+      json j = PointToJson(ServicePoint{p, held});
+      j["result"] = BackupRunToJson(run);
+      std::cout << Dump(j) << "\n";
+    } else if (!g.quiet) {
+      std::printf("restore point %s of %s on %s: %s, %s added, %.1f s, parts %s\n", p.id.c_str(), s.name.c_str(),
+                  Join(held, ", ").c_str(), HumanBytes(static_cast<double>(p.size)).c_str(),
+                  HumanBytes(static_cast<double>(p.stored)).c_str(), p.duration_s, PartNames(p).c_str());
+      PrintInexactReasons(p, "  ");
+    }
+    if (run.partial()) {
+      std::string why;
+      for (const auto& t : run.targets)
+        if (!t.status.ok()) why += (why.empty() ? "" : "; ") + t.status.message();
+      throw CommandError{Status::IOError("restore point " + p.id + " is on " + Join(held, ", ") + " but not on " +
+                                         Join(failed, ", ") + ": " + why)};
     }
   });
 
@@ -223,13 +198,12 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     const ServiceConfig& s = ServiceOrThrow(c, list_service);
     if (!list_target.empty()) TargetOrThrow(c, s, list_target);
     std::vector<std::string> unreachable;
-    auto points = ValueOrThrow(ListServicePoints(c, s, list_target, &unreachable));
-    // Nothing could be read (a wrong password, a server down): say so, and
-    // print no empty table that reads like "this service has no backups".
-    if (points.empty() && !unreachable.empty()) throw CommandError{Status::IOError(unreachable.front())};
+    // Nothing could be read (a wrong password, a server down): an error, and
+    // no empty table that reads like "this service has no backups".
+    auto points = ValueOrThrow(ListPoints(c, s.name, list_target, &unreachable));
     if (g.json) {
       json out = {{"service", s.name}, {"points", json::array()}, {"unreachable_targets", unreachable}};
-      for (const auto& p : points) out["points"].push_back(PointJson(p.point, p.targets));
+      for (const auto& p : points) out["points"].push_back(PointToJson(p));
       std::cout << Dump(out) << "\n";
     } else {
       std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %s\n", "ID", "TIME (UTC)", "KIND", "SIZE", "STATUS",
@@ -267,39 +241,22 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     Config c = LoadConfigOrThrow(g);
     const ServiceConfig& s = ServiceOrThrow(c, restore_service);
     if (!restore_target.empty()) TargetOrThrow(c, s, restore_target);
-    std::vector<std::string> unreachable;
-    auto points = ValueOrThrow(ListServicePoints(c, s, restore_target, &unreachable));
-    if (points.empty() && !unreachable.empty()) throw CommandError{Status::IOError(unreachable.front())};
-    ServicePoint chosen = FindPointOrThrow(points, restore_point, s.name);
-    const TargetConfig& from = *c.FindTarget(chosen.targets.front());
-    ServiceRestoreOptions options;
-    options.mode = restore_mode == "overwrite" ? RestoreMode::kOverwrite : RestoreMode::kNewInstance;
-    options.new_name = restore_as;
-    options.port = restore_port;
-    options.safety_backup = !no_safety;
-    options.log = Log(g);
-    if (options.mode == RestoreMode::kOverwrite && !restore_yes && !Confirm(s.name))
+    ServiceRestoreRequest request;
+    request.service = s.name;
+    request.point = restore_point;
+    request.mode = restore_mode == "overwrite" ? RestoreMode::kOverwrite : RestoreMode::kNewInstance;
+    request.target = restore_target;
+    request.new_name = restore_as;
+    request.port = restore_port;
+    request.safety_backup = !no_safety;
+    if (request.mode == RestoreMode::kOverwrite && !restore_yes && !Confirm(s.name))
       throw CommandError{Status::Aborted("overwrite of " + s.name + " not confirmed; nothing changed (use --yes)")};
-    if (!g.json && !g.quiet)
-      std::printf("restoring %s from restore point %s (%s) on %s\n", s.name.c_str(), chosen.point.id.c_str(),
-                  FormatTime(chosen.point.time_ns).substr(0, 19).c_str(), from.name.c_str());
-    ServiceRestoreResult r = ValueOrThrow(RestoreService(s, from, chosen.point, options));
+    RestoreRun run = ValueOrThrow(RestoreFromTargets(c, request, Hooks(g)));
+    const ServiceRestoreResult& r = run.result;
     const FingerprintDiff& v = r.validation;
     if (g.json) {
-      json out = {{"mode", restore_mode},
-                  {"point_id", chosen.point.id},
-                  {"target", from.name},
-                  {"summary", r.outcome.summary},
-                  {"connection", r.outcome.connection},
-                  {"stop", r.outcome.stop_hint},
-                  {"validation",
-                   {{"ok", v.ok()},
-                    {"exact", v.exact},
-                    {"structure_only", v.structure_only},
-                    {"inexact_reasons", InexactReasons(chosen.point.manifest.value("fingerprint", json::object()))},
-                    {"differences", v.differences}}},
-                  {"state", r.state},
-                  {"safety_backup", r.safety ? json(r.safety->id) : json(nullptr)}};
+      json out = RestoreRunToJson(run, request.mode);
+      out["validation"]["inexact_reasons"] = InexactReasons(run.point.point.manifest.value("fingerprint", json::object()));
       std::cout << Dump(out) << "\n";
     } else if (!g.quiet) {
       std::printf("%s\n", r.outcome.summary.c_str());
@@ -309,7 +266,7 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
       std::printf("validation: %s (%s fingerprint%s)\n", v.ok() ? "passed" : "FAILED",
                   v.exact ? "exact" : "structure-only",
                   v.structure_only.empty() ? "" : (", structure-only for " + Join(v.structure_only, ", ")).c_str());
-      PrintInexactReasons(chosen.point, "  ");
+      PrintInexactReasons(run.point.point, "  ");
       for (const auto& d : v.differences) std::printf("  %s\n", d.c_str());
     }
     if (!v.ok())
@@ -329,30 +286,29 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
   forget->callback([&] {
     Config c = LoadConfigOrThrow(g);
     const ServiceConfig& s = ServiceOrThrow(c, forget_service);
+    if (!forget_target.empty()) TargetOrThrow(c, s, forget_target);
+    auto results = ValueOrThrow(ForgetService(c, s.name, forget_target, forget_dry_run, Hooks(g)));
     json out = json::array();
-    for (const auto& name : s.targets) {
-      if (!forget_target.empty() && name != forget_target) continue;
-      const TargetConfig& t = *c.FindTarget(name);
-      if (t.retention.Empty()) {
-        if (!forget_target.empty()) throw CommandError{Status::InvalidArgument("target " + name + " has no retention policy")};
-        continue;
-      }
-      auto target = ValueOrThrow(OpenTarget(t));
-      auto decisions = ValueOrThrow(target->ApplyRetention(s.name, forget_dry_run));
-      json jt = {{"target", name}, {"keep", json::array()}, {"remove", json::array()}};
+    Status first_error;
+    for (const auto& r : results) {
+      json jt = {{"target", r.target}, {"keep", json::array()}, {"remove", json::array()},
+                 {"error", r.status.ok() ? json(nullptr) : json(r.status.message())}};
       size_t removed = 0;
-      for (const auto& d : decisions) {
+      for (const auto& d : r.decisions) {
         jt[d.keep ? "keep" : "remove"].push_back({{"id", d.id}, {"reasons", d.reasons}});
         removed += !d.keep;
         if (!g.json && !g.quiet)
-          std::printf("%-10s %-16.16s %-6s %s\n", name.c_str(), d.id.c_str(), d.keep ? "keep" : "remove",
+          std::printf("%-10s %-16.16s %-6s %s\n", r.target.c_str(), d.id.c_str(), d.keep ? "keep" : "remove",
                       Join(d.reasons, ", ").c_str());
       }
-      if (!g.json && !g.quiet)
-        std::printf("%s: %s %zu restore point(s)\n", name.c_str(), forget_dry_run ? "would remove" : "removed", removed);
+      if (!g.json && !g.quiet && r.status.ok())
+        std::printf("%s: %s %zu restore point(s)\n", r.target.c_str(), forget_dry_run ? "would remove" : "removed",
+                    removed);
+      if (!r.status.ok() && first_error.ok()) first_error = r.status;
       out.push_back(jt);
     }
     if (g.json) std::cout << Dump(out) << "\n";
+    ThrowIfError(first_error);
   });
 
   // copy
@@ -371,7 +327,14 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     const TargetConfig* to = c.FindTarget(copy_to);
     if (!from) throw CommandError{Status::NotFound("no target named '" + copy_from + "'")};
     if (!to) throw CommandError{Status::NotFound("no target named '" + copy_to + "'")};
-    ServiceCopyResult r = ValueOrThrow(CopyServicePoints(s, *from, *to, copy_points));
+    // The same id rule as restore: "latest" or a unique prefix of at least 4 digits.
+    std::vector<std::string> ids;
+    if (!copy_points.empty()) {
+      std::vector<std::string> unreachable;
+      auto points = ValueOrThrow(ListPoints(c, s.name, from->name, &unreachable));
+      for (const std::string& wanted : copy_points) ids.push_back(ValueOrThrow(FindPoint(points, wanted, s.name)).point.id);
+    }
+    ServiceCopyResult r = ValueOrThrow(CopyServicePoints(s, *from, *to, ids));
     if (g.json) {
       std::cout << Dump({{"copied", r.copied}, {"already_present", r.present}, {"bytes_copied", r.bytes_copied},
                          {"bytes_stored", r.bytes_stored}, {"blobs_copied", r.blobs_copied},
@@ -394,18 +357,14 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
   add_output(check);
   check->callback([&] {
     Config c = LoadConfigOrThrow(g);
+    auto results = ValueOrThrow(CheckTargets(c, check_target, check_read_data, Hooks(g)));
     json out = json::array();
-    bool all_ok = true, found = false;
-    for (const auto& t : c.targets) {
-      if (!check_target.empty() && t.name != check_target) continue;
-      found = true;
-      auto target = ValueOrThrow(OpenTarget(t));
-      Status st = target->Check(check_read_data);
-      all_ok = all_ok && st.ok();
-      out.push_back({{"target", t.name}, {"ok", st.ok()}, {"error", st.ok() ? "" : st.message()}});
-      if (!g.json && !g.quiet) std::printf("%-12s %s\n", t.name.c_str(), st.ok() ? "ok" : st.message().c_str());
+    bool all_ok = true;
+    for (const auto& r : results) {
+      all_ok = all_ok && r.status.ok();
+      out.push_back({{"target", r.target}, {"ok", r.status.ok()}, {"error", r.status.ok() ? "" : r.status.message()}});
+      if (!g.json && !g.quiet) std::printf("%-12s %s\n", r.target.c_str(), r.status.ok() ? "ok" : r.status.message().c_str());
     }
-    if (!found) throw CommandError{Status::NotFound("no target named '" + check_target + "'")};
     if (g.json) std::cout << Dump(out) << "\n";
     if (!all_ok) throw CommandError{Status::Corruption("check found errors (see above)")};
   });

@@ -735,7 +735,7 @@ Result<Id> BackupSource(Repository& repo, RepositoryWriter& writer, const Backup
           walker.StartStream(stream_name, stream_fd, w);
           stream_started = true;
         }
-        if (writer.failed() || !walker.Next(w)) return false;
+        if (writer.failed() || (options.context && options.context->Done()) || !walker.Next(w)) return false;
         return budget.Acquire(w->length + w->small_bytes);
       },
       [&](Work* w) {
@@ -775,6 +775,7 @@ Result<Id> BackupSource(Repository& repo, RepositoryWriter& writer, const Backup
       },
       [&] { budget.Cancel(); });
   if (writer.failed()) return writer.Finish().WithContext("backup failed");
+  CAIRN_RETURN_IF_ERROR(CheckContext(options.context));
   CAIRN_RETURN_IF_ERROR(failed.WithContext("backup failed"));
   CAIRN_RETURN_IF_ERROR(pipeline.WithContext("backup failed"));
   CAIRN_RETURN_IF_ERROR(assembler.status().WithContext("backup failed"));
@@ -839,6 +840,9 @@ Status BackupParts(Repository& repo, RepositoryWriter& writer, const BackupOptio
       dir.subtree = *tree;
       dir.size = snap->summary.total_bytes - before;
     } else {
+      if (!part.root.empty())
+        return Status::Unsupported("part " + part.name + ": files below a staging root are sent to repository "
+                                   "targets by copy, not stored again");
       std::vector<std::string> normalized;
       CAIRN_ASSIGN_OR_RETURN(PathTrie trie, BuildPathTrie(part.paths, &normalized));
       std::optional<Tree> parent;

@@ -66,6 +66,7 @@ class Restorer {
   Result<RestoreResult> Run(const Snapshot& snapshot) {
     CAIRN_RETURN_IF_ERROR(CheckIncludes(snapshot));
     CAIRN_RETURN_IF_ERROR(PlanTree(snapshot.tree, "", ""));
+    CAIRN_RETURN_IF_ERROR(CheckContext(options_.context));
     if (options_.progress) {
       uint64_t bytes = 0;
       for (const auto& f : files_) bytes += f.node->size;
@@ -290,9 +291,9 @@ class Restorer {
     std::atomic<bool> failed{false};
     auto worker = [&] {
       for (size_t i; !failed && (i = next++) < n;) {
-        Status st;
+        Status st = CheckContext(options_.context);
         try {
-          st = job(i);
+          if (st.ok()) st = job(i);
         } catch (const std::exception& e) {
           st = Status::IOError(std::string("internal error during restore: ") + e.what());
         }

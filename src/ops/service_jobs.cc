@@ -22,12 +22,6 @@ namespace {
 
 const char kVolumesPart[] = "volumes";
 
-std::string NewPointId() {
-  const Id random = crypto::Sha256(AsBytes(std::to_string(NowNs()) + Hostname() + std::to_string(::getpid()) +
-                                           std::to_string(reinterpret_cast<uintptr_t>(&random))));
-  return random.Hex().substr(0, 16);
-}
-
 // The service's own capture plus its volumes, as one capture.
 class CombinedCapture : public Capture {
  public:
@@ -111,6 +105,12 @@ std::string TimeSuffix() {
 
 }  // namespace
 
+std::string NewPointId() {
+  Id random;
+  if (!crypto::RandomBytes(random.bytes.data(), random.bytes.size()).ok())  // fall back on what is unique here
+    random = crypto::Sha256(AsBytes(std::to_string(NowNs()) + Hostname() + std::to_string(::getpid())));
+  return random.Hex().substr(0, 16);
+}
 
 Result<RestorePoint> BackupService(const ServiceConfig& service, const TargetConfig& target_config,
                                    const ServiceBackupOptions& options) {
@@ -145,9 +145,9 @@ Result<RestorePoint> BackupService(const ServiceConfig& service, const TargetCon
     }
     StoreRequest request;
     request.service = service.name;
-    request.point_id = NewPointId();
+    request.point_id = options.point_id.empty() ? NewPointId() : options.point_id;
     request.kind = options.kind;
-    request.time_ns = NowNs();
+    request.time_ns = options.time_ns ? options.time_ns : NowNs();
     request.capture = &capture;
     request.progress = options.progress;
     request.manifest = Json{{"format", 1},
@@ -227,6 +227,8 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
     ServiceBackupOptions safety;
     safety.kind = "safety";
     safety.log = options.log;
+    safety.progress = options.progress;
+    if (options.progress) options.progress->SetPhase(Phase::kSafetyBackup, "", target_config.name);
     auto taken = BackupService(service, target_config, safety);
     if (!taken.ok())
       return Status::Aborted("safety backup failed, nothing was restored (use --no-safety-backup to restore anyway): " +
@@ -243,6 +245,7 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
   request.suffix = TimeSuffix();
   request.port = options.port;
   request.log = options.log;
+  if (options.progress) options.progress->SetPhase(Phase::kRestoring, "", target_config.name);
   CAIRN_ASSIGN_OR_RETURN(result.outcome, source->Restore(request));
   if (options.mode == RestoreMode::kOverwrite)
     result.state = service.name + " now runs on the restored data (the restore itself completed); " +
@@ -261,6 +264,7 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
   }
 
   if (options.log) options.log("validating against the backup's fingerprint");
+  if (options.progress) options.progress->SetPhase(Phase::kValidating);
   CAIRN_ASSIGN_OR_RETURN(Json actual, source->Fingerprint(locator));
   if (volumes) {
     CAIRN_ASSIGN_OR_RETURN(Json extra, volumes->Fingerprint(locator));

@@ -213,7 +213,7 @@ mdb "$MDB_SOCK" -e "create user admin@'%' identified by '$ADMINPW'; grant all pr
 write_config "$MDB_PORT" "$MDB_SOCK" "$TMP/dr.yaml"
 cx -c "$TMP/dr.yaml" restore my "$P2" --mode overwrite --yes --json
 assert_rc 0 "disaster recovery with restore_users onto an empty server (the admin account has ALL WITH GRANT OPTION)"
-assert_match '^[0-9a-f]{16}$' "$(json_of 'd["safety_backup"] or ""')" \
+assert_match '^[0-9a-f]{16}$' "$(json_of 'd["safety_point_id"] or ""')" \
   "its safety backup holds nothing of the missing databases, and is no error"
 assert_match 'users: [0-9]+ created \(.*app@127\.0\.0\.1.*\).*root@localhost.*every statement applied' \
   "$(json_of 'd["summary"]')" "the report names the accounts created and those left alone"

@@ -170,7 +170,7 @@ q rich "delete from app.kinds where id > 250; update app.events set v = 'changed
 q postgres "drop database other" >/dev/null
 cx -c "$CFG" restore pg "$P1" --mode overwrite --yes --json
 assert_rc 0 "overwrite while a configured database is missing (its safety backup holds nothing of it)"
-assert_match '^[0-9a-f]{16}$' "$(json_of 'd["safety_backup"] or ""')" "the safety backup was taken"
+assert_match '^[0-9a-f]{16}$' "$(json_of 'd["safety_point_id"] or ""')" "the safety backup was taken"
 assert_eq "$RICH_BEFORE" "$(dumpdb "$SOCK" "$PORT" rich)" "overwrite brought rich back exactly (pg_dump)"
 assert_eq "50" "$(q other "select count(*) from t")" "overwrite recreated the missing database"
 assert_eq "$SETTINGS_BEFORE" "$(role_db_settings "$PORT" rich)" \

@@ -231,7 +231,7 @@ cx -c "$CFG" restore my "$P1" --mode overwrite --yes --json
 assert_rc 0 "overwrite restore"
 assert_eq "true true" "$(validation <<<"$OUT")" \
   "overwrite: exact validation passes"
-SAFETY=$(json 'd["safety_backup"]' <<<"$OUT")
+SAFETY=$(json 'd["safety_point_id"]' <<<"$OUT")
 assert_match '^[0-9a-f]{16}$' "$SAFETY" "overwrite took a safety backup"
 assert_eq "$APP_CS" "$(checksums "$SOCK" app)" "overwrite: app rows and checksums as backed up"
 assert_eq "$SHOP_CS" "$(checksums "$SOCK" shop)" "overwrite: shop rows and checksums as backed up"

@@ -212,7 +212,7 @@ assert_ne "$APP_P3" "$(dumpdb "$SOCK" "$PORT" app)" "app changed after the backu
 cx -c "$CFG" restore pg "$P3" --mode overwrite --yes --json
 assert_rc 0 "overwrite restore"
 assert_eq "true" "$(json 'd["validation"]["ok"]' <<<"$OUT")" "overwrite: validation ok"
-SAFETY=$(json 'd["safety_backup"]' <<<"$OUT")
+SAFETY=$(json 'd["safety_point_id"]' <<<"$OUT")
 assert_eq "$APP_P3" "$(dumpdb "$SOCK" "$PORT" app)" "overwrite brought back the backed-up app exactly"
 assert_eq "$BENCH_P3" "$(dumpdb "$SOCK" "$PORT" bench)" "overwrite brought back the backed-up bench exactly"
 assert_nomatch 'cairn' "$(dbnames)" "no staging or old databases left after overwrite"

@@ -110,7 +110,7 @@ assert_eq "true" "$(json 'd["validation"]["ok"] and d["validation"]["exact"]' <<
 assert_eq "$TMP/inst1" "$(json 'd["connection"]["dir"]' <<<"$R1")" "new instance lives in the --as directory"
 IPORT=$(json 'd["connection"]["port"]' <<<"$R1")
 assert_match '^[0-9]+$' "$IPORT" "new instance reports its port"
-assert_match "redis-cli -p $IPORT shutdown nosave" "$(json 'd["stop"]' <<<"$R1")" "stop hint names the port"
+assert_match "redis-cli -p $IPORT shutdown nosave" "$(json 'd["stop_hint"]' <<<"$R1")" "stop hint names the port"
 assert_eq "$D0" "$(redis_digest "$IPORT")" "new instance: content digest equals the source's"
 assert_eq "$S0" "$(redis_dbsizes "$IPORT")" "new instance: DBSIZE of every database equals the source's"
 assert_eq "$D0" "$(redis_digest "$PORT")" "new-instance restore leaves the original untouched"
@@ -170,7 +170,7 @@ assert_eq "role:master" "$(rcli "$PORT" info replication | tr -d '\r' | grep '^r
 assert_eq "" "$(rcli "$PORT" config get masterauth | tr -d '\r' | sed -n 2p)" "masterauth restored to its previous value"
 assert_eq "OK" "$(rcli "$PORT" set after:restore 1)" "live server accepts writes after the overwrite"
 rcli "$PORT" del after:restore >/dev/null
-SAFETY=$(json 'd["safety_backup"]' <<<"$OW")
+SAFETY=$(json 'd["safety_point_id"]' <<<"$OW")
 assert_match '^[0-9a-f]{16}$' "$SAFETY" "overwrite took a safety backup"
 cx -c "$CFG" backups cache --json
 assert_eq "safety" "$(json '[p["kind"] for p in d["points"] if p["id"] == "'"$SAFETY"'"][0]' <<<"$OUT")" \

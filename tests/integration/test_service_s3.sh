@@ -54,8 +54,14 @@ C=(-c "$TMP/c.yaml")
 tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 
 must_ok "backup to local and S3" "${C[@]}" backup app --json
+# One capture, every target: stored locally, sent to S3 as the same point.
+assert_eq '{"cloud": "copied", "local": "stored"}' "$(json 'd["result"]["targets"]' <<<"$OUT")" \
+  "captured once into local, copied to S3"
+must_ok "backup to local only" "${C[@]}" backup app --target local --json
 expect_ok "backups" "${C[@]}" backups app --json
 assert_eq 2 "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["points"]))')" "two points"
+assert_eq '[["cloud", "local"], ["local"]]' "$(json 'sorted(sorted(p["targets"]) for p in d["points"])' <<<"$OUT")" \
+  "the first on both targets, the second on local"
 expect_ok "copy local -> cloud" "${C[@]}" copy app --from local --to cloud --json
 assert_match '"copied":\["[0-9a-f]{16}"\]' "$OUT" "the local point was copied to S3"
 expect_ok "restore from S3" "${C[@]}" restore app latest --target cloud --mode new-instance --as "$TMP/restored"
@@ -69,7 +75,7 @@ if command -v rclone >/dev/null; then
   LISTED=$("${RC[@]}" lsf -R --files-only "$REMOTE" 2>&1 || true)
   assert_match '^config$' "$LISTED" "rclone lists the repository config"
   assert_match '^snapshots/[0-9a-f]{64}$' "$LISTED" "rclone lists snapshot objects"
-  assert_eq "$(printf '%s\n' "$LISTED" | grep -c '^snapshots/')" 2 "two snapshots in S3: one backed up there, one copied"
+  assert_eq "$(printf '%s\n' "$LISTED" | grep -c '^snapshots/')" 2 "two snapshots in S3, both sent from local"
 else
   fail "rclone is not installed (scripts/setup.sh installs it)"
 fi

@@ -167,7 +167,7 @@ sqlite3 "$DB" .dump >"$TMP/after.dump"
 assert_cmd "overwritten database .dump equals the backed-up one" cmp "$TMP/source.dump" "$TMP/after.dump"
 assert_eq "ok" "$(sqlite3 "$DB" 'PRAGMA integrity_check')" "overwritten database passes integrity_check"
 assert_eq "" "$(find "$APP" -maxdepth 1 -name "*cairn-*")" "no temporary files left beside the database"
-SAFETY=$(json 'd["safety_backup"]' <<<"$OW")
+SAFETY=$(json 'd["safety_point_id"]' <<<"$OW")
 assert_match '^[0-9a-f]{16}$' "$SAFETY" "overwrite took a safety backup"
 cx -c "$CFG" backups app --json
 assert_eq "safety" "$(json '[p["kind"] for p in d["points"] if p["id"] == "'"$SAFETY"'"][0]' <<<"$OUT")" \

@@ -174,14 +174,14 @@ VOL_CHANGED=$(sum_tree "$DATA/uploads")
 expect_ok "overwrite sqlite from the ssh borg target" \
   "${C[@]}" restore db "$PDBO" --mode overwrite --yes --target offsite --json
 assert_match '"ok":true' "$OUT" "the sqlite overwrite from borg validated"
-SAFETY_DB=$(field 'd["safety_backup"]' <<<"$OUT")
+SAFETY_DB=$(field 'd["safety_point_id"]' <<<"$OUT")
 assert_eq "$DB_AT" "$(sqlite3 "$DB" "select count(*), sum(length(v)), max(id), group_concat(id) from t")" \
   "overwrite from borg brought back exactly the backed-up rows"
 assert_eq "ok" "$(sqlite3 "$DB" "pragma integrity_check")" "the overwritten database passes integrity_check"
 expect_ok "overwrite volume from the ssh borg target" \
   "${C[@]}" restore app "$PVO" --mode overwrite --yes --target offsite --json
 assert_match '"ok":true' "$OUT" "the volume overwrite from borg validated"
-SAFETY_VOL=$(field 'd["safety_backup"]' <<<"$OUT")
+SAFETY_VOL=$(field 'd["safety_point_id"]' <<<"$OUT")
 assert_eq "$VOL_AT" "$(sum_tree "$DATA/uploads")" "overwrite from borg brought back exactly the backed-up files"
 assert_eq 0 "$(ls -A "$DATA" | grep -c cairn || true)" "no staging left beside the volume"
 expect_ok "backups db on the ssh target" "${C[@]}" backups db --target offsite --json

@@ -48,7 +48,11 @@ std::chrono::milliseconds RetryingStorage::Backoff(int retry) const {
 Status RetryingStorage::Run(std::string_view op, std::string_view key, const std::function<Status(int)>& attempt) {
   Status last;
   for (int n = 1; n <= options_.max_attempts; ++n) {
-    if (n > 1) options_.sleep(Backoff(n - 1));
+    if (n > 1) {
+      if (options_.cancelled && options_.cancelled()) return Status::Aborted("cancelled while retrying: " + last.message());
+      options_.sleep(Backoff(n - 1));
+      if (options_.cancelled && options_.cancelled()) return Status::Aborted("cancelled while retrying: " + last.message());
+    }
     last = attempt(n);
     if (!IsTransient(last)) return last;
   }

@@ -56,6 +56,9 @@ struct RetryOptions {
   std::chrono::milliseconds max_delay{10'000};
   // How to wait; tests replace it. Default: std::this_thread::sleep_for.
   std::function<void(std::chrono::milliseconds)> sleep;
+  // Whether the operation was cancelled: checked before every retry, so a
+  // cancelled job stops retrying at once (an OpContext's Done()).
+  std::function<bool()> cancelled;
 };
 
 class RetryingStorage final : public ForwardingStorage {

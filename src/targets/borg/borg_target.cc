@@ -557,7 +557,15 @@ class BorgTarget : public Target {
         if (!finished.ok()) return fail(finished.WithContext("part " + part.name));
       } else {
         args.push_back(borg_->Archive(archive));
-        args.insert(args.end(), part.paths.begin(), part.paths.end());
+        if (part.root.empty()) {
+          args.insert(args.end(), part.paths.begin(), part.paths.end());
+        } else {
+          // Borg stores paths without their leading "/": run it in the
+          // staging root with the same paths made relative, and the archive
+          // holds exactly what a capture from "/" would have.
+          o.cwd = part.root;
+          for (const std::string& p : part.paths) args.push_back(p.substr(1));
+        }
         wrote = true;
         created = borg_->Run("create", args, what, o);
         if (!created.ok()) return fail(created.status());

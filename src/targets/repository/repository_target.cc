@@ -17,7 +17,8 @@ const std::string kServiceTag = "service=";
 
 class SnapshotPartReader : public PartReader {
  public:
-  SnapshotPartReader(Repository& repo, Snapshot snapshot) : repo_(repo), snapshot_(std::move(snapshot)) {}
+  SnapshotPartReader(Repository& repo, Snapshot snapshot, const OpContext* context)
+      : repo_(repo), snapshot_(std::move(snapshot)), context_(context) {}
 
   Status ReadStream(const std::string& part, const std::string& file_name, int fd) override {
     return DumpFile(repo_, snapshot_, "/" + part + "/" + file_name, fd);
@@ -31,6 +32,7 @@ class SnapshotPartReader : public PartReader {
     view.tree = *node.subtree;
     RestoreOptions options;
     options.target = directory;
+    options.context = context_;
     CAIRN_ASSIGN_OR_RETURN(RestoreResult r, RunRestore(repo_, view, options));
     if (!r.damaged.empty())
       return Status::Corruption("restoring part " + part + ": " + std::to_string(r.damaged.size()) +
@@ -42,6 +44,7 @@ class SnapshotPartReader : public PartReader {
  private:
   Repository& repo_;
   Snapshot snapshot_;
+  const OpContext* context_;
 };
 
 // S3 locations may carry per-target settings: `s3_credentials_file`, or
@@ -67,7 +70,12 @@ Result<std::unique_ptr<Storage>> OpenTargetStorage(const TargetConfig& config, b
   if (!text("s3_region").empty()) options.region = text("s3_region");
   if (!text("s3_ca_bundle").empty()) options.ca_bundle = text("s3_ca_bundle");
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Storage> s3, OpenS3Storage(options));
-  return WrapRetrying(std::move(s3));
+  RetryOptions retry;
+  if (const OpContext* context = config.context) {
+    retry.sleep = [context](std::chrono::milliseconds ms) { context->SleepFor(ms); };
+    retry.cancelled = [context] { return context->Done(); };
+  }
+  return WrapRetrying(std::move(s3), retry);
 }
 
 class RepositoryTarget : public Target {
@@ -104,6 +112,7 @@ class RepositoryTarget : public Target {
     options.parent_tag = kServiceTag + request.service;
     options.time_ns = request.time_ns;
     options.progress = request.progress;
+    options.context = config_.context;
     Json parts = Json::array();
     options.on_part_done = [&](const CapturePart& part, uint64_t bytes, uint64_t files) {
       parts.push_back(PartManifest(part, bytes, files));
@@ -141,7 +150,7 @@ class RepositoryTarget : public Target {
     CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
     CAIRN_RETURN_IF_ERROR(repo->LoadIndex());
     CAIRN_ASSIGN_OR_RETURN(Snapshot snap, repo->FindSnapshot(point.native_id));
-    return std::unique_ptr<PartReader>(new SnapshotPartReader(*repo, std::move(snap)));
+    return std::unique_ptr<PartReader>(new SnapshotPartReader(*repo, std::move(snap), config_.context));
   }
 
   Status Remove(const RestorePoint& point) override {

@@ -1,0 +1,126 @@
+// The operations every front end calls: the command line's service commands
+// and the daemon's jobs do exactly the same thing through these, so a point
+// chosen by `cairn restore app latest` is the point the API's "latest" picks,
+// a backup from the CLI is captured once and sent to every target like a
+// scheduled one, and both print the same JSON shapes (docs/api.md).
+//
+// Each takes the loaded Config and OpHooks: a context (cancellation and a
+// deadline), typed progress and the operator's log. They keep no state.
+// Thread-safety: independent calls may run on different threads.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/config.h"
+#include "cairn/context.h"
+#include "cairn/progress.h"
+#include "cairn/service_jobs.h"
+
+namespace cairn {
+
+struct OpHooks {
+  const OpContext* context = nullptr;  // not owned; may be null
+  JobProgress* progress = nullptr;     // not owned; may be null
+  std::function<void(const std::string&)> log;   // what is happening, for the operator
+  std::function<void(const std::string&)> warn;  // trouble that does not stop the operation
+};
+
+// --- choosing restore points ------------------------------------------------
+
+// "latest" is the newest complete point that is not a safety backup; any other
+// value is a unique prefix (at least 4 hex digits) of a point id. The same
+// rule for restore, copy, verify, dump and the API.
+Result<ServicePoint> FindPoint(const std::vector<ServicePoint>& points, const std::string& wanted,
+                               const std::string& service);
+
+// Every point of a service on its targets (or one target), oldest first. A
+// target that cannot be read is a warning when another one answered, and
+// the error when none did: an empty list must mean "no backups", never
+// "could not look".
+Result<std::vector<ServicePoint>> ListPoints(const Config& config, const std::string& service,
+                                             const std::string& target, std::vector<std::string>* unreachable);
+
+// --- back up: one capture, every target --------------------------------------
+
+struct BackupRequest {
+  std::string service;
+  std::vector<std::string> targets;  // empty: all of the service's targets
+  std::string kind = "manual";       // manual | scheduled | safety
+};
+
+struct TargetStoreResult {
+  std::string target;
+  Status status;
+  bool copied = false;  // received the point from another target (not a capture of its own)
+};
+
+struct BackupRunResult {
+  std::optional<RestorePoint> point;  // as the target that captured it stored it
+  std::vector<TargetStoreResult> targets;
+  bool partial() const;  // stored somewhere, but not everywhere
+};
+
+// Captures the service once, into the first target that takes it
+// (repository targets first: the others are then fed from it without a
+// second read of the service), and sends that same point (same id, same
+// manifest) to every other target: by copy between repositories (only
+// missing data moves), by replaying the stored parts into Borg. A target
+// that fails makes the run partial; the point exists where it succeeded.
+// Fails only when no target holds the point.
+Result<BackupRunResult> BackupToTargets(const Config& config, const BackupRequest& request, const OpHooks& hooks);
+
+// --- restore --------------------------------------------------------------------
+
+struct ServiceRestoreRequest {
+  std::string service;
+  std::string point = "latest";
+  RestoreMode mode = RestoreMode::kNewInstance;
+  std::string target;  // read the point from this target; "" = the first that holds it
+  std::string new_name;
+  int port = 0;
+  bool safety_backup = true;
+};
+
+struct RestoreRun {
+  ServicePoint point;
+  std::string target;  // where it was read from
+  ServiceRestoreResult result;
+};
+
+Result<RestoreRun> RestoreFromTargets(const Config& config, const ServiceRestoreRequest& request, const OpHooks& hooks);
+
+// --- retention and checks ---------------------------------------------------------
+
+struct ForgetTargetResult {
+  std::string target;
+  Status status;
+  std::vector<RetentionDecision> decisions;
+};
+
+// Each target's own retention policy on a service's points (then prune where
+// something was removed). Targets without a policy are skipped unless named.
+Result<std::vector<ForgetTargetResult>> ForgetService(const Config& config, const std::string& service,
+                                                      const std::string& target, bool dry_run, const OpHooks& hooks);
+
+struct TargetCheckResult {
+  std::string target;
+  Status status;
+};
+
+// Integrity check of every target (or one).
+Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target, bool read_data,
+                                                    const OpHooks& hooks);
+
+// --- JSON shapes (docs/api.md) ------------------------------------------------------
+
+// A Point (docs/api.md, "Restore points"), with the targets holding it.
+Json PointToJson(const ServicePoint& point);
+// The `result` of a restore job: mode, point, summary, connection, validation, safety point.
+Json RestoreRunToJson(const RestoreRun& run, RestoreMode mode);
+// The `result` of a backup job: the point and what happened on each target.
+Json BackupRunToJson(const BackupRunResult& run);
+
+}  // namespace cairn
