@@ -302,7 +302,13 @@ function seedMany(n, total) {
       interval,
       newest: T0 - (failing || stale ? 3 * DAY : (10 + (i % 50)) * 60e3),
       size: (1 + (i % 9)) * (8 << 20),
-      location: {},
+      location: {
+        postgres: { host: '127.0.0.1', port: 5432, databases: [`db${i}`] },
+        mysql: { socket: '/run/mysqld/mysqld.sock', databases: [`shop${i}`] },
+        redis: { host: '127.0.0.1', port: 6379 + (i % 50) },
+        sqlite: { path: `/srv/app${i}/app.db` },
+        volume: {},
+      }[type],
       failingSince: failing ? T0 - 3 * DAY : null,
       broken: failing ? 'backup failed: disk full on target local' : null,
     });
@@ -682,7 +688,7 @@ function startRestore(s, body, kind = 'restore') {
         kind === 'drill'
           ? `restore drill of point ${p.id.slice(0, 8)} passed in ${j.duration_s} s`
           : mode === 'overwrite'
-            ? `${s.name} overwritten with point ${p.id.slice(0, 8)} from ${p.time}`
+            ? `${s.name} overwritten with point ${p.id.slice(0, 8)}`
             : `point ${p.id.slice(0, 8)} restored beside ${s.name}`,
       connection: kind === 'drill' ? null : c.conn,
       stop_hint: kind === 'drill' ? null : c.stop,

@@ -1,11 +1,11 @@
 import { createContext } from 'preact';
-import { useCallback, useContext, useEffect, useState } from 'preact/hooks';
+import { useCallback, useContext, useEffect, useMemo, useState } from 'preact/hooks';
 import { api, currentSession, errorText, onAuthProblem, signOut } from './api';
 import { onConnection, startEvents, stopEvents, useEvent } from './events';
 import { useDebounced } from './hooks';
 import { href, useRoute } from './router';
 import type { Alert, ConfigStatus, Role, Session } from './types';
-import { Time } from './components/ui';
+import { Time, focusTitleOnNextPage } from './components/ui';
 import { SignIn } from './pages/SignIn';
 import { Overview } from './pages/Overview';
 import { ServicePage } from './pages/Service';
@@ -72,6 +72,7 @@ export function App() {
       <SignIn
         notice={notice ?? bootError}
         onSignedIn={(s) => {
+          focusTitleOnNextPage();
           setNotice(null);
           setBootError(null);
           setSession(s);
@@ -126,12 +127,23 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
   const loadAlerts = useCallback(() => {
     api
       .get<{ alerts: Alert[] }>('/alerts?state=open&limit=100')
-      .then((r) => setOpenAlerts(r.alerts))
+      .then((r) =>
+        setOpenAlerts((old) =>
+          old.length === r.alerts.length && old.every((a, i) => a.id === r.alerts[i].id && a.last_seen === r.alerts[i].last_seen && a.acked_at === r.alerts[i].acked_at) ? old : r.alerts,
+        ),
+      )
       .catch(() => {});
   }, []);
   useEffect(() => {
     loadConfig();
     loadAlerts();
+    // events sent while the stream was down are lost: catch up on every (re)connect
+    return onConnection((up) => {
+      if (up) {
+        loadConfig();
+        loadAlerts();
+      }
+    });
   }, []);
   const reloadAlerts = useDebounced(loadAlerts, 300);
   useEvent('alert', reloadAlerts);
@@ -140,14 +152,19 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
     if (c.ok) setUnavailable(false);
   });
 
-  const state: AppState = {
-    session,
-    can: (r) => RANK[session.role] >= RANK[r],
-    config,
-    setConfig,
-    openAlerts,
-    reloadAlerts: loadAlerts,
-  };
+  // One stable context value, so screens re-render only when one of these changes.
+  const state: AppState = useMemo(
+    () => ({
+      session,
+      can: (r: Role) => RANK[session.role] >= RANK[r],
+      config,
+      setConfig: (c: ConfigStatus) =>
+        setConfig((old) => (old && old.ok === c.ok && old.error === c.error && old.loaded_at === c.loaded_at && old.file === c.file ? old : c)),
+      openAlerts,
+      reloadAlerts: loadAlerts,
+    }),
+    [session, config, openAlerts],
+  );
 
   const s = route.segments;
   let page;

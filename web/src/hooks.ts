@@ -1,3 +1,4 @@
+import { Component, h, type FunctionComponent } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api, errorText } from './api';
 
@@ -73,4 +74,69 @@ export function useTitle(title: string) {
   useEffect(() => {
     document.title = title ? `${title} · Cairn` : 'Cairn';
   }, [title]);
+}
+
+/**
+ * Rows of a long table to render: only those near the window's viewport (plus
+ * `overscan`), with the rest stood in for by two spacer rows of the measured
+ * average row height. Off when `count` <= `from`: small tables render whole.
+ */
+export function useWindowRows(count: number, body: { current: HTMLElement | null }, { from = 80, overscan = 25, initial = 45 } = {}) {
+  const enabled = count > from;
+  const [range, setRange] = useState<[number, number]>([0, Math.min(count, initial)]);
+  const avg = useRef(56);
+  const rangeRef = useRef(range);
+  rangeRef.current = range;
+  useEffect(() => {
+    if (!enabled) return;
+    let frame = 0;
+    const update = () => {
+      frame = 0;
+      const el = body.current;
+      if (!el) return;
+      const rows = el.querySelectorAll<HTMLElement>(':scope > tr[data-vrow]');
+      if (rows.length) {
+        let h = 0;
+        rows.forEach((r) => (h += r.offsetHeight));
+        if (h > 0) avg.current = h / rows.length;
+      }
+      const top = el.getBoundingClientRect().top; // negative once scrolled past
+      const start = Math.max(0, Math.floor(-top / avg.current) - overscan);
+      const end = Math.min(count, Math.ceil((window.innerHeight - top) / avg.current) + overscan);
+      const [a, b] = rangeRef.current;
+      if (start !== a || end !== b) setRange([start, Math.max(end, Math.min(count, start + initial))]);
+    };
+    const on = () => {
+      if (!frame) frame = requestAnimationFrame(update);
+    };
+    update();
+    window.addEventListener('scroll', on, { passive: true });
+    window.addEventListener('resize', on);
+    return () => {
+      window.removeEventListener('scroll', on);
+      window.removeEventListener('resize', on);
+      if (frame) cancelAnimationFrame(frame);
+    };
+  }, [enabled, count]);
+  if (!enabled) return { from: 0, to: count, before: 0, after: 0, enabled };
+  const [a, b] = [Math.min(range[0], count), Math.min(range[1], count)];
+  return { from: a, to: b, before: a * avg.current, after: (count - b) * avg.current, enabled };
+}
+
+/** Like React.memo: re-render only when a prop changed (shallow). Keeps preact/compat out of the bundle. */
+export function memo<P extends object>(C: FunctionComponent<P>): FunctionComponent<P> {
+  class Memo extends Component<P> {
+    shouldComponentUpdate(next: P) {
+      const a = this.props as Record<string, unknown>;
+      const b = next as Record<string, unknown>;
+      for (const k in a) if (k !== 'children' && a[k] !== b[k]) return true;
+      for (const k in b) if (!(k in a)) return true;
+      return false;
+    }
+    render(p: P) {
+      return h(C, p);
+    }
+  }
+  (Memo as unknown as { displayName: string }).displayName = `memo(${C.displayName || C.name})`;
+  return Memo as unknown as FunctionComponent<P>;
 }

@@ -135,7 +135,7 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
 
   if (jobId !== null) {
     return (
-      <Dialog title={`Restoring ${service.name}`} onClose={onClose} wide testid="restore-dialog">
+      <Dialog title={`Restore of ${service.name}`} onClose={onClose} wide testid="restore-dialog">
         <p>
           {mode === 'overwrite' ? 'Overwriting' : 'Restoring as a new instance'} from{' '}
           {chosen ? (
@@ -147,7 +147,7 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
           )}
           .
         </p>
-        <JobPanel id={jobId} title={`Restore job ${jobId}`} />
+        <JobPanel id={jobId} title={`Restore job ${jobId}`} inDialog />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
             Close

@@ -91,7 +91,14 @@ export function ResultView({ job }: { job: Job }) {
         {job.duration_s !== null && <> in {duration(job.duration_s)}</>}
         {job.bytes_added ? <>, {bytes(job.bytes_added)} added</> : null}
       </p>
-      {job.error && <ErrorBox error={job.error} />}
+      {job.error &&
+        (job.status === 'cancelled' ? (
+          <p class="note-muted" data-testid="job-cancelled">
+            {job.error}
+          </p>
+        ) : (
+          <ErrorBox error={job.error} />
+        ))}
       {r?.summary && <p>{r.summary}</p>}
       {r?.targets && (
         <ul class="plain">
@@ -148,13 +155,22 @@ export function ResultView({ job }: { job: Job }) {
   );
 }
 
-export function JobPanel({ id, title }: { id: number; title?: string }) {
+export function JobPanel({ id, title, inDialog, onDismiss }: { id: number; title?: string; inDialog?: boolean; onDismiss?: () => void }) {
   const { job, error } = useJob(id);
+  const H = inDialog ? 'h3' : 'h2';
+  const label = title ?? (job ? `${job.kind.charAt(0).toUpperCase() + job.kind.slice(1)} job ${id}${job.service ? ` of ${job.service}` : ''}` : `Job ${id}`);
   return (
     <section class="job-panel" aria-live="polite" aria-busy={job ? !FINISHED.has(job.status) : true} data-testid="job-panel">
       <div class="job-panel-head">
-        <h3>{title ?? `Job ${id}`}</h3>
-        <a href={href(`/jobs/${id}`)}>log and details of job {id}</a>
+        <H>{label}</H>
+        <span class="job-panel-links">
+          <a href={href(`/jobs/${id}`)}>log and details of job {id}</a>
+          {onDismiss && job && FINISHED.has(job.status) && (
+            <button type="button" class="btn btn-small" onClick={onDismiss} aria-label={`Dismiss job ${id}`}>
+              Dismiss
+            </button>
+          )}
+        </span>
       </div>
       <ErrorBox error={error} />
       {job && !FINISHED.has(job.status) && <ProgressView job={job} />}

@@ -17,14 +17,10 @@ export function Time({ iso, seconds, rel, ageOnly }: { iso: string | null | unde
 
 type Tone = 'ok' | 'bad' | 'warn' | 'info' | 'muted';
 
-const ICON: Record<Tone, string> = { ok: '✓', bad: '✗', warn: '!', info: '●', muted: '–' };
-
+/** A status word with a sign (✓ ✗ ! ● –, drawn by CSS) so that no state relies on colour alone. */
 export function Badge({ tone, children, title }: { tone: Tone; children: ComponentChildren; title?: string }) {
   return (
     <span class={`badge badge-${tone}`} title={title}>
-      <span class="badge-icon" aria-hidden="true">
-        {ICON[tone]}
-      </span>
       {children}
     </span>
   );
@@ -68,13 +64,25 @@ export function HealthBadge({ state }: { state: HealthState }) {
   return <Status status={state} />;
 }
 
-/** One of the three health checks: recent / complete / verified. `soft`: a failed check is a warning, not a failure. */
+const CHECK_WORDS: Record<string, [string, string]> = {
+  recent: ['recent', 'not recent'],
+  complete: ['complete', 'incomplete'],
+  verified: ['verified', 'not verified'],
+};
+
+/**
+ * One of the three health checks: recent / complete / verified. The word says
+ * the state ("not recent"), the sign is drawn by CSS; `soft`: a failed check is
+ * a warning, not a failure.
+ */
 export function Check({ label, ok, detail, soft }: { label: string; ok: boolean; detail: string; soft?: boolean }) {
   const cls = ok ? 'check-ok' : soft ? 'check-warn' : 'check-bad';
+  const words = CHECK_WORDS[label.toLowerCase()] ?? [label, `not ${label}`];
+  let text = ok ? words[0] : words[1];
+  if (label[0] !== label[0].toLowerCase()) text = text[0].toUpperCase() + text.slice(1);
   return (
     <span class={`check ${cls}`} title={detail}>
-      <span aria-hidden="true">{ok ? '✓' : soft ? '!' : '✗'}</span> {label}
-      <span class="sr-only">{ok ? ' ok' : ' not ok'}: {detail}</span>
+      {text}
     </span>
   );
 }
@@ -97,13 +105,24 @@ export function Loading({ what = 'Loading' }: { what?: string }) {
   );
 }
 
+// Set by in-app navigation and by signing in; a fresh page load leaves focus
+// alone so that the first Tab reaches the skip link.
+let focusNextTitle = false;
+export function focusTitleOnNextPage() {
+  focusNextTitle = true;
+}
+if (typeof window !== 'undefined') window.addEventListener('hashchange', focusTitleOnNextPage);
+
 /** The page's h1; takes focus after navigation so screen readers announce the new page. */
 export function PageTitle({ children, sub }: { children: ComponentChildren; sub?: ComponentChildren }) {
   const ref = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
-    if (document.activeElement === document.body || document.activeElement?.closest('nav,.focus-after-nav')) {
-      ref.current?.focus({ preventScroll: true });
-    }
+    if (!focusNextTitle) return;
+    focusNextTitle = false;
+    const a = document.activeElement;
+    // not while the user is typing in a field or working in a dialog
+    if (a && a !== document.body && (a.closest('dialog') || /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName))) return;
+    ref.current?.focus({ preventScroll: true });
   }, []);
   return (
     <div class="page-title">
@@ -194,8 +213,28 @@ export function Dialog({
     e.preventDefault();
     onClose();
   };
+  // A modal <dialog> makes the page inert, but Tab can still leave it for the
+  // browser's own controls; keep it cycling inside.
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.key !== 'Tab') return;
+    const d = ref.current!;
+    const items = Array.from(
+      d.querySelectorAll<HTMLElement>('a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])'),
+    ).filter((el) => el.offsetParent !== null || el === document.activeElement);
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    const active = document.activeElement;
+    if (e.shiftKey && (active === first || !d.contains(active))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (active === last || !d.contains(active))) {
+      e.preventDefault();
+      first.focus();
+    }
+  };
   return (
-    <dialog ref={ref} class={wide ? 'dialog dialog-wide' : 'dialog'} aria-labelledby="dialog-title" onCancel={onCancel} data-testid={testid}>
+    <dialog ref={ref} class={wide ? 'dialog dialog-wide' : 'dialog'} aria-labelledby="dialog-title" onCancel={onCancel} onKeyDown={onKeyDown} data-testid={testid}>
       <div class="dialog-head">
         <h2 id="dialog-title">{title}</h2>
         <button type="button" class="dialog-close btn-icon" aria-label="Close" onClick={onClose}>

@@ -30,7 +30,10 @@ function AlertList({ state, tick, testid }: { state: 'open' | 'resolved'; tick: 
   const load = async (from: string | null) => {
     try {
       const r = await api.get<{ alerts: Alert[]; next_cursor: string | null }>('/alerts' + qs({ state, limit: 50, cursor: from }));
-      setAlerts((old) => (from && old ? [...old, ...r.alerts] : r.alerts));
+      const sev = (a: Alert) => (a.severity === 'critical' ? 0 : 1);
+      // open ones: critical first (stable, so the daemon's order holds within each)
+      const list = state === 'open' ? [...r.alerts].sort((a, b) => sev(a) - sev(b)) : r.alerts;
+      setAlerts((old) => (from && old ? [...old, ...list] : list));
       setCursor(r.next_cursor);
       setError(null);
     } catch (e) {

@@ -1,8 +1,8 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useApp } from '../app';
 import { enc } from '../api';
 import { useEvent } from '../events';
-import { useApi, useDebounced, useNow, useTitle } from '../hooks';
+import { memo, useApi, useDebounced, useNow, useTitle, useWindowRows } from '../hooks';
 import { age, browserZone, bytes, percent, plural, relative } from '../format';
 import { href, seg } from '../router';
 import type { Calendar, CalendarCell, Job, Service, ServicesResponse } from '../types';
@@ -40,6 +40,7 @@ export function Overview() {
     if (data?.config) app.setConfig(data.config);
   }, [data]);
   const services = useMemo(() => (data ? sortTroubleFirst(data.services) : []), [data]);
+  const order = useMemo(() => services.map((s) => s.name), [services]);
   const shown = useMemo(() => {
     const f = filter.trim().toLowerCase();
     return f ? services.filter((s) => s.name.toLowerCase().includes(f) || s.type.toLowerCase().includes(f) || s.health.state.includes(f)) : services;
@@ -76,15 +77,18 @@ export function Overview() {
           )}
         </section>
       )}
-      {data && services.length > 0 && <CalendarGrid order={services.map((s) => s.name)} />}
+      {(!data || services.length > 0) && <CalendarGrid order={order} />}
     </div>
   );
 }
 
-function ServicesTable({ services, running, now }: { services: Service[]; running: Record<string, Job>; now: number }) {
+const ServicesTable = memo(function ServicesTable({ services, running, now }: { services: Service[]; running: Record<string, Job>; now: number }) {
+  // With hundreds of services only the rows near the viewport are in the DOM.
+  const body = useRef<HTMLTableSectionElement>(null);
+  const win = useWindowRows(services.length, body);
   return (
     <div class="table-wrap">
-      <table class="table responsive" data-testid="services-table">
+      <table class="table responsive" data-testid="services-table" aria-rowcount={services.length + 1} data-rows={services.length}>
         <caption class="sr-only">Every service, trouble first</caption>
         <thead>
           <tr>
@@ -99,12 +103,25 @@ function ServicesTable({ services, running, now }: { services: Service[]; runnin
             <th scope="col">Targets</th>
           </tr>
         </thead>
-        <tbody>
-          {services.map((s) => {
+        <tbody ref={body}>
+          {win.before > 0 && (
+            <tr class="spacer-row" aria-hidden="true">
+              <td colSpan={7} style={{ height: `${win.before}px` }} />
+            </tr>
+          )}
+          {services.slice(win.from, win.to).map((s, k) => {
             const run = running[s.name] ?? s.running_job;
             const h = s.health;
             return (
-              <tr key={s.name} class={`row-${h.state}`} data-testid="service-row" data-service={s.name} data-health={h.state}>
+              <tr
+                key={s.name}
+                class={`row-${h.state}`}
+                data-testid="service-row"
+                data-vrow=""
+                aria-rowindex={win.enabled ? win.from + k + 2 : undefined}
+                data-service={s.name}
+                data-health={h.state}
+              >
                 <th scope="row" data-label="Service" class="svc-cell">
                   <a href={href(`/services/${seg(s.name)}`)} class="svc-link">
                     {s.name}
@@ -167,28 +184,51 @@ function ServicesTable({ services, running, now }: { services: Service[]; runnin
               </tr>
             );
           })}
+          {win.after > 0 && (
+            <tr class="spacer-row" aria-hidden="true">
+              <td colSpan={7} style={{ height: `${win.after}px` }} />
+            </tr>
+          )}
         </tbody>
       </table>
     </div>
   );
-}
+});
 
 const CELL_TEXT: Record<CalendarCell, string> = { ok: 'backed up', failed: 'failed', missing: 'missing', none: 'nothing due' };
-const CELL_ICON: Record<CalendarCell, string> = { ok: '', failed: '✗', missing: '!', none: '' };
 
-function CalendarGrid({ order }: { order: string[] }) {
+const ROW_H = 24; // px, one calendar row (cell height plus spacing); measured after the first render
+const VIRTUAL_FROM = 60; // rows; above this only the rows in view (and a margin) are in the DOM
+
+const CalendarGrid = memo(function CalendarGrid({ order }: { order: string[] }) {
   const cal = useApi<Calendar>(`/calendar?days=30&tz=${enc(browserZone)}`);
   const reload = useDebounced(cal.reload, 5000);
   useEvent('service', reload);
+  const wrap = useRef<HTMLDivElement>(null);
+  const rowH = useRef(ROW_H);
+  const [range, setRange] = useState<[number, number]>([0, 40]);
   const rows = useMemo(() => {
     if (!cal.data) return [];
     const byName = new Map(cal.data.services.map((s) => [s.name, s]));
     const out = order.map((n) => byName.get(n)).filter(Boolean) as Calendar['services'];
-    for (const s of cal.data.services) if (!order.includes(s.name)) out.push(s);
+    const known = new Set(order);
+    for (const s of cal.data.services) if (!known.has(s.name)) out.push(s);
     return out;
   }, [cal.data, order]);
+  const virtual = rows.length > VIRTUAL_FROM;
+  const onScroll = () => {
+    const el = wrap.current;
+    if (!el || !virtual) return;
+    const first = el.querySelector<HTMLElement>('tbody tr.cal-row');
+    if (first && first.offsetHeight) rowH.current = first.offsetHeight + 2;
+    const start = Math.max(0, Math.floor(el.scrollTop / rowH.current) - 15);
+    const end = Math.min(rows.length, Math.ceil((el.scrollTop + el.clientHeight) / rowH.current) + 15);
+    if (start !== range[0] || end !== range[1]) setRange([start, end]);
+  };
+  useEffect(onScroll, [rows.length]);
   const days = cal.data?.days ?? [];
   const fmtDay = (d: string) => new Date(d + 'T12:00:00Z').toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  const [from, to] = virtual ? range : [0, rows.length];
   return (
     <section aria-labelledby="cal-h" class="calendar-section">
       <div class="section-head">
@@ -198,16 +238,10 @@ function CalendarGrid({ order }: { order: string[] }) {
             <span class="cell cell-ok" aria-hidden="true" /> backed up
           </li>
           <li>
-            <span class="cell cell-failed" aria-hidden="true">
-              ✗
-            </span>{' '}
-            failed
+            <span class="cell cell-failed" aria-hidden="true" /> failed
           </li>
           <li>
-            <span class="cell cell-missing" aria-hidden="true">
-              !
-            </span>{' '}
-            missing (due, none succeeded)
+            <span class="cell cell-missing" aria-hidden="true" /> missing (due, none succeeded)
           </li>
           <li>
             <span class="cell cell-none" aria-hidden="true" /> nothing due
@@ -217,39 +251,56 @@ function CalendarGrid({ order }: { order: string[] }) {
       <ErrorBox error={cal.error} />
       {!cal.data && !cal.error && <Loading what="Loading the calendar" />}
       {cal.data && (
-        <div class="calendar-wrap" tabIndex={0} role="region" aria-label="Backups per day and service, last 30 days (scrolls sideways)">
-          <table class="calendar" data-testid="calendar">
+        <div
+          class="calendar-wrap"
+          ref={wrap}
+          onScroll={onScroll}
+          tabIndex={0}
+          role="region"
+          aria-label="Backups per day and service, last 30 days (scrolls)"
+        >
+          <table class="calendar" data-testid="calendar" aria-rowcount={rows.length + 1} data-rows={rows.length}>
             <caption class="sr-only">One cell per day (time zone {browserZone}) and service</caption>
             <thead>
-              <tr>
+              <tr aria-rowindex={1}>
                 <th scope="col" class="cal-name">
                   Service
                 </th>
                 {days.map((d, i) => (
-                  <th scope="col" key={d} title={d}>
+                  <th scope="col" key={d}>
                     <abbr title={fmtDay(d)}>{i === 0 || d.endsWith('-01') ? fmtDay(d) : d.slice(8)}</abbr>
                   </th>
                 ))}
               </tr>
             </thead>
             <tbody>
-              {rows.map((s) => (
-                <tr key={s.name}>
+              {from > 0 && (
+                <tr class="cal-spacer" aria-hidden="true">
+                  <td colSpan={days.length + 1} style={{ height: `${from * rowH.current}px` }} />
+                </tr>
+              )}
+              {rows.slice(from, to).map((s, k) => (
+                <tr key={s.name} class="cal-row" aria-rowindex={from + k + 2} data-service={s.name}>
                   <th scope="row" class="cal-name">
                     <a href={href(`/services/${seg(s.name)}`)}>{s.name}</a>
                   </th>
                   {s.cells.map((c, i) => (
+                    // The mark (✗, !) is drawn by CSS; the words are for screen readers.
                     <td key={i} class={`cell cell-${c}`} title={`${s.name}, ${days[i]}: ${CELL_TEXT[c]}`}>
-                      <span aria-hidden="true">{CELL_ICON[c]}</span>
                       <span class="sr-only">{CELL_TEXT[c]}</span>
                     </td>
                   ))}
                 </tr>
               ))}
+              {to < rows.length && (
+                <tr class="cal-spacer" aria-hidden="true">
+                  <td colSpan={days.length + 1} style={{ height: `${(rows.length - to) * rowH.current}px` }} />
+                </tr>
+              )}
             </tbody>
           </table>
         </div>
       )}
     </section>
   );
-}
+});

@@ -249,20 +249,18 @@ function FileBrowser({ name, point, path }: { name: string; point: string; path:
                       )}
                     </th>
                     <td class="num" data-label="Size">
-                      {e.type === 'file' ? bytes(e.size) : ''}
+                      {e.type === 'file' ? bytes(e.size) : null}
                     </td>
-                    <td data-label="Modified">
-                      <Time iso={e.mtime} />
-                    </td>
+                    <td data-label="Modified">{e.mtime ? <Time iso={e.mtime} /> : null}</td>
                     <td data-label="Mode">
                       <code>{e.mode}</code>
                     </td>
                     <td data-label="Download">
-                      {e.type === 'file' && (
+                      {e.type === 'file' ? (
                         <a class="btn btn-small" href={`${BASE}${base}/content?path=${enc(full)}`} download={e.name} aria-label={`Download ${e.name}`}>
                           Download
                         </a>
-                      )}
+                      ) : null}
                     </td>
                   </tr>
                 );

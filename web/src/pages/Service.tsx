@@ -6,7 +6,7 @@ import { useApi, useDebounced, useTitle } from '../hooks';
 import { bytes, duration, kindLabel, localTime, plural, scheduleText, shortId, utcTime } from '../format';
 import { href, seg } from '../router';
 import type { History, Job, Point, PointsPage, ServiceDetail } from '../types';
-import { Chart } from '../components/Chart';
+import { Chart } from '../components/LazyChart';
 import { BackupDialog, RestoreDialog } from '../components/Actions';
 import { JobPanel } from '../components/JobView';
 import { Check, Empty, ErrorBox, HealthBadge, Loading, PageTitle, Status, Time } from '../components/ui';
@@ -86,7 +86,7 @@ export function ServicePage({ name }: { name: string }) {
       </div>
       <ErrorBox error={drillMsg} />
       {jobs.map((id) => (
-        <JobPanel key={id} id={id} />
+        <JobPanel key={id} id={id} onDismiss={() => setJobs((l) => l.filter((x) => x !== id))} />
       ))}
 
       <div class="cols">
