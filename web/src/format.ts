@@ -94,6 +94,12 @@ export function age(iso: string | null | undefined, now = Date.now()): string {
   return Math.floor(s / 86400) + ' d';
 }
 
+/** "12 min ago", "just now". */
+export function ageAgo(iso: string | null | undefined, now = Date.now()): string {
+  const a = age(iso, now);
+  return a === 'just now' || a === '—' ? a : a + ' ago';
+}
+
 /** "in 12 min" / "12 min ago". */
 export function relative(iso: string | null | undefined, now = Date.now()): string {
   const d = parseTime(iso);

@@ -3,7 +3,7 @@ import { useApp } from '../app';
 import { enc } from '../api';
 import { useEvent } from '../events';
 import { memo, useApi, useDebounced, useNow, useTitle, useWindowRows } from '../hooks';
-import { age, browserZone, bytes, percent, plural, relative } from '../format';
+import { ageAgo, browserZone, bytes, percent, plural, relative } from '../format';
 import { href, seg } from '../router';
 import type { Calendar, CalendarCell, Job, Service, ServicesResponse } from '../types';
 import { Check, Empty, ErrorBox, HealthBadge, Loading, PageTitle, Status, Time } from '../components/ui';
@@ -150,7 +150,7 @@ const ServicesTable = memo(function ServicesTable({ services, running, now }: { 
                   {s.last_backup ? (
                     <>
                       <Time iso={s.last_backup.time} />
-                      <span class={`age small ${h.recent.ok ? '' : 'age-bad'}`}> {age(s.last_backup.time, now)} ago</span>
+                      <span class={`age small ${h.recent.ok ? '' : 'age-bad'}`}> {ageAgo(s.last_backup.time, now)}</span>
                     </>
                   ) : (
                     <span class="muted">none yet</span>
