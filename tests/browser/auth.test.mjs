@@ -1,7 +1,7 @@
 // Sign in and out; a wrong password is refused; an ended session leads back to sign-in.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, PASSWORD, launch, open, signIn, shot } from './lib.mjs';
+import { BASE, PASSWORD, SVC, gotoService, isMock, launch, open, signIn, shot } from './lib.mjs';
 
 let browser;
 before(async () => (browser = await launch()));
@@ -85,5 +85,27 @@ test('signing in with the keyboard alone', async () => {
   assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Skip to content');
   await page.keyboard.press('Enter');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'main');
+  await o.close();
+});
+
+test('a read-only token signs in and sees no actions', async (t) => {
+  const token = process.env.CAIRN_READ_TOKEN || ((await isMock()) ? 'cairn-read-token' : null);
+  if (!token) {
+    t.skip('set CAIRN_READ_TOKEN to a token with role read (cairn token create NAME --role read)');
+    return;
+  }
+  const o = await open(browser);
+  const { page } = o;
+  await page.goto(BASE + '/');
+  await page.getByRole('radio', { name: 'API token' }).check();
+  await page.getByLabel('Token', { exact: true }).fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  assert.match(await page.locator('.who').innerText(), /\(read\)/);
+  await gotoService(page, SVC.sqlite);
+  assert.ok(await page.getByRole('button', { name: 'Back up now' }).isDisabled(), 'no back up for role read');
+  assert.ok(await page.getByRole('button', { name: 'Restore…' }).isDisabled(), 'no restore for role read');
+  assert.equal(await page.getByTestId('point-row').first().getByRole('button', { name: /^Restore point/ }).count(), 0);
+  await shot(page, 'auth-read-only', { fullPage: false });
   await o.close();
 });

@@ -84,6 +84,11 @@ export function ServicePage({ name }: { name: string }) {
           Run restore drill
         </button>
       </div>
+      {!app.can('operate') && (
+        <p class="hint">
+          Signed in with role {app.session.role}: you can look, not back up or restore.
+        </p>
+      )}
       <ErrorBox error={drillMsg} />
       {jobs.map((id) => (
         <JobPanel key={id} id={id} onDismiss={() => setJobs((l) => l.filter((x) => x !== id))} />
