@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, enc, errorText } from '../api';
 import { useApp } from '../app';
 import { useEvent } from '../events';
@@ -406,6 +406,16 @@ function HistoryTable({ service, tick, onRestore }: { service: ServiceDetail; ti
     return () => ctl.abort();
   }, [page, page === 0 ? tick : 0]);
 
+  // a new page starts at the top of the table
+  const firstRender = useRef(true);
+  useEffect(() => {
+    if (firstRender.current) {
+      firstRender.current = false;
+      return;
+    }
+    document.getElementById('history-h')?.scrollIntoView({ block: 'start' });
+  }, [page]);
+
   const older = () => {
     if (!data?.next_cursor) return;
     setCursors((cs) => {
@@ -454,7 +464,7 @@ function HistoryTable({ service, tick, onRestore }: { service: ServiceDetail; ti
               {data.points.map((p) => (
                 <tr key={p.id} data-testid="point-row" data-point={p.id} data-time={p.time}>
                   <th scope="row" data-label="Created">
-                    <a href={href(`/services/${seg(service.name)}/points/${seg(p.id)}`)} title={`${utcTime(p.time)} · point ${p.id}`}>
+                    <a class="nowrap" href={href(`/services/${seg(service.name)}/points/${seg(p.id)}`)} title={`${utcTime(p.time)} · point ${p.id}`}>
                       {localTime(p.time)}
                     </a>
                     <code class="point-id">{shortId(p.id)}</code>
