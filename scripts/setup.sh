@@ -23,6 +23,8 @@ PACKAGES=(
   # real services for the service tests (started by the tests on loopback,
   # never as system services) and sshd for Borg-over-SSH
   postgresql mariadb-server mariadb-backup redis-server sqlite3 openssh-server
+  # the dashboard's browser tests (tests/browser: playwright-core drives it)
+  chromium fonts-dejavu-core
 )
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
@@ -37,6 +39,22 @@ if ((${#missing[@]})); then
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The web dashboard (web/, docs/dashboard.md): built before the binary, which
+# embeds web/dist. npm ci only when the lock file changed, the build only when
+# a source did.
+npm_ci_if_needed() {
+  local dir=$1
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+npm_ci_if_needed web
+if [ ! -f web/dist/index.html ] ||
+   [ -n "$(find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json web/package-lock.json -newer web/dist/index.html -print -quit)" ]; then
+  (cd web && nice npm run build --silent)
+fi
+npm_ci_if_needed tests/browser
 
 BUILD_DIR=${CAIRN_BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
