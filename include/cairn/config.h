@@ -49,6 +49,10 @@ Result<Config> LoadConfig(const std::string& path);
 // Same, from text; `base_dir` resolves relative paths.
 Result<Config> ParseConfig(const std::string& yaml, const std::string& origin, const std::string& base_dir);
 
+// A check's read_data: "10%" (that share of the packs per run, rotating so
+// that every pack is read once per 1/share runs), true (all), false/absent (0).
+Result<double> ParseReadData(const Json& value, const std::string& where);
+
 // Parses "10M", "512k", "1G", "12345" (bytes, powers of 1024).
 Result<uint64_t> ParseByteSize(const std::string& text);
 

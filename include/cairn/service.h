@@ -38,6 +38,10 @@ struct ServiceConfig {
   std::vector<std::string> targets;    // target names; the first is the default
   std::string temp_dir;                // scratch space for restores (default: system temp dir)
   uint64_t bandwidth_limit = 0;        // bytes/s read from the service, 0 = unlimited
+  // For `cairn serve` (docs/daemon.md), validated when the file is loaded:
+  Json schedule;                       // automatic backups: {every|cron, timezone, catch_up, jitter}; null = none
+  int64_t freshness_ns = 0;            // the RPO to meet; 0 = derived from the schedule
+  Json verify;                         // restore drills: a schedule mapping; null = the type's default; false = off
 };
 
 // A capture in progress. The target consumes parts() in order, then calls

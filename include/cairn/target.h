@@ -27,6 +27,9 @@ struct TargetConfig {
   std::string password;          // repository password / borg passphrase (resolved from *_file)
   RetentionPolicy retention;     // empty: retention is not applied to this target
   Json settings = Json::object();  // type-specific: borg "ssh_command", "compression", "remote_path"...
+  // For `cairn serve` (docs/daemon.md), validated when the file is loaded:
+  Json prune;  // schedule of compaction after forgets; null = compact right after each forget
+  Json check;  // schedule of integrity checks plus read_data (a share, "10%"); null = none
   // Runtime, never from the file: the operation's cancellation, honoured by
   // stores, reads and retries on this target (not owned; may be null).
   const OpContext* context = nullptr;
@@ -73,8 +76,14 @@ class Target {
   // Removes one restore point.
   virtual Status Remove(const RestorePoint& point) = 0;
   // Applies the target's retention policy to a service's restore points;
-  // returns the decisions (kept ones with their reasons).
-  virtual Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run) = 0;
+  // returns the decisions (kept ones with their reasons). With compact, the
+  // space of removed points is freed at once (see Compact); a target with a
+  // prune schedule of its own leaves that to the scheduled Compact.
+  virtual Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run,
+                                                                bool compact = true) = 0;
+  // Frees the space no restore point needs any more: prune on a Cairn
+  // repository (under its exclusive lock), compact on a Borg repository.
+  virtual Status Compact() = 0;
   // Integrity check of the whole target; with read_data every stored byte is read.
   virtual Status Check(bool read_data) = 0;
 };

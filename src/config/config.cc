@@ -15,7 +15,26 @@
 #include <set>
 #include <sstream>
 
+#include "config/duration.h"
+#include "config/schedule.h"
+
 namespace cairn {
+
+Result<double> ParseReadData(const Json& value, const std::string& where) {
+  if (value.is_null()) return 0.0;
+  if (value.is_boolean()) return value.get<bool>() ? 1.0 : 0.0;
+  if (value.is_string()) {
+    std::string t = value.get<std::string>();
+    if (!t.empty() && t.back() == '%') {
+      t.pop_back();
+      char* end = nullptr;
+      const double v = std::strtod(t.c_str(), &end);
+      if (!t.empty() && *end == 0 && v > 0 && v <= 100) return v / 100;
+    }
+  }
+  return Status::InvalidArgument(where + ": read_data must be a share of the packs such as 10%, or true/false");
+}
+
 namespace {
 
 const std::set<std::string> kServiceTypes = {"postgres", "mysql", "redis", "sqlite", "volume"};
@@ -33,7 +52,7 @@ const std::set<std::string> kSecretKeys = {"password", "s3_secret_access_key", "
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxNodes = 200000;
 
-enum class Kind { kString, kInt, kBool, kStringList, kMapping, kSize, kRetention };
+enum class Kind { kString, kInt, kBool, kStringList, kMapping, kSize, kRetention, kAny };
 
 struct KeySpec {
   std::string key;
@@ -41,8 +60,9 @@ struct KeySpec {
 };
 
 const std::vector<KeySpec> kTargetCommon = {
-    {"type", Kind::kString}, {"location", Kind::kString}, {"password", Kind::kString},
-    {"password_file", Kind::kString}, {"retention", Kind::kRetention},
+    {"type", Kind::kString},           {"location", Kind::kString}, {"password", Kind::kString},
+    {"password_file", Kind::kString},  {"retention", Kind::kRetention},
+    {"prune", Kind::kMapping},         {"check", Kind::kMapping},
 };
 const std::vector<KeySpec> kTargetRepository = {
     {"s3_credentials_file", Kind::kString}, {"s3_access_key_id", Kind::kString},
@@ -55,7 +75,8 @@ const std::vector<KeySpec> kTargetBorg = {
 const std::vector<KeySpec> kServiceCommon = {
     {"type", Kind::kString},      {"targets", Kind::kStringList}, {"volumes", Kind::kStringList},
     {"pre_hook", Kind::kString},  {"post_hook", Kind::kString},   {"temp_dir", Kind::kString},
-    {"bandwidth_limit", Kind::kSize},
+    {"bandwidth_limit", Kind::kSize}, {"schedule", Kind::kMapping}, {"freshness", Kind::kString},
+    {"verify", Kind::kAny},
 };
 
 bool ValidName(const std::string& name) {
@@ -173,6 +194,7 @@ const char* KindName(Kind k) {
     case Kind::kMapping: return "a mapping";
     case Kind::kSize: return "a size such as 20M";
     case Kind::kRetention: return "a mapping of keep_* rules";
+    case Kind::kAny: return "a value";
   }
   return "?";
 }
@@ -189,6 +211,7 @@ bool HasKind(const Json& v, Kind k) {
     case Kind::kMapping:
     case Kind::kRetention: return v.is_object();
     case Kind::kSize: return v.is_string() || v.is_number_unsigned() || v.is_number_integer();
+    case Kind::kAny: return true;
   }
   return false;
 }
@@ -297,7 +320,16 @@ Status ParseTargets(const Json& targets, const std::vector<std::string>& order, 
     CAIRN_ASSIGN_OR_RETURN(tc.retention, ParseRetention(t.value("retention", Json()), where));
     if (t.contains("s3_access_key_id") != t.contains("s3_secret_access_key"))
       return Status::InvalidArgument(where + ": s3_access_key_id and s3_secret_access_key go together");
-    for (const char* key : {"type", "location", "password", "password_file", "retention"}) t.erase(key);
+    if (t.contains("prune") && !t["prune"].is_null()) {
+      CAIRN_RETURN_IF_ERROR(ParseSchedule(t["prune"], where + ": prune").status());
+      tc.prune = t["prune"];
+    }
+    if (t.contains("check") && !t["check"].is_null()) {
+      CAIRN_RETURN_IF_ERROR(ParseSchedule(t["check"], where + ": check", {"read_data"}).status());
+      CAIRN_RETURN_IF_ERROR(ParseReadData(t["check"].value("read_data", Json()), where + ": check").status());
+      tc.check = t["check"];
+    }
+    for (const char* key : {"type", "location", "password", "password_file", "retention", "prune", "check"}) t.erase(key);
     tc.settings = std::move(t);
     config->targets.push_back(std::move(tc));
   }
@@ -363,7 +395,28 @@ Status ParseServices(const Json& services, const std::vector<std::string>& order
         CAIRN_ASSIGN_OR_RETURN(sc.bandwidth_limit, ParseByteSize(b.get<std::string>()));
       }
     }
-    for (const char* key : {"type", "volumes", "targets", "pre_hook", "post_hook", "temp_dir", "bandwidth_limit"})
+    if (s.contains("schedule") && !s["schedule"].is_null()) {
+      CAIRN_RETURN_IF_ERROR(ParseSchedule(s["schedule"], where + ": schedule").status());
+      sc.schedule = s["schedule"];
+    }
+    if (s.contains("freshness") && !s["freshness"].is_null()) {
+      auto f = ParseDurationNs(s["freshness"].get<std::string>());
+      if (!f.ok()) return Status::InvalidArgument(where + ": freshness: " + f.status().message());
+      sc.freshness_ns = *f;
+    }
+    if (s.contains("verify") && !s["verify"].is_null()) {
+      const Json& v = s["verify"];
+      if (v.is_boolean() && !v.get<bool>()) {
+        sc.verify = false;
+      } else if (v.is_object()) {
+        CAIRN_RETURN_IF_ERROR(ParseSchedule(v, where + ": verify").status());
+        sc.verify = v;
+      } else {
+        return Status::InvalidArgument(where + ": verify must be a schedule such as {every: 1d}, or false");
+      }
+    }
+    for (const char* key : {"type", "volumes", "targets", "pre_hook", "post_hook", "temp_dir", "bandwidth_limit",
+                            "schedule", "freshness", "verify"})
       s.erase(key);
     sc.settings = std::move(s);
     config->services.push_back(std::move(sc));

@@ -41,7 +41,7 @@ Result<PointWrite> ToPointWrite(const RestorePoint& point) {
       if (part.is_object() && part.contains("name") && part["name"].is_string())
         w.parts.push_back(part["name"].get<std::string>());
   }
-  w.manifest = point.manifest.dump();
+  w.manifest = point.manifest.dump(-1, ' ', false, Json::error_handler_t::replace);
   return w;
 }
 

@@ -61,6 +61,7 @@ struct NewJob {
   std::string service;               // "" for a job on targets alone (prune, check)
   std::vector<std::string> targets;  // in the order the job uses them
   Trigger trigger = Trigger::kManual;
+  Json request;                      // what the daemon needs to run it (opaque to the catalog)
 };
 
 struct JobRecord {
@@ -79,6 +80,8 @@ struct JobRecord {
   int64_t progress_ns = 0;
   int64_t log_lines = 0;    // lines appended so far (dropped ones included)
   int64_t log_dropped = 0;  // lines dropped by the log cap
+  Json request;             // as given to InsertJob
+  int64_t pid = 0;          // the job's process while it runs (SetJobPid)
 
   // Run time: ended - started once ended, 0 before it started or ended.
   double duration_s() const;
@@ -293,12 +296,10 @@ struct AuditRecord {
   Json details;
 };
 
-// One scheduler task's state (the scheduler owns the meaning of the key).
+// One scheduler task's state (the scheduler owns the meaning of key and state).
 struct SchedulerState {
   std::string key;
-  int64_t anchor_ns = 0;
-  int64_t last_fire_ns = 0;
-  bool paused = false;
+  Json state;
 };
 
 struct PackRead {
@@ -327,8 +328,15 @@ class Catalog {
   virtual ~Catalog() = default;
 
   // --- jobs ---------------------------------------------------------------
-  // Records a queued job; returns its id.
-  virtual Result<JobId> InsertJob(const NewJob& job) = 0;
+  // Records a queued job; returns its id. With `state`, that scheduler state
+  // is saved in the same transaction: after a crash both or neither exist
+  // (the scheduler's "each fire runs exactly once" rests on it).
+  virtual Result<JobId> InsertJob(const NewJob& job, const std::optional<SchedulerState>& state = std::nullopt) = 0;
+  // The process a running job runs in, so that a daemon restarted after a
+  // crash can stop what its predecessor left running.
+  virtual Status SetJobPid(JobId id, int64_t pid) = 0;
+  // Jobs still queued, in queue order (oldest first).
+  virtual Result<std::vector<JobRecord>> ListQueuedJobs() = 0;
   // queued -> running. Fails (kInvalidArgument) for a job in any other state.
   virtual Status StartJob(JobId id) = 0;
   // Replaces the running job's live progress (cheap: one small row update).
@@ -338,8 +346,9 @@ class Catalog {
   virtual Status FinishJob(JobId id, const JobOutcome& outcome) = 0;
   virtual Result<JobRecord> GetJob(JobId id) = 0;
   virtual Result<Page<JobRecord>> ListJobs(const JobFilter& filter, const PageRequest& page) = 0;
-  // At start-up: every job left queued or running by a daemon that died is
-  // set interrupted with `reason`; returns them as they are now.
+  // At start-up: every job left running by a daemon that died is set
+  // interrupted with `reason`; returns them as they are now. Queued jobs stay
+  // queued: the scheduler loads them back (ListQueuedJobs).
   virtual Result<std::vector<JobRecord>> MarkInterrupted(const std::string& reason) = 0;
   // Jobs that ended, by kind and final status (monotonic totals), plus the
   // current queued and running counts.

@@ -218,14 +218,14 @@ TEST_F(CatalogAdminTest, AuditSettingsSchedulerAndCheckRotation) {
   ASSERT_TRUE(IsOk(hash));
   EXPECT_FALSE(hash->has_value());
 
-  ASSERT_TRUE(IsOk(cat().PutSchedulerState({"backup:app-db", kT0, kT0 + 3600 * kSecond, false})));
-  ASSERT_TRUE(IsOk(cat().PutSchedulerState({"backup:app-db", kT0, kT0 + 7200 * kSecond, true})));
-  ASSERT_TRUE(IsOk(cat().PutSchedulerState({"check:local", kT0, 0, false})));
+  ASSERT_TRUE(IsOk(cat().PutSchedulerState({"backup:app-db", Json{{"cursor", kT0 + 3600 * kSecond}, {"paused", false}}})));
+  ASSERT_TRUE(IsOk(cat().PutSchedulerState({"backup:app-db", Json{{"cursor", kT0 + 7200 * kSecond}, {"paused", true}}})));
+  ASSERT_TRUE(IsOk(cat().PutSchedulerState({"check:local", Json{{"cursor", 0}}})));
   auto s = cat().GetSchedulerState("backup:app-db");
   ASSERT_TRUE(IsOk(s));
   ASSERT_TRUE(s->has_value());
-  EXPECT_EQ((*s)->last_fire_ns, kT0 + 7200 * kSecond);
-  EXPECT_TRUE((*s)->paused);
+  EXPECT_EQ((*s)->state["cursor"], kT0 + 7200 * kSecond);
+  EXPECT_TRUE((*s)->state["paused"].get<bool>());
   auto states = cat().ListSchedulerStates();
   ASSERT_TRUE(IsOk(states));
   ASSERT_EQ(states->size(), 2u);

@@ -177,6 +177,27 @@ TEST_F(CatalogJobsTest, FiltersByServiceStatusAndKindTogether) {
   EXPECT_EQ(page->items[0].error, "pg_dump failed (exit 1)");
 }
 
+TEST_F(CatalogJobsTest, AJobAndItsSchedulerStateAreWrittenTogether) {
+  NewJob job;
+  job.kind = JobKind::kBackup;
+  job.service = "app";
+  job.request = Json{{"task_key", "backup:app"}, {"scheduled_ns", 42}};
+  auto id = cat().InsertJob(job, SchedulerState{"backup:app", Json{{"cursor", 42}}});
+  ASSERT_TRUE(IsOk(id));
+  auto state = cat().GetSchedulerState("backup:app");
+  ASSERT_TRUE(IsOk(state) && state->has_value());
+  EXPECT_EQ((**state).state["cursor"], 42);
+  auto queued = cat().ListQueuedJobs();
+  ASSERT_TRUE(IsOk(queued));
+  ASSERT_EQ(queued->size(), 1u);
+  EXPECT_EQ((*queued)[0].request["task_key"], "backup:app");
+  ASSERT_TRUE(IsOk(cat().SetJobPid(*id, 4242)));
+  EXPECT_EQ(cat().GetJob(*id)->pid, 4242);
+  // A state without a key is refused before anything is written.
+  EXPECT_FALSE(cat().InsertJob(job, SchedulerState{"", Json::object()}).ok());
+  EXPECT_EQ(cat().ListQueuedJobs()->size(), 1u);
+}
+
 TEST_F(CatalogJobsTest, MalformedCursorIsRefused) {
   Queue("a");
   EXPECT_EQ(cat().ListJobs({}, {50, "zz"}).status().code(), StatusCode::kInvalidArgument);
@@ -185,7 +206,7 @@ TEST_F(CatalogJobsTest, MalformedCursorIsRefused) {
   EXPECT_EQ(cat().ListJobs({}, {50, "707c317c61"}).status().code(), StatusCode::kInvalidArgument);  // "p|1|a"
 }
 
-TEST_F(CatalogJobsTest, MarkInterruptedEndsQueuedAndRunningJobsOnly) {
+TEST_F(CatalogJobsTest, MarkInterruptedEndsRunningJobsOnly) {
   JobId done = Run("a", JobStatus::kSucceeded);
   JobId running = Queue("a");
   ASSERT_TRUE(IsOk(cat().StartJob(running)));
@@ -193,9 +214,13 @@ TEST_F(CatalogJobsTest, MarkInterruptedEndsQueuedAndRunningJobsOnly) {
   clock_.Advance(5 * kSecond);
   auto marked = cat().MarkInterrupted("the daemon stopped unexpectedly (killed or crashed) while this job ran");
   ASSERT_TRUE(IsOk(marked));
-  ASSERT_EQ(marked->size(), 2u);
+  ASSERT_EQ(marked->size(), 1u);
   EXPECT_EQ((*marked)[0].id, running);
-  EXPECT_EQ((*marked)[1].id, queued);
+  // A queued job waits for the restarted daemon's scheduler.
+  auto still = cat().ListQueuedJobs();
+  ASSERT_TRUE(IsOk(still));
+  ASSERT_EQ(still->size(), 1u);
+  EXPECT_EQ((*still)[0].id, queued);
   for (const auto& j : *marked) {
     EXPECT_EQ(j.status, JobStatus::kInterrupted);
     EXPECT_EQ(j.ended_ns, clock_.NowNs());

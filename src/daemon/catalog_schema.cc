@@ -45,7 +45,9 @@ CREATE TABLE jobs (
   log_next_seq INTEGER NOT NULL DEFAULT 1,
   log_bytes INTEGER NOT NULL DEFAULT 0,
   log_head_seq INTEGER NOT NULL DEFAULT 0,
-  log_dropped INTEGER NOT NULL DEFAULT 0
+  log_dropped INTEGER NOT NULL DEFAULT 0,
+  request TEXT,
+  pid INTEGER NOT NULL DEFAULT 0
 );
 -- the jobs list filtered by service (and service + kind), newest first
 CREATE INDEX jobs_by_service ON jobs(service, id);
@@ -227,9 +229,7 @@ CREATE TABLE audit (
 
 CREATE TABLE scheduler_state (
   key TEXT PRIMARY KEY,
-  anchor_ns INTEGER NOT NULL,
-  last_fire_ns INTEGER NOT NULL,
-  paused INTEGER NOT NULL,
+  state TEXT NOT NULL,
   updated_ns INTEGER NOT NULL
 ) WITHOUT ROWID;
 

@@ -115,12 +115,14 @@ Result<JobRecord> ReadJobRow(sql::Db& db, sql::Stmt& st) {
   j.progress_ns = st.Int(15);
   j.log_lines = st.Int(16);
   j.log_dropped = st.Int(17);
+  j.request = ParseJsonColumn(st.TextView(18));
+  j.pid = st.Int(19);
   return j;
 }
 
 constexpr char kJobColumns[] =
     "id, kind, service, targets, triggered_by, status, queued_ns, started_ns, ended_ns, bytes_read, bytes_added, "
-    "point_id, error, result, progress, progress_ns, log_next_seq - 1, log_dropped";
+    "point_id, error, result, progress, progress_ns, log_next_seq - 1, log_dropped, request, pid";
 
 Result<JobRecord> LoadJob(sql::Db& db, JobId id) {
   CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?"));
@@ -219,13 +221,44 @@ void SqliteCatalog::ReleaseReader(std::unique_ptr<sql::Db> db) {
 
 // ------------------------------------------------------------------ jobs
 
-Result<JobId> SqliteCatalog::InsertJob(const NewJob& job) {
+Result<JobId> SqliteCatalog::InsertJob(const NewJob& job, const std::optional<SchedulerState>& state) {
+  if (state && state->key.empty()) return Status::InvalidArgument("a scheduler state needs a key");
   return Write([&](sql::Db& db) -> Result<JobId> {
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare("INSERT INTO jobs (kind, service, targets, triggered_by, status, "
-                                                    "queued_ns) VALUES (?, ?, ?, ?, 'queued', ?)"));
+                                                    "queued_ns, request) VALUES (?, ?, ?, ?, 'queued', ?, ?)"));
     CAIRN_RETURN_IF_ERROR(st.Bind(ToString(job.kind), job.service, TargetsJson(job.targets), ToString(job.trigger),
-                                  Now()).Run());
-    return db.LastInsertId();
+                                  Now(), JsonColumn(job.request)).Run());
+    const JobId id = db.LastInsertId();
+    if (state) {
+      CAIRN_ASSIGN_OR_RETURN(sql::Stmt put, db.Prepare(
+          "INSERT INTO scheduler_state (key, state, updated_ns) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (key) DO UPDATE SET state = ?2, updated_ns = ?3"));
+      CAIRN_RETURN_IF_ERROR(put.Bind(state->key, JsonColumn(state->state), Now()).Run());
+    }
+    return id;
+  });
+}
+
+Status SqliteCatalog::SetJobPid(JobId id, int64_t pid) {
+  return Write([&](sql::Db& db) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare("UPDATE jobs SET pid = ? WHERE id = ?"));
+    CAIRN_RETURN_IF_ERROR(st.Bind(pid, id).Run());
+    return db.Changes() == 1 ? Status::Ok() : Status::NotFound("job " + std::to_string(id) + " does not exist");
+  });
+}
+
+Result<std::vector<JobRecord>> SqliteCatalog::ListQueuedJobs() {
+  return Read([&](sql::Db& db) -> Result<std::vector<JobRecord>> {
+    CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(std::string("SELECT ") + kJobColumns +
+                                                    " FROM jobs WHERE status = 'queued' ORDER BY id"));
+    std::vector<JobRecord> out;
+    for (;;) {
+      CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      CAIRN_ASSIGN_OR_RETURN(JobRecord job, ReadJobRow(db, st));
+      out.push_back(std::move(job));
+    }
+    return out;
   });
 }
 
@@ -361,7 +394,7 @@ Result<std::vector<JobRecord>> SqliteCatalog::MarkInterrupted(const std::string&
     {
       CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
           "UPDATE jobs SET status = 'interrupted', error = ?, ended_ns = ? "
-          "WHERE status IN ('queued', 'running') RETURNING id"));
+          "WHERE status = 'running' RETURNING id"));
       st.Bind(reason, Now());
       for (;;) {
         CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());

@@ -70,7 +70,7 @@ TokenRecord ReadTokenRow(const sql::Stmt& st) {
   return {st.Int(0), st.Text(1), ParseRole(st.TextView(2)).value_or(Role::kRead), st.Int(3), st.Int(4)};
 }
 
-SchedulerState ReadSchedulerRow(const sql::Stmt& st) { return {st.Text(0), st.Int(1), st.Int(2), st.Int(3) != 0}; }
+SchedulerState ReadSchedulerRow(const sql::Stmt& st) { return {st.Text(0), ParseJsonColumn(st.TextView(1))}; }
 
 // Runs a paged "newest first by id" query: `query` has ?1 = the id bound
 // (exclusive) and ?2 = the row limit, plus `bind` for the rest.
@@ -411,7 +411,7 @@ Status SqliteCatalog::DeleteSetting(const std::string& key) {
 Result<std::optional<SchedulerState>> SqliteCatalog::GetSchedulerState(const std::string& key) {
   return Read([&](sql::Db& db) -> Result<std::optional<SchedulerState>> {
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
-        "SELECT key, anchor_ns, last_fire_ns, paused FROM scheduler_state WHERE key = ?"));
+        "SELECT key, state FROM scheduler_state WHERE key = ?"));
     st.Bind(key);
     CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
     return row ? std::optional<SchedulerState>(ReadSchedulerRow(st)) : std::nullopt;
@@ -422,16 +422,16 @@ Status SqliteCatalog::PutSchedulerState(const SchedulerState& s) {
   if (s.key.empty()) return Status::InvalidArgument("a scheduler state needs a key");
   return Write([&](sql::Db& db) -> Status {
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
-        "INSERT INTO scheduler_state (key, anchor_ns, last_fire_ns, paused, updated_ns) VALUES (?1, ?2, ?3, ?4, ?5) "
-        "ON CONFLICT (key) DO UPDATE SET anchor_ns = ?2, last_fire_ns = ?3, paused = ?4, updated_ns = ?5"));
-    return st.Bind(s.key, s.anchor_ns, s.last_fire_ns, s.paused, Now()).Run();
+        "INSERT INTO scheduler_state (key, state, updated_ns) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (key) DO UPDATE SET state = ?2, updated_ns = ?3"));
+    return st.Bind(s.key, JsonColumn(s.state), Now()).Run();
   });
 }
 
 Result<std::vector<SchedulerState>> SqliteCatalog::ListSchedulerStates() {
   return Read([&](sql::Db& db) -> Result<std::vector<SchedulerState>> {
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
-        "SELECT key, anchor_ns, last_fire_ns, paused FROM scheduler_state ORDER BY key"));
+        "SELECT key, state FROM scheduler_state ORDER BY key"));
     std::vector<SchedulerState> out;
     for (;;) {
       CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());

@@ -45,7 +45,9 @@ class SqliteCatalog final : public Catalog {
   static Result<std::unique_ptr<SqliteCatalog>> Open(const std::string& path, const SqliteCatalogOptions& options);
 
   // jobs (catalog_sqlite.cc)
-  Result<JobId> InsertJob(const NewJob& job) override;
+  Result<JobId> InsertJob(const NewJob& job, const std::optional<SchedulerState>& state) override;
+  Status SetJobPid(JobId id, int64_t pid) override;
+  Result<std::vector<JobRecord>> ListQueuedJobs() override;
   Status StartJob(JobId id) override;
   Status UpdateProgress(JobId id, const Json& progress) override;
   Status FinishJob(JobId id, const JobOutcome& outcome) override;

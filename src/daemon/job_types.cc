@@ -42,8 +42,8 @@ constexpr std::array<std::pair<PointKind, std::string_view>, 4> kPointKinds{{{Po
                                                                             {PointKind::kManual, "manual"},
                                                                             {PointKind::kSafety, "safety"},
                                                                             {PointKind::kDrill, "drill"}}};
-constexpr std::array<std::pair<PointStatus, std::string_view>, 2> kPointStatuses{
-    {{PointStatus::kComplete, "complete"}, {PointStatus::kIncomplete, "incomplete"}}};
+constexpr std::array<std::pair<PointStatus, std::string_view>, 3> kPointStatuses{
+    {{PointStatus::kComplete, "complete"}, {PointStatus::kIncomplete, "incomplete"}, {PointStatus::kDamaged, "damaged"}}};
 constexpr std::array<std::pair<AlertRule, std::string_view>, 9> kAlertRules{
     {{AlertRule::kJobFailed, "job_failed"},
      {AlertRule::kOverdue, "overdue"},

@@ -22,7 +22,7 @@ enum class Trigger { kSchedule, kCatchUp, kManual, kApi };
 // an overwrite restore takes first, or (not stored) a drill.
 enum class PointKind { kScheduled, kManual, kSafety, kDrill };
 // Whether every part of a restore point was stored.
-enum class PointStatus { kComplete, kIncomplete };
+enum class PointStatus { kComplete, kIncomplete, kDamaged };
 // What an alert is about; one open alert per (rule, service, target).
 enum class AlertRule {
   kJobFailed,

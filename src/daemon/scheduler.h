@@ -41,7 +41,7 @@
 #include "cairn/clock.h"
 #include "cairn/status.h"
 #include "daemon/job_queue.h"
-#include "daemon/schedule.h"
+#include "config/schedule.h"
 #include "daemon/scheduler_store.h"
 
 namespace cairn {

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "daemon/duration.h"
-#include "daemon/timezone.h"
+#include "config/duration.h"
+#include "config/timezone.h"
 
 namespace cairn::testing {
 

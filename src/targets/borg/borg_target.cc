@@ -662,7 +662,13 @@ class BorgTarget : public Target {
                             " does not exist");
   }
 
-  Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run) override {
+  Status Compact() override {
+    CAIRN_RETURN_IF_ERROR(Initialize());
+    return borg_->Run("compact", {borg_->location()}, "compacting", {}).status();
+  }
+
+  Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run,
+                                                        bool compact) override {
     const RetentionPolicy& policy = config().retention;
     if (policy.Empty()) return Status::InvalidArgument("target " + config().name + " has no retention policy");
     if (!policy.keep_tags.empty())
@@ -690,7 +696,7 @@ class BorgTarget : public Target {
         CAIRN_RETURN_IF_ERROR(borg_->Run("delete", args, "removing pruned restore points", o).status());
       }
       CAIRN_RETURN_IF_ERROR(VerifyWhole(service, removed_points, kept_points));
-      if (!removed_points.empty())
+      if (!removed_points.empty() && compact)
         CAIRN_RETURN_IF_ERROR(borg_->Run("compact", {borg_->location()}, "compacting", {}).status());
     }
     std::stable_sort(decisions.begin(), decisions.end(), [&](const RetentionDecision& a, const RetentionDecision& b) {

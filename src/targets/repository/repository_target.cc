@@ -160,7 +160,13 @@ class RepositoryTarget : public Target {
     return repo->DeleteSnapshot(snap.id);
   }
 
-  Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run) override {
+  Status Compact() override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    return Prune(*repo, PruneOptions{}, [](const std::string&) {}).status().WithContext("target " + config_.name);
+  }
+
+  Result<std::vector<RetentionDecision>> ApplyRetention(const std::string& service, bool dry_run,
+                                                        bool compact) override {
     if (config_.retention.Empty())
       return Status::InvalidArgument("target " + config_.name + " has no retention policy");
     CAIRN_ASSIGN_OR_RETURN(std::vector<RestorePoint> points, List(service));
@@ -182,10 +188,7 @@ class RepositoryTarget : public Target {
       removed = true;
     }
     lock.reset();
-    if (removed) {
-      CAIRN_RETURN_IF_ERROR(repo->LoadIndex());
-      CAIRN_RETURN_IF_ERROR(Prune(*repo, PruneOptions{}, [](const std::string&) {}).status());
-    }
+    if (removed && compact) CAIRN_RETURN_IF_ERROR(Prune(*repo, PruneOptions{}, [](const std::string&) {}).status());
     return decisions;
   }
 
@@ -210,7 +213,8 @@ class RepositoryTarget : public Target {
     p.target = config_.name;
     p.time_ns = s.time_ns;
     p.kind = m.value("kind", "manual");
-    p.status = "complete";
+    // A repaired copy (repair snapshots) lacks data: it is shown, never chosen.
+    p.status = m.contains("repaired") ? "damaged" : "complete";
     p.size = m.value("size", uint64_t{0});
     p.stored = s.summary.bytes_stored;
     p.duration_s = m.value("duration_s", s.summary.duration_s);

@@ -1,9 +1,9 @@
-#include "daemon/cron.h"
+#include "config/cron.h"
 
 #include <array>
 #include <vector>
 
-#include "daemon/timezone.h"
+#include "config/timezone.h"
 
 namespace cairn {
 namespace {

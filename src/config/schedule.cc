@@ -1,9 +1,11 @@
-#include "daemon/schedule.h"
+#include "config/schedule.h"
+
+#include "cairn/config.h"
 
 #include <algorithm>
 #include <limits>
 
-#include "daemon/duration.h"
+#include "config/duration.h"
 
 namespace cairn {
 namespace {
@@ -143,18 +145,6 @@ std::string Schedule::ToString() const {
   return s;
 }
 
-std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = 3;
-  for (const std::string& c : candidates) {
-    const size_t d = EditDistance(word, c);
-    if (d < best_distance && d * 2 < std::max(word.size(), c.size())) {
-      best = c;
-      best_distance = d;
-    }
-  }
-  return best;
-}
 
 Result<Schedule> ParseSchedule(const nlohmann::json& value, const std::string& where,
                                const std::vector<std::string>& other_keys) {
@@ -167,7 +157,7 @@ Result<Schedule> ParseSchedule(const nlohmann::json& value, const std::string& w
       continue;
     std::vector<std::string> all = kKeys;
     all.insert(all.end(), other_keys.begin(), other_keys.end());
-    const std::string guess = DidYouMean(key, all);
+    const std::string guess = DidYouMean(std::string(key), all);
     std::string expected;
     for (const std::string& k : all) expected += (expected.empty() ? "" : ", ") + k;
     return Status::InvalidArgument(where + ": unknown key '" + key + "'" +

@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/cron.h"
-#include "daemon/schedule.h"
-#include "daemon/timezone.h"
+#include "config/cron.h"
+#include "config/schedule.h"
+#include "config/timezone.h"
 
 namespace {
 

@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "cairn/status.h"
-#include "daemon/cron.h"
-#include "daemon/timezone.h"
+#include "config/cron.h"
+#include "config/timezone.h"
 
 namespace cairn {
 
@@ -99,9 +99,5 @@ class Schedule {
 // are skipped here instead of refused.
 Result<Schedule> ParseSchedule(const nlohmann::json& value, const std::string& where,
                                const std::vector<std::string>& other_keys = {});
-
-// The closest of `candidates` to the unknown `word` when it is plausibly a
-// typo (edit distance at most 2, and less than half its length), else "".
-std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);
 
 }  // namespace cairn

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "daemon/cron.h"
-#include "daemon/timezone.h"
+#include "config/cron.h"
+#include "config/timezone.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // "<expression>" or "<expression>\0<up to 8 bytes picking the start time>".

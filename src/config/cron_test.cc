@@ -1,10 +1,10 @@
-#include "daemon/cron.h"
+#include "config/cron.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-#include "daemon/timezone.h"
+#include "config/timezone.h"
 
 namespace cairn {
 namespace {

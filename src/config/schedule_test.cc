@@ -1,4 +1,6 @@
-#include "daemon/schedule.h"
+#include "config/schedule.h"
+
+#include "cairn/config.h"
 
 #include <gtest/gtest.h>
 
@@ -87,7 +89,7 @@ TEST(ScheduleTest, ErrorsNameTheKeyAndSuggest) {
   expect_error({{"cron", "@daily"}, {"timezone", "../../etc/passwd"}}, "timezone: time zone name");
   expect_error(json("1h"), "must be a mapping");
   EXPECT_EQ(DidYouMean("evry", {"every", "cron"}), "every");
-  EXPECT_EQ(DidYouMean("xy", {"every", "cron"}), "");
+  EXPECT_EQ(DidYouMean("xy", {"every", "cron"}), "");  // cairn/config.h's, shared by every key check
   EXPECT_EQ(DidYouMean("crn", {"every", "cron"}), "cron");
 }
 

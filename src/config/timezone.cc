@@ -1,4 +1,4 @@
-#include "daemon/timezone.h"
+#include "config/timezone.h"
 
 #include <algorithm>
 #include <cstdio>
