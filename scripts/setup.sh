@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries the binary links (see docs/dependencies.md for why each)
   libssl-dev libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
+  # the HTTP server of `cairn serve` (a compiled library; brings zlib and brotli headers)
+  libcpp-httplib-dev
   # time zone rules for cron schedules (read from /usr/share/zoneinfo)
   tzdata
   # tests and benchmarks
@@ -34,6 +36,12 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The dashboard is compiled into the binary (scripts/embed_web_assets.py);
+# build it first so that the binary carries it, not the placeholder page.
+if [ -f web/package.json ]; then
+  (cd web && npm ci --no-audit --no-fund && npm run build)
 fi
 
 BUILD_DIR=${CAIRN_BUILD_DIR:-build}

@@ -75,15 +75,18 @@ void HandleJobCancel(ApiServer::Core& core, ApiRequest& r) {
 
 void HandleAlertList(ApiServer::Core& core, ApiRequest& r) {
   QueryReader q(r.query);
-  const std::string state = q.Text("state").value_or("open");
+  const std::string state_text = q.Text("state").value_or("open");
   const int limit = q.Int("limit", 50, 1, kMaxPageLimit);
   const std::string cursor = q.Cursor();
   if (!core.FinishQuery(r, q)) return;
-  if (state != "open" && state != "resolved") {
+  std::optional<AlertState> state;
+  if (state_text == "open") state = AlertState::kOpen;
+  else if (state_text == "resolved") state = AlertState::kResolved;
+  if (!state) {
     SendError(r.res, 400, "query parameter 'state' must be open or resolved");
     return;
   }
-  Reply(core, r, core.daemon.ListAlerts(state == "open", limit, cursor));
+  Reply(core, r, core.daemon.ListAlerts(*state == AlertState::kOpen, limit, cursor));
 }
 
 void HandleAlertAck(ApiServer::Core& core, ApiRequest& r) {

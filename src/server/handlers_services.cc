@@ -1,5 +1,6 @@
 // Services, restore points, history, calendar, file listings, and the
 // requests that start backups, restores and drills.
+#include "cairn/service.h"
 #include "cairn/system.h"
 #include "server/api_server_core.h"
 #include "server/http_util.h"
@@ -27,6 +28,12 @@ void Accepted(ApiServer::Core& core, ApiRequest& r, const Result<JobId>& job, co
 }
 
 Json OrNull(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
+
+std::optional<RestoreMode> ParseRestoreMode(std::string_view text) {
+  if (text == "new-instance") return RestoreMode::kNewInstance;
+  if (text == "overwrite") return RestoreMode::kOverwrite;
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -104,7 +111,7 @@ void HandleBackupStart(ApiServer::Core& core, ApiRequest& r) {
 void HandleRestoreStart(ApiServer::Core& core, ApiRequest& r) {
   BodyFields fields(r.body);
   std::optional<std::string> point = fields.String("point");
-  const std::string mode = fields.String("mode").value_or("new-instance");
+  const std::string mode_text = fields.String("mode").value_or("new-instance");
   const std::optional<std::string> confirm = fields.String("confirm");
   const std::optional<std::string> target = fields.String("target");
   const std::optional<std::string> as = fields.String("as");
@@ -114,7 +121,8 @@ void HandleRestoreStart(ApiServer::Core& core, ApiRequest& r) {
   QueryReader q(r.query);
   if (!core.FinishQuery(r, q)) return;
   auto bad = [&](const std::string& why) { SendError(r.res, 400, why); };
-  if (mode != "new-instance" && mode != "overwrite") return bad("field 'mode' must be \"new-instance\" or \"overwrite\"");
+  const std::optional<RestoreMode> mode = ParseRestoreMode(mode_text);
+  if (!mode) return bad("field 'mode' must be \"new-instance\" or \"overwrite\"");
   if (point && at) return bad("give \"point\" or \"at\" (point-in-time recovery), not both");
   if (point) {
     std::string normalized;
@@ -128,7 +136,7 @@ void HandleRestoreStart(ApiServer::Core& core, ApiRequest& r) {
   if (target && !IsServiceName(*target)) return bad("field 'target' is not a target name");
   if (as && !IsServiceName(*as)) return bad("field 'as' must be letters, digits, '_', '.' and '-'");
   const std::string& service = r.match.params.service;
-  if (mode == "overwrite") {
+  if (*mode == RestoreMode::kOverwrite) {
     if (r.who.actor.role < Role::kAdmin) {
       SendError(r.res, 403, "an overwrite restore needs the admin role; " + r.who.audit_actor + " has " +
                                 std::string(ToString(r.who.actor.role)));
@@ -140,7 +148,7 @@ void HandleRestoreStart(ApiServer::Core& core, ApiRequest& r) {
       return;
     }
   }
-  const Json request = {{"point", OrNull(point)}, {"mode", mode},       {"confirm", OrNull(confirm)},
+  const Json request = {{"point", OrNull(point)}, {"mode", mode_text},  {"confirm", OrNull(confirm)},
                         {"target", OrNull(target)}, {"as", OrNull(as)}, {"port", port ? Json(*port) : Json(nullptr)},
                         {"at", OrNull(at)}};
   Json details = request;

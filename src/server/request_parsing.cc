@@ -135,6 +135,9 @@ Result<Json> ParseJsonObjectBody(std::string_view body) {
   } catch (const Json::parse_error& e) {
     // e.what() quotes the text around the error, which may be a password.
     return Status::InvalidArgument("request body is not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+  } catch (const Json::exception&) {
+    // out_of_range: a number beyond a double (1e999); found by router_fuzz.
+    return Status::InvalidArgument("request body holds a number out of range");
   }
   if (!value.is_object()) return Status::InvalidArgument("request body must be a JSON object");
   return value;
