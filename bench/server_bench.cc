@@ -4,7 +4,8 @@
 // after an event reached them all; request latency on a kept-alive
 // connection, idle and with the 50 streams open.
 //
-//   cmake --build build --target cairn_server_bench && ./build/cairn_server_bench [--default-arenas]
+//   cmake --build build --target cairn_server_bench && ./build/cairn_server_bench [--default-arenas] [--tls]
+// (--tls: HTTPS with a certificate the openssl command makes.)
 #include <arpa/inet.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 
 #include "daemon/catalog_sqlite.h"
 #include "server/api_server.h"
@@ -55,22 +57,50 @@ int Connect(int port) {
   return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 ? fd : -1;
 }
 
-bool ReadUntil(int fd, const std::string& text, std::string* data) {
+// A client connection, plain or TLS (blocking; the bench reads with a deadline).
+struct Stream {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  bool Open(int port, SSL_CTX* ctx) {
+    fd = Connect(port);
+    if (fd < 0) return false;
+    if (!ctx) return true;
+    ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    return SSL_connect(ssl) == 1;
+  }
+  void Send(const std::string& s) {
+    if (ssl) SSL_write(ssl, s.data(), static_cast<int>(s.size()));
+    else ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+  }
+  ssize_t Recv(char* buf, size_t n) {
+    return ssl ? SSL_read(ssl, buf, static_cast<int>(n)) : ::recv(fd, buf, n, 0);
+  }
+  void Close() {
+    if (ssl) SSL_free(ssl);
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool ReadUntil(Stream& s, const std::string& text, std::string* data) {
   const auto until = std::chrono::steady_clock::now() + 5s;
   while (data->find(text) == std::string::npos) {
     if (std::chrono::steady_clock::now() > until) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
+    if (!(s.ssl && SSL_pending(s.ssl) > 0)) {
+      pollfd p{s.fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+    }
     char buf[4096];
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    const ssize_t n = s.Recv(buf, sizeof(buf));
     if (n <= 0) return false;
     data->append(buf, static_cast<size_t>(n));
   }
   return true;
 }
 
-void Latency(const char* what, int port, const std::string& path, const std::string& token) {
-  httplib::Client client("127.0.0.1", port);
+void Latency(const char* what, int port, const std::string& path, const std::string& token, bool tls) {
+  httplib::Client client((tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port));
+  client.enable_server_certificate_verification(false);
   client.set_keep_alive(true);
   httplib::Headers h;
   if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
@@ -94,7 +124,11 @@ void Latency(const char* what, int port, const std::string& path, const std::str
 
 int main(int argc, char** argv) {
   // What `cairn` does in main() (src/cli/main.cc); --default-arenas shows glibc's default.
-  const bool default_arenas = argc > 1 && std::string(argv[1]) == "--default-arenas";
+  bool default_arenas = false, tls = false;
+  for (int i = 1; i < argc; ++i) {
+    default_arenas = default_arenas || std::string(argv[i]) == "--default-arenas";
+    tls = tls || std::string(argv[i]) == "--tls";
+  }
   if (!default_arenas) mallopt(M_ARENA_MAX, 1);
   Report("process start");
 
@@ -109,6 +143,16 @@ int main(int argc, char** argv) {
   server_testing::FakeDaemonApi daemon;
   ServerConfig config;
   config.listen = "127.0.0.1:0";
+  SSL_CTX* client_ctx = nullptr;
+  if (tls) {
+    config.tls_cert = dir + "/cert.pem";
+    config.tls_key = dir + "/key.pem";
+    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+                            "-subj /CN=localhost -keyout " + config.tls_key + " -out " + config.tls_cert +
+                            " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) return 1;
+    client_ctx = SSL_CTX_new(TLS_client_method());
+  }
   {
     ApiServer server(config, daemon, **catalog);
     if (Status st = server.Start(); !st.ok()) {
@@ -117,35 +161,34 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(200ms);
     Report("server started, idle");
-    Latency("GET /api/v1/health (no auth)", server.port(), "/api/v1/health", "");
-    Latency("GET /api/v1/jobs (token: catalog lookup)", server.port(), "/api/v1/jobs", token);
+    Latency("GET /api/v1/health (no auth)", server.port(), "/api/v1/health", "", tls);
+    Latency("GET /api/v1/jobs (token: catalog lookup)", server.port(), "/api/v1/jobs", token, tls);
     Report("after 4400 requests");
 
-    std::vector<int> fds;
+    std::vector<Stream> streams(50);
     std::vector<std::string> data(50);
-    for (int i = 0; i < 50; ++i) {
-      const int fd = Connect(server.port());
-      const std::string req = "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n";
-      ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-      fds.push_back(fd);
+    for (Stream& st : streams) {
+      if (!st.Open(server.port(), client_ctx)) std::printf("a stream did not connect\n");
+      st.Send("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n");
     }
     for (int i = 0; i < 50; ++i)
-      if (!ReadUntil(fds[i], ": connected", &data[i])) std::printf("stream %d did not open\n", i);
+      if (!ReadUntil(streams[i], ": connected", &data[i])) std::printf("stream %d did not open\n", i);
     std::this_thread::sleep_for(500ms);
     Report("50 event streams connected");
     for (int k = 0; k < 100; ++k)
       daemon.Emit(ApiEvent{"job", Json{{"id", k}, {"status", "running"}, {"progress", {{"percent", k}}}}});
     for (int i = 0; i < 50; ++i)
-      if (!ReadUntil(fds[i], "\"id\":99,", &data[i])) std::printf("stream %d missed events\n", i);
+      if (!ReadUntil(streams[i], "\"id\":99,", &data[i])) std::printf("stream %d missed events\n", i);
     Report("after 100 events to each of 50 streams");
-    Latency("GET /api/v1/health with 50 streams open", server.port(), "/api/v1/health", "");
-    Latency("GET /api/v1/jobs with 50 streams open", server.port(), "/api/v1/jobs", token);
+    Latency("GET /api/v1/health with 50 streams open", server.port(), "/api/v1/health", "", tls);
+    Latency("GET /api/v1/jobs with 50 streams open", server.port(), "/api/v1/jobs", token, tls);
     Report("50 streams, after 4400 more requests");
-    for (int fd : fds) ::close(fd);
+    for (Stream& st : streams) st.Close();
     std::this_thread::sleep_for(35s);  // idle threads exit after 30 s
     Report("streams closed, 35 s later");
     server.Stop();
   }
+  if (client_ctx) SSL_CTX_free(client_ctx);
   std::filesystem::remove_all(dir);
   return 0;
 }
