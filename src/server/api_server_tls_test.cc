@@ -3,14 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "server/testing/server_fixture.h"
+#include "server/tokens.h"
 
 namespace cairn::server_testing {
 namespace {
@@ -163,6 +166,43 @@ TEST_F(ApiServerListenTest, APortInUseAndMalformedAddressesAreErrors) {
     ApiServer bad(c, daemon_, *catalog_, &clock_, DefaultOptions());
     EXPECT_FALSE(bad.Start().ok()) << listen;
   }
+}
+
+TEST(ApiServerSignalsTest, TheProcessSignalDispositionIsLeftAlone) {
+  // httplib's Server constructor sets SIGPIPE to SIG_IGN for the process;
+  // the server undoes that (children of the daemon inherit dispositions).
+  // The test sets a known disposition first: an earlier test's server must
+  // not decide the outcome.
+  struct sigaction original {}, dfl {}, now {};
+  dfl.sa_handler = SIG_DFL;
+  ASSERT_EQ(::sigaction(SIGPIPE, &dfl, &original), 0);
+  catalog_testing::ScratchDir dir;
+  auto catalog = OpenSqliteCatalog(dir.File("catalog.db"));
+  ASSERT_TRUE(catalog.ok());
+  auto token = CreateApiToken(**catalog, "t", Role::kRead, "test");
+  ASSERT_TRUE(token.ok());
+  FakeDaemonApi daemon;
+  {
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    ApiServer server(config, daemon, **catalog);
+    ASSERT_TRUE(server.Start().ok());
+    ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &now), 0);
+    EXPECT_EQ(now.sa_handler, SIG_DFL);
+    // Clients that vanish mid-response do not kill the process (SIGPIPE is
+    // blocked in the server's threads, writes use MSG_NOSIGNAL).
+    for (int i = 0; i < 20; ++i) {
+      const int fd = ConnectLoopback(server.port());
+      const std::string req = "GET /api/v1/events HTTP/1.1\r\nAuthorization: Bearer " + token->token + "\r\n\r\n";
+      ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+      ::close(fd);
+    }
+    for (int i = 0; i < 50; ++i) daemon.Emit(ApiEvent{"job", Json{{"id", i}, {"pad", std::string(10000, 'x')}}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_DFL);
+  ::sigaction(SIGPIPE, &original, nullptr);
 }
 
 TEST_F(ApiServerListenTest, StopIsPromptWithOpenConnections) {
