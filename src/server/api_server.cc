@@ -241,7 +241,23 @@ Status ApiServer::Core::Start() {
 void ApiServer::Core::Stop() {
   if (!transport || stopped_) return;
   stopped_ = true;
-  transport->Stop([this] { sse.CloseAll(); });
+  transport->Stop([this] {
+    sse.CloseAll();
+    std::lock_guard lock(tracked_mu_);
+    interrupting_ = true;
+    for (const auto& t : tracked_) t->Interrupt();
+  });
+}
+
+void ApiServer::Core::Track(const std::shared_ptr<Interruptible>& response) {
+  std::lock_guard lock(tracked_mu_);
+  tracked_.insert(response);
+  if (interrupting_) response->Interrupt();
+}
+
+void ApiServer::Core::Untrack(const std::shared_ptr<Interruptible>& response) {
+  std::lock_guard lock(tracked_mu_);
+  tracked_.erase(response);
 }
 
 void ApiServer::Core::Fail(ApiRequest& r, const Status& status) {

@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <httplib.h>
@@ -34,6 +36,14 @@ struct ApiRequest {
   QueryList query;
 };
 
+// A long response that waits on something other than its socket (a file
+// download waits on the daemon); Stop interrupts it.
+class Interruptible {
+ public:
+  virtual ~Interruptible() = default;
+  virtual void Interrupt() = 0;
+};
+
 class ApiServer::Core {
  public:
   Core(ServerConfig config, DaemonApi& daemon, Catalog& catalog, Clock* clock, ApiServerOptions options);
@@ -54,6 +64,9 @@ class ApiServer::Core {
   // Query parameters must all be read by now (400 otherwise); true when fine.
   bool FinishQuery(ApiRequest& r, QueryReader& query);
   bool FinishBody(ApiRequest& r, BodyFields& fields);
+  // Long responses register here while they run, so that Stop can end them.
+  void Track(const std::shared_ptr<Interruptible>& response);
+  void Untrack(const std::shared_ptr<Interruptible>& response);
 
   ServerConfig config;
   DaemonApi& daemon;
@@ -72,6 +85,9 @@ class ApiServer::Core {
   bool ReadBody(ApiRequest& r, const httplib::ContentReader& reader);
   void Dispatch(ApiRequest& r);
   bool stopped_ = false;
+  std::mutex tracked_mu_;
+  std::set<std::shared_ptr<Interruptible>> tracked_;
+  bool interrupting_ = false;
 };
 
 // Handlers, by area.

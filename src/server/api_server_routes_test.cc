@@ -3,6 +3,10 @@
 // (400, 404, 405, 409, 413, 500, 503) with its JSON error body.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "server/testing/server_fixture.h"
 
 namespace cairn::server_testing {
@@ -367,6 +371,29 @@ TEST_F(ApiServerRoutesTest, FileDownloadStreamsTheDaemonsBytes) {
   r = Get("/api/v1/services/app-db/backups/latest/files/content?path=/big", As(Role::kRead));
   EXPECT_NE(r.body, content);
   EXPECT_LT(r.body.size(), content.size());
+}
+
+TEST_F(ApiServerRoutesTest, StopEndsADownloadWaitingOnTheDaemon) {
+  daemon_.SetFile("big", std::string(1 << 20, 'x'), 64 * 1024, -1, /*stall_after=*/128 * 1024);
+  std::atomic<size_t> received{0};
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(10, 0);
+    c.Get("/api/v1/services/app-db/backups/latest/files/content?path=/big", As(Role::kRead),
+          [&](const char*, size_t n) {
+            received += n;
+            return true;
+          });
+  });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (received < 128 * 1024 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(received, 128u * 1024);
+  const auto start = std::chrono::steady_clock::now();
+  server_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  client.join();
+  EXPECT_EQ(received, 128u * 1024);  // cut short, never passed off as the file
 }
 
 TEST_F(ApiServerRoutesTest, HeadAnswersLikeGetWithoutABody) {

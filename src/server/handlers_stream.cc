@@ -60,7 +60,7 @@ bool StreamEvents(EventStream& s, httplib::DataSink& sink) {
 // DaemonApi::DownloadFile pushes bytes; httplib pulls them. A producer thread
 // runs the daemon's call and hands pieces over through a small bounded queue,
 // so a slow client slows the daemon's reading instead of growing memory.
-struct Download {
+struct Download final : Interruptible {
   static constexpr size_t kMaxQueuedBytes = 1 << 20;
   static constexpr auto kStallLimit = std::chrono::seconds(60);
 
@@ -77,17 +77,19 @@ struct Download {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return cancelled || queued < kMaxQueuedBytes; });
     if (cancelled) return false;
+    if (bytes.empty()) return true;  // a daemon asking whether to go on
     pieces.emplace_back(AsString(bytes));
     queued += bytes.size();
     cv.notify_all();
     return true;
   }
 
-  // The next piece into `out`; false when the file ended early, failed, or stalled.
+  // The next piece into `out`; false when the file ended early, failed,
+  // stalled, or the server stops.
   bool Pop(std::string* out) {
     std::unique_lock lock(mu);
-    if (!cv.wait_for(lock, kStallLimit, [&] { return !pieces.empty() || done; })) return false;
-    if (pieces.empty()) return false;
+    if (!cv.wait_for(lock, kStallLimit, [&] { return !pieces.empty() || done || cancelled; })) return false;
+    if (pieces.empty() || cancelled) return false;
     *out = std::move(pieces.front());
     pieces.pop_front();
     queued -= out->size();
@@ -95,12 +97,16 @@ struct Download {
     return true;
   }
 
-  void Finish() {
+  void Interrupt() override {
     {
       std::lock_guard lock(mu);
       cancelled = true;
     }
     cv.notify_all();
+  }
+
+  void Finish() {
+    Interrupt();
     if (producer.joinable()) producer.join();
   }
 };
@@ -192,28 +198,40 @@ void HandleFileContent(ApiServer::Core& core, ApiRequest& r) {
     dl->done = true;
     dl->cv.notify_all();
   });
-  std::atomic<int>* downloads = &core.downloads;
-  auto release = [dl, downloads](bool) {
+  ApiServer::Core* owner = &core;
+  core.Track(dl);
+  auto release = [dl, owner](bool) {
     dl->Finish();
-    downloads->fetch_sub(1);
+    owner->Untrack(dl);
+    owner->downloads.fetch_sub(1);
   };
 
   FileDownload file;
   Status failed;
+  bool interrupted = false;
   {
     std::unique_lock lock(dl->mu);
-    dl->cv.wait(lock, [&] { return dl->started || dl->done; });
-    if (!dl->started) failed = dl->status.ok() ? Status::IOError("the daemon sent no file") : dl->status;
+    dl->cv.wait(lock, [&] { return dl->started || dl->done || dl->cancelled; });
+    if (!dl->started && dl->done)
+      failed = dl->status.ok() ? Status::IOError("the daemon sent no file") : dl->status;
+    interrupted = !dl->started && !dl->done;
     file = dl->file;
   }
+  if (interrupted) {
+    release(true);
+    return SendError(r.res, 503, "the server is stopping");
+  }
+  bool stopping = false;
   if (!failed.ok() || file.size == 0) {
     // Headers are not sent yet: a failure (or an empty file's outcome) can still be told.
     if (failed.ok()) {
       std::unique_lock lock(dl->mu);
-      dl->cv.wait(lock, [&] { return dl->done; });
+      dl->cv.wait(lock, [&] { return dl->done || dl->cancelled; });
       failed = dl->status;
+      stopping = !dl->done;
     }
     release(true);
+    if (stopping) return SendError(r.res, 503, "the server is stopping");
     if (!failed.ok()) return core.Fail(r, failed);
     r.res.status = 200;
     r.res.set_header("Content-Disposition", ContentDisposition(file.name));

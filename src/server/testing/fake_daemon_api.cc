@@ -1,6 +1,8 @@
 #include "server/testing/fake_daemon_api.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace cairn::server_testing {
 namespace {
@@ -45,12 +47,14 @@ void FakeDaemonApi::ClearFailures() {
   failures_.clear();
 }
 
-void FakeDaemonApi::SetFile(std::string name, std::string content, size_t piece, long fail_after) {
+void FakeDaemonApi::SetFile(std::string name, std::string content, size_t piece, long fail_after,
+                            long stall_after) {
   std::lock_guard lock(mu_);
   file_name_ = std::move(name);
   file_content_ = std::move(content);
   file_piece_ = std::max<size_t>(1, piece);
   file_fail_after_ = fail_after;
+  file_stall_after_ = stall_after;
 }
 
 std::vector<FakeDaemonApi::Call> FakeDaemonApi::calls() const {
@@ -151,17 +155,22 @@ Status FakeDaemonApi::DownloadFile(const std::string& service, const std::string
   CAIRN_RETURN_IF_ERROR(Record("DownloadFile", Json{{"service", service}, {"point", point}, {"path", path}}));
   std::string name, content;
   size_t piece;
-  long fail_after;
+  long fail_after, stall_after;
   {
     std::lock_guard lock(mu_);
     name = file_name_;
     content = file_content_;
     piece = file_piece_;
     fail_after = file_fail_after_;
+    stall_after = file_stall_after_;
   }
   start(FileDownload{name, content.size()});
   for (size_t off = 0; off < content.size(); off += piece) {
     if (fail_after >= 0 && off >= static_cast<size_t>(fail_after)) return Status::IOError("pack unreadable");
+    while (stall_after >= 0 && off >= static_cast<size_t>(stall_after)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!sink(ByteView())) return Status::Aborted("client went away");
+    }
     const size_t n = std::min(piece, content.size() - off);
     if (!sink(AsBytes(std::string_view(content).substr(off, n)))) return Status::Aborted("client went away");
   }

@@ -30,8 +30,10 @@ class FakeDaemonApi : public DaemonApi {
   void FailMethod(const std::string& method, Status status);
   void ClearFailures();
   // What DownloadFile streams, in pieces of `piece` bytes; `fail_after`
-  // bytes, when set, end it with an IOError.
-  void SetFile(std::string name, std::string content, size_t piece = 16 * 1024, long fail_after = -1);
+  // bytes, when set, end it with an IOError. `stall_after` bytes, when set,
+  // it waits (as for a slow target) and only asks the sink whether to go on.
+  void SetFile(std::string name, std::string content, size_t piece = 16 * 1024, long fail_after = -1,
+               long stall_after = -1);
 
   // --- inspection -----------------------------------------------------------
   std::vector<Call> calls() const;
@@ -84,6 +86,7 @@ class FakeDaemonApi : public DaemonApi {
   std::string file_name_ = "a.txt", file_content_ = "hello\n";
   size_t file_piece_ = 16 * 1024;
   long file_fail_after_ = -1;
+  long file_stall_after_ = -1;
   JobId next_job_ = 41;
 
   mutable std::mutex sub_mu_;
