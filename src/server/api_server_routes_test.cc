@@ -64,6 +64,8 @@ TEST_F(ApiServerRoutesTest, ReadRoutesReturnTheDaemonsJsonAndPassParameters) {
        {{"service", nullptr}, {"status", nullptr}, {"kind", nullptr}, {"limit", 50}, {"cursor", ""}}, "jobs"},
       {"/api/v1/jobs?service=app-db&status=failed&kind=backup&limit=5", "ListJobs",
        {{"service", "app-db"}, {"status", "failed"}, {"kind", "backup"}, {"limit", 5}, {"cursor", ""}}, "jobs"},
+      {"/api/v1/jobs?service=&status=&kind=&limit=&cursor=", "ListJobs",
+       {{"service", nullptr}, {"status", nullptr}, {"kind", nullptr}, {"limit", 50}, {"cursor", ""}}, "jobs"},
       {"/api/v1/jobs/42", "GetJob", {{"id", 42}}, "progress"},
       {"/api/v1/jobs/42/log?after=17", "JobLog", {{"id", 42}, {"after", 17}}, "lines"},
       {"/api/v1/alerts", "ListAlerts", {{"open", true}, {"limit", 50}, {"cursor", ""}}, "alerts"},

@@ -218,7 +218,8 @@ std::optional<std::string> QueryReader::Text(const char* key) {
     }
     found = &v;
   }
-  if (!found) return std::nullopt;
+  // "?service=&status=" (a form's empty fields) means "not given".
+  if (!found || found->empty()) return std::nullopt;
   if (found->size() > 4096 || !IsValidUtf8(*found) || HasControl(*found)) {
     Fail(std::string("query parameter '") + key + "' is not valid text");
     return std::nullopt;

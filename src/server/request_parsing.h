@@ -56,7 +56,7 @@ using QueryList = std::vector<std::pair<std::string, std::string>>;
 
 // Query parameters of one route. Every parameter must be one the route
 // reads, given once, in UTF-8 without control characters; Finish() says
-// which was not.
+// which was not. An empty value reads as absent.
 class QueryReader {
  public:
   explicit QueryReader(const QueryList& params) : params_(params) {}
