@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries the binary links (see docs/dependencies.md for why each)
   libssl-dev libcurl4-openssl-dev libsodium-dev libzstd-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev libyaml-cpp-dev
+  # the HTTP server of `cairn serve` (a compiled library; brings zlib and brotli headers)
+  libcpp-httplib-dev
   # time zone rules for cron schedules (read from /usr/share/zoneinfo)
   tzdata
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
@@ -41,7 +43,8 @@ if ((${#missing[@]})); then
 fi
 
 # The web dashboard (web/, docs/dashboard.md): built before the binary, which
-# embeds web/dist. npm ci only when the lock file changed, the build only when
+# embeds web/dist (scripts/embed_web_assets.py; without it the binary carries a
+# placeholder page). npm ci only when the lock file changed, the build only when
 # a source did.
 npm_ci_if_needed() {
   local dir=$1

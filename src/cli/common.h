@@ -55,6 +55,8 @@ inline std::string HumanBytes(double bytes) {
 // Registers backup, backups, restore, service, forget, check and copy (the
 // configuration-file commands).
 void AddServiceCommands(CLI::App& app, int& exit_code);
+// Registers `token create|list|delete` (API tokens of cairn serve).
+void AddTokenCommands(CLI::App& app);
 
 // --- `cairn repo ...`: a repository used directly ---------------------------
 

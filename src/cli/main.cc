@@ -554,6 +554,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   AddRepoCommands(app, globals, exit_code);
   AddServiceCommands(app, exit_code);
+  AddTokenCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
