@@ -189,7 +189,7 @@ Seeded Seed(Catalog& cat, const Options& o, FakeClock& clock) {
       p.size = 1ULL << 20 | rng() % (4ULL << 30);
       p.added = p.size / (3 + rng() % 40);
       p.duration_s = 1 + static_cast<double>(rng() % 6000) / 10;
-      p.parts = {"globals", "db.app"};
+      p.parts = {{"globals", "stream", 1311, std::nullopt}, {"db.app", "stream", p.size - 1311, std::nullopt}};
       p.manifest = Manifest(s, p.id, p.time_ns, rng);
       out.manifest_bytes += p.manifest.size();
       local.push_back(std::move(p));

@@ -4,7 +4,9 @@
 # it, back it up again, list the history, restore the first restore point as
 # a new instance and then in place (after an automatic safety backup), with
 # each restore validated against the fingerprint taken at backup time, and
-# check the repository.
+# check the repository. Then the daemon: `cairn serve` backs the service up
+# on a 5-second schedule by itself, and its REST API shows the history,
+# backs up on request and serves the metrics; then it is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAIRN=${CAIRN:-$PWD/build/cairn}
@@ -73,4 +75,69 @@ step "cairn backups notes (the safety point holds the replaced state)"
 
 step "cairn check --read-data"
 "$CAIRN" "${C[@]}" check --read-data
+
+step "the daemon: a 5 s schedule for notes, then cairn serve"
+cat >> "$WORK/cairn.yaml" <<YAML
+    schedule: {every: 5s}
+server:
+  data_dir: daemon
+YAML
+PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$CAIRN" "${C[@]}" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null || true' EXIT
+TOKEN=$("$CAIRN" "${C[@]}" token create demo --role operate | tail -n 1)
+# GET or POST the API and print what the demo needs of the answer.
+api() {
+  python3 - "$PORT" "$TOKEN" "$@" <<'PY'
+import json, sys, time, urllib.request
+port, token, method, path, show = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+def call(m, p):
+    req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, p), method=m, data=b"{}" if m == "POST" else None,
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body = r.read().decode()
+        return json.loads(body) if body.startswith("{") else body
+for _ in range(100):  # the daemon may still be starting
+    try:
+        out = call(method, path)
+        break
+    except OSError:
+        time.sleep(0.1)
+if show == "services":
+    for s in out["services"]:
+        h = s["health"]
+        print("%-8s %-8s last backup %s (%s), next run %s; recent: %s" % (
+            s["name"], h["state"], s["last_backup"]["time"] if s["last_backup"] else "-",
+            s["last_job"]["trigger"] if s["last_job"] else "-", s["next_run"], h["recent"]["detail"]))
+elif show == "jobs":
+    for j in out["jobs"]:
+        print("job %-3d %-7s %-9s %-9s %s" % (j["id"], j["kind"], j["trigger"], j["status"], j["point_id"] or ""))
+elif show == "job":
+    while True:
+        j = call("GET", "/api/v1/jobs/%d" % out["job_id"])
+        if j["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    print("job %d (%s): %s, point %s, %d bytes read, %d new" % (j["id"], j["trigger"], j["status"], j["point_id"],
+                                                              j["bytes_read"], j["bytes_added"]))
+else:
+    print("\n".join(l for l in out.splitlines() if l.startswith(("cairn_backup_last_status", "cairn_restore_points", "cairn_jobs_total"))))
+PY
+}
+sleep 7
+echo "listening on http://127.0.0.1:$PORT (dashboard; admin password in $WORK/daemon/initial-admin-password)"
+step "GET /api/v1/services (the scheduled backups ran by themselves)"
+api GET /api/v1/services services
+step "POST /api/v1/services/notes/backups (back up now)"
+api POST /api/v1/services/notes/backups job
+step "GET /api/v1/jobs"
+api GET "/api/v1/jobs?limit=6" jobs
+step "GET /metrics"
+api GET /metrics metrics
+step "stopping the daemon"
+kill -TERM $SERVE
+wait $SERVE || true
+trap - EXIT
+tail -n 1 "$WORK/serve.log"
 printf '\ndemo finished; everything is in %s (configuration: %s)\n' "$WORK" "$WORK/cairn.yaml"

@@ -10,10 +10,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cairn/bytes.h"
 #include "cairn/config.h"
 #include "cairn/context.h"
 #include "cairn/progress.h"
@@ -54,7 +56,8 @@ struct BackupRequest {
 struct TargetStoreResult {
   std::string target;
   Status status;
-  bool copied = false;  // received the point from another target (not a capture of its own)
+  bool copied = false;                // received the point from another target (not a capture of its own)
+  std::optional<RestorePoint> point;  // the point as this target holds it (when stored)
 };
 
 struct BackupRunResult {
@@ -100,8 +103,9 @@ struct ForgetTargetResult {
   std::vector<RetentionDecision> decisions;
 };
 
-// Each target's own retention policy on a service's points (then prune where
-// something was removed). Targets without a policy are skipped unless named.
+// Each target's own retention policy on a service's points; the space is
+// freed at once unless the target has a prune schedule of its own. Targets
+// without a policy are skipped unless named.
 Result<std::vector<ForgetTargetResult>> ForgetService(const Config& config, const std::string& service,
                                                       const std::string& target, bool dry_run, const OpHooks& hooks);
 
@@ -113,6 +117,42 @@ struct TargetCheckResult {
 // Integrity check of every target (or one).
 Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target, bool read_data,
                                                     const OpHooks& hooks);
+
+// --- a point's files (browsing and downloading from the dashboard) ----------------
+
+struct PointFileEntry {
+  std::string name;
+  std::string type;  // file | dir | symlink | other
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0;  // permission bits
+};
+
+// Reads the files parts of points on one repository target without
+// restoring them. Paths are the paths the files had when they were backed
+// up ("/srv/app/uploads/a.txt"); "/" lists the stored roots. Nothing on the
+// host is ever touched: paths are looked up inside the snapshot's trees.
+//
+// Opening loads the repository's index once (the key derivation and the
+// index are the expensive part); a PointFiles is then reused for many
+// requests and sees the repository as it was when opened (a newer point
+// needs a new one). No lock is taken: a prune running meanwhile makes a
+// read fail with an error saying so, never return wrong bytes.
+// Thread-safety: List and Read may be called from many threads at once.
+class PointFiles {
+ public:
+  static Result<std::unique_ptr<PointFiles>> Open(const TargetConfig& target);
+  virtual ~PointFiles() = default;
+
+  // `native_id` and `manifest` as the target holds the point (RestorePoint).
+  virtual Result<std::vector<PointFileEntry>> List(const std::string& native_id, const Json& manifest,
+                                                   const std::string& path) = 0;
+  // Streams one regular file: `start(name, size)` before the first byte,
+  // then `sink` with every piece; a sink returning false stops (kAborted).
+  virtual Status Read(const std::string& native_id, const Json& manifest, const std::string& path,
+                      const std::function<void(const std::string&, uint64_t)>& start,
+                      const std::function<bool(ByteView)>& sink) = 0;
+};
 
 // --- JSON shapes (docs/api.md) ------------------------------------------------------
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <string>
 
 #include "cairn/repository.h"
@@ -57,6 +58,20 @@ inline std::string HumanBytes(double bytes) {
 void AddServiceCommands(CLI::App& app, int& exit_code);
 // Registers `token create|list|delete` (API tokens of cairn serve).
 void AddTokenCommands(CLI::App& app);
+// Registers `serve` (the daemon) and the hidden `__job` its jobs run as.
+void AddServeCommand(CLI::App& app, int& exit_code);
+void AddJobCommand(CLI::App& app, int& exit_code);
+
+// The configuration file: -c, else CAIRN_CONFIG, else /etc/cairn/cairn.yaml.
+inline std::string ConfigPathOf(const CLI::App& app) {
+  std::string path;
+  if (const CLI::Option* opt = app.get_option_no_throw("--config"); opt && opt->count() > 0)
+    path = opt->as<std::string>();
+  if (path.empty())
+    if (const char* env = std::getenv("CAIRN_CONFIG")) path = env;
+  if (path.empty()) path = "/etc/cairn/cairn.yaml";
+  return path;
+}
 
 // --- `cairn repo ...`: a repository used directly ---------------------------
 

@@ -555,6 +555,8 @@ int main(int argc, char** argv) {
   AddRepoCommands(app, globals, exit_code);
   AddServiceCommands(app, exit_code);
   AddTokenCommands(app);
+  AddServeCommand(app, exit_code);
+  AddJobCommand(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

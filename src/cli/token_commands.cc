@@ -22,12 +22,7 @@ namespace {
 // default path), as `cairn serve` opens it. Without `create`, nullptr when
 // there is none yet (no daemon ran, no token was made).
 std::unique_ptr<Catalog> OpenCatalogOf(const CLI::App& app, bool create) {
-  std::string path;
-  if (const CLI::Option* opt = app.get_option_no_throw("--config"); opt && opt->count() > 0)
-    path = opt->as<std::string>();
-  if (path.empty())
-    if (const char* env = std::getenv("CAIRN_CONFIG")) path = env;
-  if (path.empty()) path = "/etc/cairn/cairn.yaml";
+  const std::string path = ConfigPathOf(app);
   Config config = ValueOrThrow(LoadConfig(path));
   for (const auto& w : config.warnings) std::fprintf(stderr, "warning: %s\n", OneLine(w).c_str());
   if (config.server.data_dir.empty())

@@ -37,10 +37,18 @@ Result<PointWrite> ToPointWrite(const RestorePoint& point) {
   w.added = point.stored;
   w.duration_s = point.duration_s;
   if (point.manifest.is_object() && point.manifest.contains("parts") && point.manifest["parts"].is_array()) {
-    for (const auto& part : point.manifest["parts"])
-      if (part.is_object() && part.contains("name") && part["name"].is_string())
-        w.parts.push_back(part["name"].get<std::string>());
+    for (const auto& part : point.manifest["parts"]) {
+      if (!part.is_object() || !part.contains("name") || !part["name"].is_string()) continue;
+      PointPart pp;
+      pp.name = part["name"].get<std::string>();
+      pp.kind = part.value("kind", "stream");
+      pp.bytes = part.value("bytes", uint64_t{0});
+      if (pp.kind == "files") pp.files = part.value("files", uint64_t{0});
+      w.parts.push_back(std::move(pp));
+    }
   }
+  if (point.manifest.is_object() && point.manifest.contains("fingerprint"))
+    w.inexact_reasons = InexactReasons(point.manifest["fingerprint"]);
   w.manifest = point.manifest.dump(-1, ' ', false, Json::error_handler_t::replace);
   return w;
 }

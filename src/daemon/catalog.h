@@ -164,6 +164,15 @@ struct PointTarget {
   int64_t cached_ns = 0;  // when the catalog first saw it there
 };
 
+// One part of a point as lists show it (the manifest has the rest).
+struct PointPart {
+  std::string name;
+  std::string kind;               // stream | files
+  uint64_t bytes = 0;
+  std::optional<uint64_t> files;  // files parts only
+  bool operator==(const PointPart&) const = default;
+};
+
 struct PointRecord {
   std::string service, id;
   int64_t time_ns = 0;
@@ -171,7 +180,8 @@ struct PointRecord {
   PointStatus status = PointStatus::kComplete;
   uint64_t size = 0, added = 0;
   double duration_s = 0;
-  std::vector<std::string> parts;
+  std::vector<PointPart> parts;
+  std::vector<std::string> inexact_reasons;  // why the fingerprint is not exact ("" scope = the whole point)
   std::vector<PointTarget> targets;  // every target holding it, by name
   std::optional<DrillRecord> last_drill;   // the newest drill, any outcome
   std::optional<DrillRecord> last_passed;  // "verified restorable at T in N s"
@@ -185,11 +195,13 @@ struct PointWrite {
   PointStatus status = PointStatus::kComplete;
   uint64_t size = 0, added = 0;
   double duration_s = 0;
-  std::vector<std::string> parts;
+  std::vector<PointPart> parts;
+  std::vector<std::string> inexact_reasons;
   std::string manifest;  // JSON text, stored apart from the list rows
 };
 
-// The cache form of a point a target listed (parts from manifest["parts"]).
+// The cache form of a point a target listed (parts from manifest["parts"],
+// inexact reasons from its fingerprint).
 Result<PointWrite> ToPointWrite(const RestorePoint& point);
 
 // A backup job's result on one of its targets (cairn_backup_* metrics).

@@ -41,7 +41,9 @@ class CatalogPointsTest : public CatalogFixture {
 
 TEST_F(CatalogPointsTest, OnePointOnTwoTargetsIsListedOnceWithBoth) {
   PointWrite p = MakePoint("app-db", "6fc69ea733a0125e", "local", kT0, 52428800);
-  p.parts = {"globals", "db.app", "volumes"};
+  p.parts = {{"globals", "stream", 1311, std::nullopt}, {"db.app", "stream", 52427489, std::nullopt},
+             {"volumes", "files", 12, 3}};
+  p.inexact_reasons = {"app.logs: MyISAM table, not a consistent snapshot"};
   ASSERT_TRUE(IsOk(cat().PutPoint(p)));
   p.target = "offsite";
   p.native_id = "archive-7";
@@ -53,7 +55,10 @@ TEST_F(CatalogPointsTest, OnePointOnTwoTargetsIsListedOnceWithBoth) {
   const PointRecord& got = page->items[0];
   EXPECT_EQ(got.id, "6fc69ea733a0125e");
   EXPECT_EQ(got.size, 52428800u);
-  EXPECT_EQ(got.parts, (std::vector<std::string>{"globals", "db.app", "volumes"}));
+  ASSERT_EQ(got.parts.size(), 3u);
+  EXPECT_EQ(got.parts[0], (PointPart{"globals", "stream", 1311, std::nullopt}));
+  EXPECT_EQ(got.parts[2], (PointPart{"volumes", "files", 12, 3}));
+  EXPECT_EQ(got.inexact_reasons, p.inexact_reasons);
   ASSERT_EQ(got.targets.size(), 2u);
   EXPECT_EQ(got.targets[0].target, "local");
   EXPECT_EQ(got.targets[1].target, "offsite");
@@ -364,12 +369,18 @@ TEST_F(CatalogPointsTest, RestorePointsConvertWithTheirParts) {
   rp.size = 10;
   rp.stored = 4;
   rp.native_id = "abcd";
-  rp.manifest = {{"parts", {{{"name", "globals"}}, {{"name", "db.app"}}}}};
+  rp.manifest = {{"parts", {{{"name", "globals"}, {"kind", "stream"}, {"bytes", 7}},
+                            {{"name", "files"}, {"kind", "files"}, {"bytes", 3}, {"files", 2}}}},
+                 {"fingerprint", {{"exact", false}, {"items", Json::object()},
+                                  {"inexact_reasons", {{{"scope", "app"}, {"reason", "MyISAM"}}}}}}};
   auto w = ToPointWrite(rp);
   ASSERT_TRUE(IsOk(w));
   EXPECT_EQ(w->kind, PointKind::kSafety);
   EXPECT_EQ(w->status, PointStatus::kIncomplete);
-  EXPECT_EQ(w->parts, (std::vector<std::string>{"globals", "db.app"}));
+  ASSERT_EQ(w->parts.size(), 2u);
+  EXPECT_EQ(w->parts[0], (PointPart{"globals", "stream", 7, std::nullopt}));
+  EXPECT_EQ(w->parts[1], (PointPart{"files", "files", 3, 2}));
+  EXPECT_EQ(w->inexact_reasons, (std::vector<std::string>{"app: MyISAM"}));
   EXPECT_EQ(w->added, 4u);
   EXPECT_EQ(Json::parse(w->manifest), rp.manifest);
   rp.kind = "weekly";

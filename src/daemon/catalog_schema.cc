@@ -108,7 +108,8 @@ CREATE TABLE points (
   size INTEGER NOT NULL,
   added INTEGER NOT NULL,
   duration_s REAL NOT NULL,
-  parts TEXT NOT NULL,
+  parts TEXT NOT NULL,             -- JSON [{name, kind, bytes, files}]
+  inexact TEXT NOT NULL DEFAULT '[]',  -- JSON [reason, ...] of the fingerprint
   UNIQUE (service, point_id)
 );
 -- a service's points newest first (keyset pages), its newest complete point

@@ -49,11 +49,23 @@ Status ValidatePoint(const PointWrite& p) {
   return Status::Ok();
 }
 
-std::string PartsJson(const std::vector<std::string>& parts) { return Json(parts).dump(); }
+std::string PartsJson(const std::vector<PointPart>& parts) {
+  Json j = Json::array();
+  for (const PointPart& p : parts) {
+    Json part = {{"name", p.name}, {"kind", p.kind}, {"bytes", p.bytes}};
+    if (p.files) part["files"] = *p.files;
+    j.push_back(std::move(part));
+  }
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
-constexpr char kPointColumns[] = "pk, point_id, time_ns, kind, status, size, added, duration_s, parts";
+std::string ReasonsJson(const std::vector<std::string>& reasons) {
+  return Json(reasons).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+constexpr char kPointColumns[] = "pk, point_id, time_ns, kind, status, size, added, duration_s, parts, inexact";
 constexpr char kPointColumnsOfP[] =
-    "p.pk, p.point_id, p.time_ns, p.kind, p.status, p.size, p.added, p.duration_s, p.parts";
+    "p.pk, p.point_id, p.time_ns, p.kind, p.status, p.size, p.added, p.duration_s, p.parts, p.inexact";
 
 // Reads kPointColumns from `st`, starting at column `c`, into a record
 // (without targets and drills).
@@ -75,8 +87,19 @@ Result<PointRecord> ReadPointRow(sql::Db& db, const sql::Stmt& st, const std::st
   p.duration_s = st.Real(c + 7);
   Json parts = ParseJsonColumn(st.TextView(c + 8));
   if (parts.is_array())
-    for (const auto& part : parts)
-      if (part.is_string()) p.parts.push_back(part.get<std::string>());
+    for (const auto& part : parts) {
+      if (!part.is_object()) continue;
+      PointPart pp;
+      pp.name = part.value("name", "");
+      pp.kind = part.value("kind", "stream");
+      pp.bytes = part.value("bytes", uint64_t{0});
+      if (part.contains("files") && part["files"].is_number_unsigned()) pp.files = part["files"].get<uint64_t>();
+      p.parts.push_back(std::move(pp));
+    }
+  Json reasons = ParseJsonColumn(st.TextView(c + 9));
+  if (reasons.is_array())
+    for (const auto& r : reasons)
+      if (r.is_string()) p.inexact_reasons.push_back(r.get<std::string>());
   return p;
 }
 
@@ -112,8 +135,9 @@ Result<int64_t> FindPointPk(sql::Db& db, const std::string& service, const std::
 Status SqliteCatalog::UpsertPoint(sql::Db& db, const PointWrite& p, int64_t now, SyncStats* stats, int64_t* pk_out) {
   CAIRN_RETURN_IF_ERROR(ValidatePoint(p));
   const std::string parts = PartsJson(p.parts);
+  const std::string inexact = ReasonsJson(p.inexact_reasons);
   CAIRN_ASSIGN_OR_RETURN(sql::Stmt find, db.Prepare(
-      "SELECT pk, time_ns, kind, status, size, added, duration_s, parts FROM points "
+      "SELECT pk, time_ns, kind, status, size, added, duration_s, parts, inexact FROM points "
       "WHERE service = ? AND point_id = ?"));
   find.Bind(p.service, p.id);
   CAIRN_ASSIGN_OR_RETURN(bool exists, find.Step());
@@ -123,22 +147,22 @@ Status SqliteCatalog::UpsertPoint(sql::Db& db, const PointWrite& p, int64_t now,
     pk = find.Int(0);
     point_changed = find.Int(1) != p.time_ns || find.TextView(2) != ToString(p.kind) ||
                     find.TextView(3) != ToString(p.status) || find.UInt(4) != p.size || find.UInt(5) != p.added ||
-                    find.Real(6) != p.duration_s || find.TextView(7) != parts;
+                    find.Real(6) != p.duration_s || find.TextView(7) != parts || find.TextView(8) != inexact;
   }
   find.Reset();
   if (!exists) {
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt insert, db.Prepare(
-        "INSERT INTO points (service, point_id, time_ns, kind, status, size, added, duration_s, parts) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        "INSERT INTO points (service, point_id, time_ns, kind, status, size, added, duration_s, parts, inexact) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     CAIRN_RETURN_IF_ERROR(insert.Bind(p.service, p.id, p.time_ns, ToString(p.kind), ToString(p.status), p.size,
-                                      p.added, p.duration_s, parts).Run());
+                                      p.added, p.duration_s, parts, inexact).Run());
     pk = db.LastInsertId();
   } else if (point_changed) {
     CAIRN_ASSIGN_OR_RETURN(sql::Stmt update, db.Prepare(
-        "UPDATE points SET time_ns = ?, kind = ?, status = ?, size = ?, added = ?, duration_s = ?, parts = ? "
-        "WHERE pk = ?"));
+        "UPDATE points SET time_ns = ?, kind = ?, status = ?, size = ?, added = ?, duration_s = ?, parts = ?, "
+        "inexact = ? WHERE pk = ?"));
     CAIRN_RETURN_IF_ERROR(update.Bind(p.time_ns, ToString(p.kind), ToString(p.status), p.size, p.added,
-                                      p.duration_s, parts, pk).Run());
+                                      p.duration_s, parts, inexact, pk).Run());
   }
   // A point's manifest is written once with the point; it is only rewritten
   // when the point itself changed (a periodic sync compresses nothing).

@@ -43,15 +43,19 @@ std::string TempDirOf(const ServiceConfig& service) {
   return t && *t ? t : "/tmp";
 }
 
-// Stores `point`, held by `from`, on `to` as the same point.
-Status SendPoint(const ServiceConfig& service, const TargetConfig& from, const RestorePoint& point,
-                 const TargetConfig& to, const OpHooks& hooks) {
+// Stores `point`, held by `from`, on `to` as the same point; returns it as `to` holds it.
+Result<RestorePoint> SendPoint(const ServiceConfig& service, const TargetConfig& from, const RestorePoint& point,
+                               const TargetConfig& to, const OpHooks& hooks) {
   if (from.type == "repository" && to.type == "repository") {
     // Between repositories only missing blobs move, already encrypted for the destination.
     CAIRN_ASSIGN_OR_RETURN(ServiceCopyResult copied, CopyServicePoints(service, from, to, {point.id}));
     if (copied.copied.empty() && copied.present.empty())
       return Status::IOError("restore point " + point.id + " was not copied");
-    return Status::Ok();
+    CAIRN_ASSIGN_OR_RETURN(auto dest, OpenTarget(to));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<RestorePoint> there, dest->List(service.name));
+    for (RestorePoint& p : there)
+      if (p.id == point.id) return p;
+    return Status::IOError("restore point " + point.id + " is not listed on " + to.name + " after the copy");
   }
   CAIRN_ASSIGN_OR_RETURN(auto source, OpenTarget(from));
   CAIRN_ASSIGN_OR_RETURN(auto reader, source->Open(point));
@@ -67,7 +71,7 @@ Status SendPoint(const ServiceConfig& service, const TargetConfig& from, const R
   request.progress = hooks.progress;
   request.manifest = point.manifest;
   for (const char* key : {"parts", "size", "duration_s"}) request.manifest.erase(key);
-  return dest->Store(request).status();
+  return dest->Store(request);
 }
 
 }  // namespace
@@ -136,7 +140,7 @@ Result<BackupRunResult> BackupToTargets(const Config& config, const BackupReques
     auto stored = BackupService(*service, targets[i], options);
     if (stored.ok()) {
       run.point = *stored;
-      run.targets.push_back({targets[i].name, Status::Ok(), false});
+      run.targets.push_back({targets[i].name, Status::Ok(), false, *stored});
       primary = i;
       break;
     }
@@ -145,7 +149,7 @@ Result<BackupRunResult> BackupToTargets(const Config& config, const BackupReques
     // failed on the service's side would fail there too, and is not
     // repeated against a production database.
     if (first_error.ok()) first_error = stored.status();
-    run.targets.push_back({targets[i].name, stored.status(), false});
+    run.targets.push_back({targets[i].name, stored.status(), false, std::nullopt});
     const StatusCode code = stored.status().code();
     const bool target_side = code == StatusCode::kNoSpace || code == StatusCode::kLocked ||
                              code == StatusCode::kWrongPassword || stored.status().message().starts_with("target ");
@@ -157,10 +161,11 @@ Result<BackupRunResult> BackupToTargets(const Config& config, const BackupReques
     CAIRN_RETURN_IF_ERROR(CheckContext(hooks.context));
     if (hooks.progress) hooks.progress->SetPhase(Phase::kCopying, "", targets[i].name);
     Log(hooks, "sending restore point " + run.point->id + " to " + targets[i].name);
-    Status sent = SendPoint(*service, targets[primary], *run.point, targets[i], hooks);
-    if (sent.code() == StatusCode::kAborted && CheckContext(hooks.context).code() == StatusCode::kAborted) return sent;
-    if (!sent.ok() && hooks.warn) hooks.warn("target " + targets[i].name + ": " + sent.message());
-    run.targets.push_back({targets[i].name, sent.ok() ? Status::Ok() : sent.WithContext("target " + targets[i].name), true});
+    auto sent = SendPoint(*service, targets[primary], *run.point, targets[i], hooks);
+    if (!sent.ok() && CheckContext(hooks.context).code() == StatusCode::kAborted) return CheckContext(hooks.context);
+    if (!sent.ok() && hooks.warn) hooks.warn("target " + targets[i].name + ": " + sent.status().message());
+    if (sent.ok()) run.targets.push_back({targets[i].name, Status::Ok(), true, *sent});
+    else run.targets.push_back({targets[i].name, sent.status().WithContext("target " + targets[i].name), true, std::nullopt});
   }
   // Report in the configuration's order.
   std::stable_sort(run.targets.begin(), run.targets.end(), [&](const TargetStoreResult& a, const TargetStoreResult& b) {
@@ -216,7 +221,8 @@ Result<std::vector<ForgetTargetResult>> ForgetService(const Config& config, cons
     if (hooks.progress) hooks.progress->SetPhase(Phase::kForgetting, "", t.name);
     ForgetTargetResult r{t.name, Status::Ok(), {}};
     auto opened = OpenTarget(t);
-    auto decisions = opened.ok() ? (*opened)->ApplyRetention(service->name, dry_run)
+    // A target with a prune schedule frees the space then, not after every forget.
+    auto decisions = opened.ok() ? (*opened)->ApplyRetention(service->name, dry_run, /*compact=*/t.prune.is_null())
                                  : Result<std::vector<RetentionDecision>>(opened.status());
     if (decisions.ok()) r.decisions = std::move(decisions).value();
     else r.status = decisions.status();

@@ -113,6 +113,12 @@ Result<std::unique_ptr<Process>> Process::Start(ProcessOptions options) {
   pid_t pid = ::fork();
   if (pid < 0) return Status::FromErrno(errno, "cannot start " + options.argv[0]);
   if (pid == 0) {
+    // A child starts with no blocked signals: the daemon and its jobs block
+    // SIGTERM in every thread (a sigwait thread takes it), and a tool that
+    // inherited that mask would survive the cancel sent to its group.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (options.new_process_group) ::setpgid(0, 0);
     int in = options.stdin_pipe ? in_pipe[0] : options.stdin_fd;
     if (in < 0) in = ::open("/dev/null", O_RDONLY);

@@ -82,7 +82,7 @@ inline PointWrite MakePoint(const std::string& service, const std::string& id, c
   p.size = size;
   p.added = size / 10;
   p.duration_s = 1.5;
-  p.parts = {"db"};
+  p.parts = {PointPart{"db", "stream", size, std::nullopt}};
   p.manifest = R"({"point_id":")" + id + R"(","service":")" + service + R"("})";
   return p;
 }

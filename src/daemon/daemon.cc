@@ -1,0 +1,320 @@
+// The daemon's lifecycle: configuration, tasks, the loop, job starts and ends.
+// The answers to the HTTP layer are in daemon_api_impl.cc.
+#include "daemon/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "cairn/system.h"
+#include "config/schedule.h"
+
+namespace cairn {
+namespace {
+
+int64_t FileMtimeNs(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// Whether `pid` is still a Cairn job process (its pid may have been reused).
+bool IsJobProcess(int64_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+  return cmdline.find(std::string("__job") + '\0') != std::string::npos ||
+         (cmdline.size() >= 5 && cmdline.compare(cmdline.size() - 5, 5, "__job") == 0);
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions options, Catalog& catalog)
+    : options_(std::move(options)),
+      catalog_(catalog),
+      clock_(options_.clock ? options_.clock : SystemClock()),
+      store_(catalog),
+      runner_(catalog, JobRunnerOptions{options_.cairn_binary, options_.cancel_grace_ns,
+                                        [this](const ApiEvent& e) {
+                                          if (e.event == "job") PublishJob(e.data.value("id", JobId{0}));
+                                          else Publish(e);
+                                        }}) {}
+
+Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options, Catalog& catalog) {
+  if (options.cairn_binary.empty()) return Status::InvalidArgument("the daemon needs the cairn binary's path");
+  std::unique_ptr<Daemon> d(new Daemon(std::move(options), catalog));
+  CAIRN_RETURN_IF_ERROR(d->Init());
+  return d;
+}
+
+Status Daemon::Init() {
+  started_ns_ = clock_->NowNs();
+  CAIRN_ASSIGN_OR_RETURN(Config config, LoadConfig(options_.config_path));
+  // Jobs a killed daemon left running: their processes die with their
+  // parent (PR_SET_PDEATHSIG), but one may still be winding down.
+  CAIRN_ASSIGN_OR_RETURN(
+      std::vector<JobRecord> interrupted,
+      catalog_.MarkInterrupted("the daemon stopped while this job ran (killed or crashed); the service's next job "
+                               "cleans up what it left"));
+  for (const JobRecord& job : interrupted)
+    if (IsJobProcess(job.pid)) ::kill(-static_cast<pid_t>(job.pid), SIGKILL);
+  SchedulerOptions so;
+  so.max_concurrent_jobs = config.server.max_concurrent_jobs;
+  CAIRN_ASSIGN_OR_RETURN(scheduler_, Scheduler::Open(&store_, clock_, so));
+  {
+    std::lock_guard lock(mu_);
+    CAIRN_RETURN_IF_ERROR(ApplyConfig(std::move(config)));
+    config_mtime_ns_ = FileMtimeNs(options_.config_path);
+    StartSync();
+  }
+  loop_ = std::thread(&Daemon::Loop, this);
+  return Status::Ok();
+}
+
+Daemon::~Daemon() { Stop(); }
+
+void Daemon::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  runner_.StopAll();
+}
+
+std::shared_ptr<const Config> Daemon::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+std::vector<Task> Daemon::TasksFor(const Config& config) const {
+  std::vector<Task> tasks;
+  for (const ServiceConfig& s : config.services) {
+    if (!s.schedule.is_null()) {
+      auto schedule = ParseSchedule(s.schedule, "service " + s.name + ": schedule");
+      if (schedule.ok()) tasks.push_back(BackupTask(s.name, s.targets, *schedule));
+    }
+  }
+  for (const TargetConfig& t : config.targets) {
+    if (!t.prune.is_null()) {
+      auto schedule = ParseSchedule(t.prune, "target " + t.name + ": prune");
+      if (schedule.ok()) tasks.push_back(PruneTask(t.name, *schedule));
+    }
+    if (!t.check.is_null()) {
+      auto schedule = ParseSchedule(t.check, "target " + t.name + ": check", {"read_data"});
+      auto share = ParseReadData(t.check.value("read_data", Json()), "target " + t.name);
+      if (schedule.ok())
+        tasks.push_back(CheckTask(t.name, *schedule, Json{{"read_data", share.ok() ? *share : 0.0}}));
+    }
+  }
+  return tasks;
+}
+
+Status Daemon::ApplyConfig(Config config) {
+  auto shared = std::make_shared<const Config>(std::move(config));
+  CAIRN_RETURN_IF_ERROR(scheduler_->SetTasks(TasksFor(*shared)));
+  scheduler_->SetMaxConcurrentJobs(shared->server.max_concurrent_jobs);
+  config_ = std::move(shared);
+  config_error_.clear();
+  config_loaded_ns_ = clock_->NowNs();
+  RefreshViews();
+  return Status::Ok();
+}
+
+void Daemon::RefreshViews() {
+  Views v;
+  for (const QueuedJobInfo& q : scheduler_->ListQueue()) {
+    v.waiting[q.job.id] = q.waiting_on;
+    if (!q.job.request.service.empty()) v.active.emplace(q.job.request.service, q.job.id);
+  }
+  for (const Job& j : scheduler_->ListRunning())
+    if (!j.request.service.empty()) v.active[j.request.service] = j.id;
+  for (TaskInfo& t : scheduler_->ListTasks(5)) v.tasks[t.task.key] = std::move(t);
+  std::lock_guard lock(views_mu_);
+  views_ = std::move(v);
+}
+
+Daemon::Views Daemon::views() const {
+  std::lock_guard lock(views_mu_);
+  return views_;
+}
+
+Status Daemon::Reload() {
+  auto loaded = LoadConfig(options_.config_path);
+  Status st;
+  {
+    std::lock_guard lock(mu_);
+    config_mtime_ns_ = FileMtimeNs(options_.config_path);
+    if (!loaded.ok()) {
+      // Half a configuration is worse than the last good one: keep it, say why.
+      config_error_ = loaded.status().message();
+      st = loaded.status();
+    } else {
+      st = ApplyConfig(std::move(loaded).value());
+      if (!st.ok()) config_error_ = st.message();
+      else StartSync();
+    }
+    wake_ = true;
+  }
+  cv_.notify_all();
+  Publish(ApiEvent{"config", ConfigStatus()});
+  return st;
+}
+
+void Daemon::Loop() {
+  std::unique_lock lock(mu_);
+  int64_t next_config_check = 0;
+  while (!stop_) {
+    PollResult polled = scheduler_->Poll();
+    LaunchStarted(polled.start);
+    RefreshViews();
+    const int64_t now = clock_->NowNs();
+    if (now >= next_config_check) {
+      next_config_check = now + options_.config_poll_ns;
+      if (FileMtimeNs(options_.config_path) != config_mtime_ns_) {
+        lock.unlock();
+        (void)Reload();
+        lock.lock();
+        continue;
+      }
+    }
+    if (!sync_running_ && now >= next_sync_ns_) StartSync();
+    // Sleep until the scheduler has something to do, but look at the file
+    // and the sync timer at least every config_poll_ns; with a fake clock
+    // (tests) never longer than a second of real time.
+    int64_t wake_at = std::min(next_config_check, next_sync_ns_);
+    if (auto w = scheduler_->NextWakeNs()) wake_at = std::min(wake_at, *w);
+    int64_t wait_ns = std::clamp<int64_t>(wake_at - now, 1'000'000, 60'000'000'000);
+    if (clock_ != SystemClock()) wait_ns = std::min<int64_t>(wait_ns, 50'000'000);
+    cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [&] { return stop_ || wake_; });
+    wake_ = false;
+  }
+}
+
+JobSpec Daemon::SpecFor(const Job& job) const {
+  JobSpec spec;
+  spec.id = job.id;
+  spec.kind = job.request.kind;
+  spec.config_path = options_.config_path;
+  spec.service = job.request.service;
+  for (const TargetUse& t : job.request.targets) spec.targets.push_back(t.target);
+  spec.args = job.request.args.is_object() ? job.request.args : Json::object();
+  const bool scheduled = job.request.trigger == Trigger::kSchedule || job.request.trigger == Trigger::kCatchUp;
+  if (spec.kind == JobKind::kBackup) {
+    if (!spec.args.contains("point_kind")) spec.args["point_kind"] = scheduled ? "scheduled" : "manual";
+    // Retention follows every successful scheduled backup, per target.
+    bool any_retention = false;
+    for (const std::string& t : spec.targets)
+      if (const TargetConfig* tc = config_->FindTarget(t)) any_retention = any_retention || !tc->retention.Empty();
+    if (scheduled && any_retention) spec.args["forget_after"] = true;
+  }
+  return spec;
+}
+
+void Daemon::LaunchStarted(const std::vector<Job>& jobs) {
+  for (const Job& job : jobs) {
+    runner_.Launch(SpecFor(job), [this](JobId id, JobStatus status) { OnJobEnd(id, status); });
+    PublishJob(job.id);
+  }
+}
+
+void Daemon::OnJobEnd(JobId id, JobStatus status) {
+  std::string service;
+  {
+    std::lock_guard lock(mu_);
+    for (const Job& j : scheduler_->ListRunning())
+      if (j.id == id) service = j.request.service;
+    (void)scheduler_->Finished(id, status);
+    RefreshViews();
+    wake_ = true;
+  }
+  {
+    std::lock_guard lock(views_mu_);
+    if (!service.empty()) p95_.erase(service);
+  }
+  cv_.notify_all();
+  PublishJob(id);
+  if (!service.empty()) Publish(ApiEvent{"service", {{"name", service}}});
+}
+
+void Daemon::StartSync() {
+  sync_running_ = true;
+  next_sync_ns_ = clock_->NowNs() + options_.sync_interval_ns;
+  JobSpec spec;
+  spec.sync = true;
+  spec.config_path = options_.config_path;
+  runner_.Launch(spec, [this](JobId, JobStatus) {
+    {
+      std::lock_guard lock(mu_);
+      sync_running_ = false;
+    }
+    cv_.notify_all();
+  });
+}
+
+Status Daemon::SyncNow() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !sync_running_ || stop_; });
+    if (stop_) return Status::Aborted("the daemon is stopping");
+    StartSync();
+  }
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !sync_running_ || stop_; });
+  return Status::Ok();
+}
+
+void Daemon::Publish(const ApiEvent& event) {
+  std::vector<std::function<void(const ApiEvent&)>> subscribers;
+  {
+    std::lock_guard lock(sub_mu_);
+    for (auto& [id, cb] : subscribers_) subscribers.push_back(cb);
+  }
+  for (auto& cb : subscribers) cb(event);
+}
+
+void Daemon::PublishJob(JobId id) {
+  if (id <= 0) return;
+  {
+    std::lock_guard lock(sub_mu_);
+    if (subscribers_.empty()) return;  // nobody listens: no catalog read
+  }
+  auto job = catalog_.GetJob(id);
+  if (job.ok()) Publish(ApiEvent{"job", JobToJson(*job)});
+}
+
+int64_t Daemon::Subscribe(std::function<void(const ApiEvent&)> callback) {
+  std::lock_guard lock(sub_mu_);
+  const int64_t id = next_subscriber_++;
+  subscribers_[id] = std::move(callback);
+  return id;
+}
+
+void Daemon::Unsubscribe(int64_t id) {
+  std::lock_guard lock(sub_mu_);
+  subscribers_.erase(id);
+}
+
+Result<JobId> Daemon::EnqueueRequest(JobRequest request, const Actor& actor, const std::string& audit_action) {
+  Result<JobId> id = Status::Aborted("not queued");
+  {
+    std::lock_guard lock(mu_);
+    id = scheduler_->Enqueue(std::move(request));
+    RefreshViews();
+    wake_ = true;
+  }
+  cv_.notify_all();
+  if (id.ok()) {
+    PublishJob(*id);
+    // The server records the request in the audit log; the job names who asked.
+    (void)catalog_.AppendLog(*id, {LogLine{0, 0, LogLevel::kInfo, audit_action + " requested by " + actor.name}});
+  }
+  return id;
+}
+
+}  // namespace cairn
