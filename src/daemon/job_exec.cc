@@ -184,9 +184,12 @@ class Job {
   }
 
   // Every target's points for the daemon's cache (picks up points written by
-  // the CLI or other hosts); a target that cannot be read is named.
+  // the CLI or other hosts); a target that cannot be read is named, and its
+  // cached points stay: a repository that is not there (an unmounted disk)
+  // is not a repository without points. A target never written to is
+  // "missing" too; the alerts tell the two apart by what the cache holds.
   int Sync() {
-    Json unreachable = Json::object();
+    Json unreachable = Json::object(), missing = Json::object();
     for (TargetConfig t : config_.targets) {
       if (!spec_.targets.empty() && std::find(spec_.targets.begin(), spec_.targets.end(), t.name) == spec_.targets.end())
         continue;
@@ -194,14 +197,12 @@ class Job {
       auto target = OpenTarget(t);
       auto points = target.ok() ? (*target)->List("") : Result<std::vector<RestorePoint>>(target.status());
       if (!points.ok()) {
-        // A repository never written to has no points yet: not a problem.
-        if (!points.status().IsNotFound()) unreachable[t.name] = points.status().message();
-        else Points(t.name, "", /*replace=*/true, {});
+        (points.status().IsNotFound() ? missing : unreachable)[t.name] = points.status().message();
         continue;
       }
       Points(t.name, "", /*replace=*/true, *points);
     }
-    return Finish("succeeded", Status::Ok(), {{"unreachable", unreachable}});
+    return Finish("succeeded", Status::Ok(), {{"unreachable", unreachable}, {"missing", missing}});
   }
 
   const JobSpec& spec_;
