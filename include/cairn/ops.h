@@ -118,6 +118,38 @@ struct TargetCheckResult {
 Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target, bool read_data,
                                                     const OpHooks& hooks);
 
+// --- restore drills (docs/verification.md) ------------------------------------------
+
+struct DrillRequest {
+  std::string service;
+  std::string point = "latest";  // as for restore
+  std::string target;            // read from this target; "" = the first that holds it
+};
+
+struct DrillRun {
+  ServicePoint point;
+  std::string target;         // where the point was read from
+  bool passed = false;
+  std::string failure;        // the first problem, named ("" when passed)
+  std::string check;          // what the engine's own consistency check said
+  FingerprintDiff validation;
+  double duration_s = 0;      // restore start to checked: the measured RTO
+  std::string summary;        // what was restored where
+};
+
+// Proves a restore point restorable without touching the service: restores
+// it into a scratch instance (a throwaway server on a free loopback port, or
+// a scratch directory), validates it against the backup's fingerprint, runs
+// the engine's own consistency check, measures the time, and tears it all
+// down, on failure and cancellation too. A drill that ran but found a
+// problem is a DrillRun with passed = false; an error Status means it could
+// not be attempted (no such point, the type has no drills, cancelled).
+Result<DrillRun> DrillService(const Config& config, const DrillRequest& request, const OpHooks& hooks);
+// Stops the servers and removes the scratch directories that drills of
+// `service` killed half-way left behind (every drill starts with this).
+Status CleanDrillLeftovers(const Config& config, const std::string& service, const OpHooks& hooks);
+Json DrillRunToJson(const DrillRun& run);
+
 // --- a point's files (browsing and downloading from the dashboard) ----------------
 
 struct PointFileEntry {

@@ -114,6 +114,23 @@ struct FingerprintDiff {
 std::vector<std::string> InexactReasons(const Json& fingerprint);
 FingerprintDiff CompareFingerprints(const Json& expected, const Json& actual);
 
+// Where and how a restore drill restores a point instead of the service
+// (docs/verification.md). Made by Source::PrepareDrill inside a scratch
+// directory the drill owns; everything the drill starts lives below it, so
+// the drill's teardown (stop every process working in it, remove it) needs
+// nothing from the source, even after a kill.
+struct DrillSandbox {
+  ServiceConfig service;          // the scratch instance as a service to restore into (empty type: the service's own)
+  RestoreMode mode = RestoreMode::kNewInstance;
+  std::string new_name;           // new-instance: the place, absolute, inside the scratch directory
+  std::string volumes_new_name;   // where the service's volumes go, absolute, inside it
+  int port = 0;                   // new-instance servers: a free loopback port
+  // The engine's own consistency check of the restored data (pg_amcheck,
+  // mariadb-check, redis-check-rdb, PRAGMA integrity_check, every file read
+  // back), run after the restore; one line on what it checked and found.
+  std::function<Result<std::string>(const RestoreOutcome& restored)> check;
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -141,6 +158,15 @@ class Source {
   // Fingerprint of the data at `locator` (a RestoreOutcome's locator; an
   // empty object means the configured live service).
   virtual Result<Json> Fingerprint(const Json& locator) = 0;
+  // Sets up a scratch instance in `scratch_dir` (empty, owned by the drill,
+  // mode 711) for a restore drill of a point with `manifest`: a throwaway
+  // server for a logical dump, or a new-instance place for the rest. It must
+  // never point at the service itself.
+  virtual Result<DrillSandbox> PrepareDrill(const Json& manifest, const std::string& scratch_dir,
+                                            const std::function<void(const std::string&)>& log) {
+    (void)manifest, (void)scratch_dir, (void)log;
+    return Status::Unsupported("restore drills are not available for this service type");
+  }
 };
 
 // Builds the source for a service's type; InvalidArgument for unknown types

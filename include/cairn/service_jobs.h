@@ -48,6 +48,7 @@ Result<std::vector<ServicePoint>> ListServicePoints(const Config& config, const 
 struct ServiceRestoreOptions {
   RestoreMode mode = RestoreMode::kNewInstance;
   std::string new_name;
+  std::string volumes_new_name;  // new-instance: where the service's volumes go ("" = beside the originals)
   int port = 0;
   bool safety_backup = true;  // overwrite only: back up the current state first
   JobProgress* progress = nullptr;

@@ -357,6 +357,9 @@ class Catalog {
   // the counters, the points made and drill verdicts, in one transaction.
   virtual Status FinishJob(JobId id, const JobOutcome& outcome) = 0;
   virtual Result<JobRecord> GetJob(JobId id) = 0;
+  // The job without its JSON columns (request, result, progress stay null):
+  // for overviews that show a job's status and times, many at a time.
+  virtual Result<JobRecord> GetJobBrief(JobId id) = 0;
   virtual Result<Page<JobRecord>> ListJobs(const JobFilter& filter, const PageRequest& page) = 0;
   // At start-up: every job left running by a daemon that died is set
   // interrupted with `reason`; returns them as they are now. Queued jobs stay

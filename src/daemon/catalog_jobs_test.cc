@@ -95,6 +95,16 @@ TEST_F(CatalogJobsTest, LifecycleRecordsTimesStatusResultAndProgress) {
   EXPECT_EQ(done->bytes_added, 789u);
   EXPECT_EQ(done->point_id, "6fc69ea733a0125e");
   EXPECT_EQ(done->result["files"], 3);
+  // The brief form: everything but the JSON columns.
+  auto brief = cat().GetJobBrief(*id);
+  ASSERT_TRUE(IsOk(brief));
+  EXPECT_EQ(brief->status, JobStatus::kSucceeded);
+  EXPECT_EQ(brief->trigger, Trigger::kApi);
+  EXPECT_EQ(brief->ended_ns, done->ended_ns);
+  EXPECT_EQ(brief->point_id, done->point_id);
+  EXPECT_EQ(brief->targets, done->targets);
+  EXPECT_TRUE(brief->result.is_null());
+  EXPECT_TRUE(cat().GetJobBrief(9999).status().IsNotFound());
 
   // An ended job does not change again.
   EXPECT_EQ(cat().FinishJob(*id, out).code(), StatusCode::kInvalidArgument);

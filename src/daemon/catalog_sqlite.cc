@@ -124,8 +124,14 @@ constexpr char kJobColumns[] =
     "id, kind, service, targets, triggered_by, status, queued_ns, started_ns, ended_ns, bytes_read, bytes_added, "
     "point_id, error, result, progress, progress_ns, log_next_seq - 1, log_dropped, request, pid";
 
-Result<JobRecord> LoadJob(sql::Db& db, JobId id) {
-  CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?"));
+// kJobColumns with NULL for the JSON columns that cost a parse.
+constexpr char kJobBriefColumns[] =
+    "id, kind, service, targets, triggered_by, status, queued_ns, started_ns, ended_ns, bytes_read, bytes_added, "
+    "point_id, error, NULL, NULL, progress_ns, log_next_seq - 1, log_dropped, NULL, pid";
+
+Result<JobRecord> LoadJob(sql::Db& db, JobId id, bool brief = false) {
+  CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(std::string("SELECT ") + (brief ? kJobBriefColumns : kJobColumns) +
+                                                  " FROM jobs WHERE id = ?"));
   st.Bind(id);
   CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Status::NotFound("job " + std::to_string(id) + " does not exist");
@@ -352,6 +358,10 @@ Status SqliteCatalog::FinishJob(JobId id, const JobOutcome& outcome) {
 
 Result<JobRecord> SqliteCatalog::GetJob(JobId id) {
   return Read([&](sql::Db& db) { return LoadJob(db, id); });
+}
+
+Result<JobRecord> SqliteCatalog::GetJobBrief(JobId id) {
+  return Read([&](sql::Db& db) { return LoadJob(db, id, /*brief=*/true); });
 }
 
 Result<Page<JobRecord>> SqliteCatalog::ListJobs(const JobFilter& filter, const PageRequest& page) {

@@ -52,6 +52,7 @@ class SqliteCatalog final : public Catalog {
   Status UpdateProgress(JobId id, const Json& progress) override;
   Status FinishJob(JobId id, const JobOutcome& outcome) override;
   Result<JobRecord> GetJob(JobId id) override;
+  Result<JobRecord> GetJobBrief(JobId id) override;
   Result<Page<JobRecord>> ListJobs(const JobFilter& filter, const PageRequest& page) override;
   Result<std::vector<JobRecord>> MarkInterrupted(const std::string& reason) override;
   Result<std::vector<JobCount>> CountJobs() override;

@@ -92,6 +92,11 @@ std::shared_ptr<const Config> Daemon::config() const {
   return config_;
 }
 
+std::shared_ptr<const std::map<std::string, ServiceSchedules>> Daemon::schedules() const {
+  std::lock_guard lock(mu_);
+  return schedules_;
+}
+
 std::vector<Task> Daemon::TasksFor(const Config& config) const {
   std::vector<Task> tasks;
   for (const ServiceConfig& s : config.services) {
@@ -118,6 +123,9 @@ std::vector<Task> Daemon::TasksFor(const Config& config) const {
 Status Daemon::ApplyConfig(Config config) {
   auto shared = std::make_shared<const Config>(std::move(config));
   CAIRN_RETURN_IF_ERROR(scheduler_->SetTasks(TasksFor(*shared)));
+  auto schedules = std::make_shared<std::map<std::string, ServiceSchedules>>();
+  for (const ServiceConfig& s : shared->services) (*schedules)[s.name] = ServiceSchedules::Of(s);
+  schedules_ = std::move(schedules);
   scheduler_->SetMaxConcurrentJobs(shared->server.max_concurrent_jobs);
   config_ = std::move(shared);
   config_error_.clear();

@@ -24,6 +24,7 @@
 #include "daemon/catalog.h"
 #include "daemon/catalog_scheduler_store.h"
 #include "daemon/daemon_api.h"
+#include "daemon/health.h"
 #include "daemon/job_runner.h"
 #include "daemon/scheduler.h"
 
@@ -122,6 +123,7 @@ class Daemon : public DaemonApi {
   struct FileSource;
   Result<FileSource> ResolveFiles(const std::string& service, const std::string& point);
   Result<std::shared_ptr<const Config>> RequireConfig() const;
+  std::shared_ptr<const std::map<std::string, ServiceSchedules>> schedules() const;
 
   DaemonOptions options_;
   Catalog& catalog_;
@@ -135,6 +137,8 @@ class Daemon : public DaemonApi {
   bool wake_ = false;
   std::unique_ptr<Scheduler> scheduler_;
   std::shared_ptr<const Config> config_;
+  // Every service's parsed schedules, made with config_ (parsing reads time zones).
+  std::shared_ptr<const std::map<std::string, ServiceSchedules>> schedules_;
   std::string config_error_;
   int64_t config_loaded_ns_ = 0, config_mtime_ns_ = 0;
   int64_t next_sync_ns_ = 0;

@@ -108,6 +108,12 @@ Status ForEachNewest(Fetch fetch, Each each) {
 
 struct Daemon::ServiceContext {
   std::shared_ptr<const Config> config;
+  std::shared_ptr<const std::map<std::string, ServiceSchedules>> schedules;
+  const ServiceSchedules& Of(const ServiceConfig& s) const {
+    static const ServiceSchedules kNone;
+    auto it = schedules->find(s.name);
+    return it == schedules->end() ? kNone : it->second;
+  }
   Views views;
   std::map<std::string, ServiceOverview> overview;
   std::map<std::string, int64_t> alerts_open;    // by service
@@ -144,6 +150,7 @@ double Daemon::P95BackupSeconds(const std::string& service) {
 Result<Daemon::ServiceContext> Daemon::LoadServiceContext() {
   ServiceContext ctx;
   CAIRN_ASSIGN_OR_RETURN(ctx.config, RequireConfig());
+  ctx.schedules = schedules();
   ctx.views = views();
   ctx.now_ns = clock_->NowNs();
   CAIRN_ASSIGN_OR_RETURN(std::vector<ServiceOverview> overview, catalog_.ServicesOverview());
@@ -172,7 +179,7 @@ Json Daemon::ServiceJson(const ServiceConfig& s, const ServiceContext& ctx) {
                       ? Json(FormatTime(task->second.next_runs_ns.front()))
                       : Json(nullptr);
   const double p95 = P95BackupSeconds(s.name);
-  const int64_t freshness = FreshnessNs(s, p95, ctx.now_ns);
+  const int64_t freshness = FreshnessNs(s, ctx.Of(s), p95, ctx.now_ns);
   j["freshness_s"] = freshness ? Json(static_cast<double>(freshness) / 1e9) : Json(nullptr);
 
   HealthInputs in;
@@ -204,7 +211,7 @@ Json Daemon::ServiceJson(const ServiceConfig& s, const ServiceContext& ctx) {
   }
   j["last_job"] = nullptr;
   if (last_job) {
-    auto job = catalog_.GetJob(last_job);
+    auto job = catalog_.GetJobBrief(last_job);
     if (job.ok())
       j["last_job"] = {{"id", job->id},
                        {"kind", ToString(job->kind)},
@@ -219,7 +226,7 @@ Json Daemon::ServiceJson(const ServiceConfig& s, const ServiceContext& ctx) {
     auto job = catalog_.GetJob(a->second);
     if (job.ok() && !IsFinal(job->status)) j["running_job"] = JobToJson(*job);
   }
-  ServiceHealth h = ComputeHealth(s, in);
+  ServiceHealth h = ComputeHealth(s, ctx.Of(s), in);
   j["health"] = {{"state", ToString(h.state)},
                  {"recent", {{"ok", h.recent.ok}, {"detail", h.recent.detail}}},
                  {"complete", {{"ok", h.complete.ok}, {"detail", h.complete.detail}}},
@@ -269,7 +276,7 @@ Result<Json> Daemon::GetService(const std::string& name) {
   for (const std::string& t : s->targets)
     if (const TargetConfig* tc = ctx.config->FindTarget(t)) retention[t] = RetentionJson(tc->retention);
   j["retention"] = retention;
-  if (auto v = VerifySchedule(*s)) {
+  if (ctx.Of(*s).verify) {
     j["verify"] = s->verify.is_object() ? s->verify : Json{{"every", "1d"}};
   } else {
     j["verify"] = nullptr;
@@ -351,6 +358,7 @@ Result<Json> Daemon::Calendar(int days, const std::string& time_zone) {
   auto tz = TimeZone::Load(time_zone.empty() ? "UTC" : time_zone);
   if (!tz.ok()) return Status::InvalidArgument("tz: " + tz.status().message());
   const Views v = views();
+  const auto ctx_schedules = schedules();
   const int64_t now = clock_->NowNs();
   // Day boundaries in the zone, as UTC ns: [starts[i], starts[i+1]).
   const int64_t today_local = tz->ToLocal(now / kSecond);
@@ -394,7 +402,8 @@ Result<Json> Daemon::Calendar(int days, const std::string& time_zone) {
           if (d >= 0 && (j.status == JobStatus::kFailed || j.status == JobStatus::kInterrupted)) failed[d] = true;
           return true;
         }));
-    std::optional<Schedule> schedule = BackupSchedule(s);
+    const std::optional<Schedule>& schedule = ctx_schedules->count(s.name) ? ctx_schedules->at(s.name).backup
+                                                                           : std::optional<Schedule>();
     const auto task = v.tasks.find("backup:" + s.name);
     const int64_t anchor = task != v.tasks.end() && task->second.state.anchor_ns ? *task->second.state.anchor_ns : 0;
     for (int d = 0; d < days; ++d) {

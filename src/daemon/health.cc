@@ -66,17 +66,18 @@ int64_t SchedulePeriodNs(const Schedule& schedule, int64_t now_ns) {
   return second ? *second - *first : 0;
 }
 
-int64_t FreshnessNs(const ServiceConfig& service, double p95_backup_s, int64_t now_ns) {
+int64_t FreshnessNs(const ServiceConfig& service, const ServiceSchedules& schedules, double p95_backup_s,
+                    int64_t now_ns) {
   if (service.freshness_ns > 0) return service.freshness_ns;
-  auto schedule = BackupSchedule(service);
+  const std::optional<Schedule>& schedule = schedules.backup;
   if (!schedule) return 0;
   const int64_t period = SchedulePeriodNs(*schedule, now_ns);
   return period > 0 ? Slack(period, p95_backup_s) + schedule->jitter_ns() : 0;
 }
 
-ServiceHealth ComputeHealth(const ServiceConfig& service, const HealthInputs& in) {
+ServiceHealth ComputeHealth(const ServiceConfig& service, const ServiceSchedules& schedules, const HealthInputs& in) {
   ServiceHealth h;
-  const int64_t freshness = FreshnessNs(service, in.p95_backup_s, in.now_ns);
+  const int64_t freshness = FreshnessNs(service, schedules, in.p95_backup_s, in.now_ns);
   const std::string rule = service.freshness_ns > 0 ? "freshness " + FormatDuration(service.freshness_ns)
                            : freshness > 0          ? "due every " + FormatAge(freshness) + " by the schedule"
                                                     : "no schedule or freshness set";
@@ -116,7 +117,7 @@ ServiceHealth ComputeHealth(const ServiceConfig& service, const HealthInputs& in
   }
 
   // verified
-  auto verify = VerifySchedule(service);
+  const std::optional<Schedule>& verify = schedules.verify;
   if (in.drill && in.drill->success_ns > 0) {
     h.verified_at_ns = in.drill->success_ns;
     h.verified_duration_s = in.drill->success_duration_s;

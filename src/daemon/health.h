@@ -56,17 +56,24 @@ struct HealthInputs {
 
 // The service's schedule and restore-drill schedule as configured (nullopt =
 // none). Restore drills default to daily for databases and off for volumes;
-// `verify: false` turns them off.
+// `verify: false` turns them off. Parsing reads time zone files: callers
+// keep the result (ServiceSchedules) rather than parse per request.
 std::optional<Schedule> BackupSchedule(const ServiceConfig& service);
 std::optional<Schedule> VerifySchedule(const ServiceConfig& service);
+
+struct ServiceSchedules {
+  std::optional<Schedule> backup, verify;
+  static ServiceSchedules Of(const ServiceConfig& service) { return {BackupSchedule(service), VerifySchedule(service)}; }
+};
 // The gap between fires: the interval, or for cron the gap between the next
 // two fires after `now_ns`.
 int64_t SchedulePeriodNs(const Schedule& schedule, int64_t now_ns);
 // How old the newest good point may be (0 = no rule: neither freshness nor
 // a schedule).
-int64_t FreshnessNs(const ServiceConfig& service, double p95_backup_s, int64_t now_ns);
+int64_t FreshnessNs(const ServiceConfig& service, const ServiceSchedules& schedules, double p95_backup_s,
+                    int64_t now_ns);
 
-ServiceHealth ComputeHealth(const ServiceConfig& service, const HealthInputs& in);
+ServiceHealth ComputeHealth(const ServiceConfig& service, const ServiceSchedules& schedules, const HealthInputs& in);
 
 // "12 min", "3 h", "2 d": for details and alert messages.
 std::string FormatAge(int64_t ns);

@@ -42,7 +42,8 @@ struct JobRunner::Running {
   std::mutex mu;
   pid_t pid = 0;
   bool cancel_requested = false;
-  bool done = false;
+  bool done = false;    // the process ended and its outcome is recorded
+  bool exited = false;  // on_end returned too: the thread may be joined without waiting
   int64_t kill_at_ns = 0;  // SIGKILL due (0 = none)
   Json progress;
   // For the rate behind eta_s: when the current phase's progress began.
@@ -65,14 +66,15 @@ void JobRunner::Launch(const JobSpec& spec, std::function<void(JobId, JobStatus)
   std::vector<std::thread> finished;
   {
     std::lock_guard lock(mu_);
-    // Join the threads of jobs that ended since the last launch.
+    // Join the threads of jobs that ended since the last launch: only those
+    // whose on_end returned, since the caller may hold a lock on_end takes.
     for (auto it = running_.begin(); it != running_.end();) {
-      bool done;
+      bool exited;
       {
         std::lock_guard job_lock(it->second->mu);
-        done = it->second->done;
+        exited = it->second->exited;
       }
-      if (done) {
+      if (exited) {
         finished.push_back(std::move(it->second->thread));
         it = running_.erase(it);
       } else {
@@ -80,7 +82,14 @@ void JobRunner::Launch(const JobSpec& spec, std::function<void(JobId, JobStatus)
       }
     }
     if (stopping_) {
-      if (on_end) on_end(spec.id, JobStatus::kCancelled);
+      // Not on_end: the caller may hold a lock it takes. The daemon is going
+      // away; the job ends here, recorded.
+      if (!spec.sync) {
+        JobOutcome outcome;
+        outcome.status = JobStatus::kCancelled;
+        outcome.error = "the daemon was stopping when this job was due to start";
+        (void)catalog_.FinishJob(spec.id, outcome);
+      }
       return;
     }
     running_[spec.sync ? next_sync_key_-- : spec.id] = job;
@@ -324,6 +333,8 @@ void JobRunner::RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function
   }
   if (!spec.sync) Publish("job", {{"id", id}});
   if (on_end) on_end(id, outcome.status);
+  std::lock_guard lock(job->mu);
+  job->exited = true;
 }
 
 }  // namespace cairn

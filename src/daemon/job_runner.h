@@ -40,7 +40,9 @@ class JobRunner {
   // Starts `spec`'s process on a thread of its own. `on_end(id, status)` is
   // called from that thread once the job's final state is in the catalog (for
   // a sync spec: once its points are). A process that cannot start ends the
-  // job failed at once.
+  // job failed at once. Launch may be called with a lock held that on_end
+  // takes: it never waits for an on_end, and never calls one itself (after
+  // StopAll the job is recorded cancelled instead).
   void Launch(const JobSpec& spec, std::function<void(JobId, JobStatus)> on_end);
   // Asks a running job to stop: SIGTERM to its group now, SIGKILL after the
   // grace period. NotFound when it is not running here.

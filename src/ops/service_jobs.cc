@@ -256,7 +256,9 @@ Result<ServiceRestoreResult> RestoreService(const ServiceConfig& service, const 
   Json locator = result.outcome.locator;
   if (volumes) {
     RestoreRequest vr = request;
-    if (options.mode == RestoreMode::kNewInstance) vr.new_name.clear();  // the name belongs to the service's data
+    // The name belongs to the service's data; its volumes go beside their
+    // originals unless told otherwise (a drill's scratch directory).
+    if (options.mode == RestoreMode::kNewInstance) vr.new_name = options.volumes_new_name;
     CAIRN_ASSIGN_OR_RETURN(RestoreOutcome vo, volumes->Restore(vr));
     for (auto& [k, v] : vo.locator.items()) locator[k] = v;
     result.outcome.connection[kVolumesPart] = vo.connection;

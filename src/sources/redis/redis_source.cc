@@ -499,6 +499,38 @@ class RedisSource : public Source {
     return Json{{"exact", true}, {"items", items}};
   }
 
+  // A drill starts a new redis-server on a free loopback port with the RDB
+  // in the scratch directory; redis-check-rdb then reads that file.
+  Result<DrillSandbox> PrepareDrill(const Json&, const std::string& scratch,
+                                    const std::function<void(const std::string&)>&) override {
+    DrillSandbox sb;
+    sb.mode = RestoreMode::kNewInstance;
+    sb.new_name = scratch + "/redis";
+    sb.volumes_new_name = scratch + "/volumes";
+    std::string check_rdb;
+    if (!s_.redis_server.empty() && s_.redis_server.find('/') != std::string::npos)
+      check_rdb = FindProgram((fs::path(s_.redis_server).parent_path() / "redis-check-rdb").string());
+    if (check_rdb.empty()) check_rdb = FindProgram("redis-check-rdb");
+    if (check_rdb.empty()) return Status::NotFound("redis-check-rdb is not installed (install redis-tools)");
+    sb.check = [check_rdb](const RestoreOutcome& out) -> Result<std::string> {
+      const std::string rdb = out.connection.value("dir", std::string()) + "/" + kRdbFile;
+      ProcessOptions o;
+      o.argv = {check_rdb, rdb};
+      o.stdout_mode = ProcessOptions::Output::kCapture;
+      auto p = Process::Start(std::move(o));
+      if (!p.ok()) return p.status();
+      Status st = (*p)->Wait();
+      if (!st.ok()) {
+        // redis-check-rdb reports on stdout; its last line names the problem.
+        std::string text = (*p)->captured_stdout();
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        return Status::Corruption("redis-check-rdb " + rdb + ": " + text.substr(text.rfind('\n') + 1));
+      }
+      return "redis-check-rdb: " + rdb + " is OK";
+    };
+    return sb;
+  }
+
  private:
   Result<std::string> FindCli() {
     std::string cli;

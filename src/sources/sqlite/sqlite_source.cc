@@ -726,6 +726,23 @@ class SqliteSource : public Source {
     return out;
   }
 
+  // A drill restores a new instance into the scratch directory and runs
+  // SQLite's own integrity check on it.
+  Result<DrillSandbox> PrepareDrill(const Json&, const std::string& scratch,
+                                    const std::function<void(const std::string&)>&) override {
+    DrillSandbox sb;
+    sb.mode = RestoreMode::kNewInstance;
+    sb.new_name = scratch + "/" + fs::path(path_).filename().string();
+    sb.volumes_new_name = scratch + "/volumes";
+    sb.check = [](const RestoreOutcome& out) -> Result<std::string> {
+      const std::string path = out.locator.value("path", std::string());
+      if (path.empty()) return Status::Corruption("the restore did not say where the database is");
+      CAIRN_RETURN_IF_ERROR(CheckIntegrity(path));
+      return std::string("PRAGMA integrity_check: ok");
+    };
+    return sb;
+  }
+
   // A restore killed half-way leaves its copy beside the database.
   Status CleanLeftovers(const std::function<void(const std::string&)>& log) override {
     const fs::path p(path_);

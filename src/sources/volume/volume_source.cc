@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -191,6 +192,40 @@ class VolumeSource : public Source {
     }
     out.locator[part_] = mapping;
     return out;
+  }
+
+  // A drill restores a new instance into the scratch directory and reads
+  // every file back (the restore already checked each block against its id).
+  Result<DrillSandbox> PrepareDrill(const Json&, const std::string& scratch,
+                                    const std::function<void(const std::string&)>&) override {
+    DrillSandbox sb;
+    sb.mode = RestoreMode::kNewInstance;
+    sb.new_name = scratch + "/files";
+    sb.check = [part = part_](const RestoreOutcome& out) -> Result<std::string> {
+      uint64_t files = 0, bytes = 0;
+      const Json mapping = out.locator.value(part, Json::object());
+      std::vector<char> buf(1 << 20);
+      for (const auto& [orig, now] : mapping.items()) {
+        std::error_code ec;
+        std::vector<std::string> regular;
+        if (fs::is_regular_file(fs::symlink_status(now.get<std::string>(), ec))) regular.push_back(now);
+        for (auto it = fs::recursive_directory_iterator(now.get<std::string>(), ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+          if (it->is_regular_file(ec) && !it->is_symlink(ec)) regular.push_back(it->path().string());
+        if (ec) return Status::IOError("cannot list restored " + now.get<std::string>() + ": " + ec.message());
+        for (const std::string& f : regular) {
+          const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+          if (fd < 0) return Status::FromErrno(errno, "cannot read restored " + f);
+          ssize_t n;
+          while ((n = ::read(fd, buf.data(), buf.size())) > 0) bytes += static_cast<uint64_t>(n);
+          ::close(fd);
+          if (n < 0) return Status::IOError("cannot read restored " + f);
+          ++files;
+        }
+      }
+      return "read back " + std::to_string(files) + " files (" + std::to_string(bytes) + " bytes)";
+    };
+    return sb;
   }
 
  private:
