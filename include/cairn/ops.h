@@ -112,11 +112,13 @@ Result<std::vector<ForgetTargetResult>> ForgetService(const Config& config, cons
 struct TargetCheckResult {
   std::string target;
   Status status;
+  TargetCheckReport report;  // packs there and read; the repair command on an error
 };
 
-// Integrity check of every target (or one).
-Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target, bool read_data,
-                                                    const OpHooks& hooks);
+// Integrity check of every target (or one); read_share 1 reads every byte,
+// a share below 1 that share of the packs, rotating (TargetCheckOptions).
+Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target,
+                                                    const TargetCheckOptions& options, const OpHooks& hooks);
 
 // --- restore drills (docs/verification.md) ------------------------------------------
 
@@ -133,6 +135,7 @@ struct DrillRun {
   std::string failure;        // the first problem, named ("" when passed)
   std::string check;          // what the engine's own consistency check said
   FingerprintDiff validation;
+  bool validated = false;     // whether validation ran (not when the restore failed)
   double duration_s = 0;      // restore start to checked: the measured RTO
   std::string summary;        // what was restored where
 };

@@ -20,6 +20,26 @@
 
 namespace cairn {
 
+// A scheduled integrity check that reads part of the stored data per run.
+struct TargetCheckOptions {
+  // 0 = structure only; 1 = every stored byte; between: that share, chosen
+  // so that every byte is read once per ceil(1/share) runs.
+  double read_share = 0;
+  // Which run of the rotation this is (0, 1, 2...; the caller counts).
+  int64_t rotation = 0;
+};
+
+struct TargetCheckReport {
+  uint64_t packs = 0, packs_read = 0;  // what there is, and what this run read
+  std::string repair;                  // with an error: the command(s) that repair it
+};
+
+// Run `rotation` of a read_share check reads the packs whose bucket is
+// rotation mod ceil(1/share); pack ids are hashes, so buckets are even and a
+// new pack falls into one at random.
+bool PackInRotation(const std::string& pack_hex, double read_share, int64_t rotation);
+int64_t RotationLength(double read_share);
+
 struct TargetConfig {
   std::string name;
   std::string type;              // repository | borg
@@ -86,6 +106,11 @@ class Target {
   virtual Status Compact() = 0;
   // Integrity check of the whole target; with read_data every stored byte is read.
   virtual Status Check(bool read_data) = 0;
+  // The same with a share of the data read: `options.read_share` of it per
+  // run, rotating (docs/verification.md). The default reads all of it on
+  // every rotation-th run (`1/share` runs) and none between: what a target
+  // that cannot read a subset (Borg) can do.
+  virtual Status Check(const TargetCheckOptions& options, TargetCheckReport* report);
 };
 
 Result<std::unique_ptr<Target>> OpenTarget(const TargetConfig& config);

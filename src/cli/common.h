@@ -5,11 +5,18 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <string>
+#include <atomic>
+#include <thread>
 
+#include "cairn/context.h"
 #include "cairn/repository.h"
 #include "cairn/status.h"
+#include "util/human.h"
 
 namespace cairn {
 
@@ -41,17 +48,42 @@ inline std::string OneLine(std::string s) {
   return s;
 }
 
-inline std::string HumanBytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
+// SIGINT and SIGTERM cancel `context` while this object lives: both are
+// blocked in the calling thread (and the threads it starts later) and taken by
+// one thread that calls Cancel, so nothing async-signal-unsafe runs in a
+// handler. Only the CLI uses it: it changes the process's signal mask.
+class CancelOnSignals {
+ public:
+  explicit CancelOnSignals(OpContext* context) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this, context] {
+      int sig = 0;
+      if (sigwait(&set_, &sig) == 0 && !stopping_.load()) context->Cancel("cancelled");
+    });
   }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-  return buf;
-}
+  ~CancelOnSignals() {
+    // Wake the waiting thread with a signal to ourselves; it sees stopping_.
+    stopping_.store(true);
+    ::kill(::getpid(), SIGTERM);
+    thread_.join();
+    // Whichever signal the thread did not take (ours, when a real one came
+    // first) is still pending: drain it before the old mask lets it through.
+    timespec zero{};
+    while (sigtimedwait(&set_, nullptr, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  CancelOnSignals(const CancelOnSignals&) = delete;
+  CancelOnSignals& operator=(const CancelOnSignals&) = delete;
+
+ private:
+  sigset_t set_{}, old_{};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
 
 // Registers backup, backups, restore, service, forget, check and copy (the
 // configuration-file commands).

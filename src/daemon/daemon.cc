@@ -11,6 +11,7 @@
 
 #include "cairn/system.h"
 #include "config/schedule.h"
+#include "daemon/daemon_json.h"
 
 namespace cairn {
 namespace {
@@ -30,6 +31,11 @@ bool IsJobProcess(int64_t pid) {
          (cmdline.size() >= 5 && cmdline.compare(cmdline.size() - 5, 5, "__job") == 0);
 }
 
+std::string RotationKey(const std::string& target) { return "check.rotation." + target; }
+
+// The alert thresholds of the configuration's `alerts:` section.
+AlertThresholds ThresholdsOf(const Config&) { return AlertThresholds{}; }
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions options, Catalog& catalog)
@@ -41,7 +47,8 @@ Daemon::Daemon(DaemonOptions options, Catalog& catalog)
                                         [this](const ApiEvent& e) {
                                           if (e.event == "job") PublishJob(e.data.value("id", JobId{0}));
                                           else Publish(e);
-                                        }}) {}
+                                        }}),
+      alerts_(catalog, clock_, [this](const AlertRecord& a, AlertEvent e) { OnAlert(a, e); }) {}
 
 Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options, Catalog& catalog) {
   if (options.cairn_binary.empty()) return Status::InvalidArgument("the daemon needs the cairn binary's path");
@@ -59,8 +66,12 @@ Status Daemon::Init() {
       std::vector<JobRecord> interrupted,
       catalog_.MarkInterrupted("the daemon stopped while this job ran (killed or crashed); the service's next job "
                                "cleans up what it left"));
-  for (const JobRecord& job : interrupted)
+  for (const JobRecord& job : interrupted) {
     if (IsJobProcess(job.pid)) ::kill(-static_cast<pid_t>(job.pid), SIGKILL);
+    // A drill's scratch servers outlive its process: stop them now.
+    if (job.kind == JobKind::kDrill && !job.service.empty())
+      (void)catalog_.AppendLog(job.id, runner_.CleanUpDrill(options_.config_path, job.service));
+  }
   SchedulerOptions so;
   so.max_concurrent_jobs = config.server.max_concurrent_jobs;
   CAIRN_ASSIGN_OR_RETURN(scheduler_, Scheduler::Open(&store_, clock_, so));
@@ -71,6 +82,7 @@ Status Daemon::Init() {
     StartSync();
   }
   loop_ = std::thread(&Daemon::Loop, this);
+  alerts_thread_ = std::thread(&Daemon::AlertLoop, this);
   return Status::Ok();
 }
 
@@ -84,6 +96,7 @@ void Daemon::Stop() {
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  if (alerts_thread_.joinable()) alerts_thread_.join();
   runner_.StopAll();
 }
 
@@ -104,6 +117,9 @@ std::vector<Task> Daemon::TasksFor(const Config& config) const {
       auto schedule = ParseSchedule(s.schedule, "service " + s.name + ": schedule");
       if (schedule.ok()) tasks.push_back(BackupTask(s.name, s.targets, *schedule));
     }
+    // Restore drills: `verify:` or the type's default (daily for databases).
+    if (auto verify = VerifySchedule(s); verify && !s.targets.empty())
+      tasks.push_back(VerifyTask(s.name, s.targets.front(), *verify));
   }
   for (const TargetConfig& t : config.targets) {
     if (!t.prune.is_null()) {
@@ -221,17 +237,24 @@ JobSpec Daemon::SpecFor(const Job& job) const {
       if (const TargetConfig* tc = config_->FindTarget(t)) any_retention = any_retention || !tc->retention.Empty();
     if (scheduled && any_retention) spec.args["forget_after"] = true;
   }
+  // Rotating read-data checks: which run of the rotation this is; the count
+  // moves on when a check succeeds, so a failed run reads the same packs again.
+  if (spec.kind == JobKind::kCheck && !spec.targets.empty()) {
+    auto n = catalog_.GetSetting(RotationKey(spec.targets.front()));
+    spec.args["rotation"] = n.ok() && n->has_value() ? std::strtoll((*n)->c_str(), nullptr, 10) : 0;
+  }
   return spec;
 }
 
 void Daemon::LaunchStarted(const std::vector<Job>& jobs) {
   for (const Job& job : jobs) {
-    runner_.Launch(SpecFor(job), [this](JobId id, JobStatus status) { OnJobEnd(id, status); });
+    runner_.Launch(SpecFor(job), [this](JobId id, const JobOutcome& outcome) { OnJobEnd(id, outcome); });
     PublishJob(job.id);
   }
 }
 
-void Daemon::OnJobEnd(JobId id, JobStatus status) {
+void Daemon::OnJobEnd(JobId id, const JobOutcome& outcome) {
+  const JobStatus status = outcome.status;
   std::string service;
   {
     std::lock_guard lock(mu_);
@@ -247,7 +270,33 @@ void Daemon::OnJobEnd(JobId id, JobStatus status) {
   }
   cv_.notify_all();
   PublishJob(id);
+  if (auto job = catalog_.GetJob(id); job.ok()) {
+    if (job->kind == JobKind::kCheck && status == JobStatus::kSucceeded && !job->targets.empty()) {
+      auto n = catalog_.GetSetting(RotationKey(job->targets.front()));
+      const int64_t current = n.ok() && n->has_value() ? std::strtoll((*n)->c_str(), nullptr, 10) : 0;
+      (void)catalog_.PutSetting(RotationKey(job->targets.front()), std::to_string(current + 1));
+    }
+    auto c = config();
+    alerts_.JobEnded(*job, c ? ThresholdsOf(*c) : AlertThresholds{});
+  }
   if (!service.empty()) Publish(ApiEvent{"service", {{"name", service}}});
+}
+
+void Daemon::AlertLoop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    auto c = config_;
+    auto s = schedules_;
+    lock.unlock();
+    if (c && s) alerts_.Evaluate(*c, *s, ThresholdsOf(*c));
+    lock.lock();
+    cv_.wait_for(lock, std::chrono::nanoseconds(options_.alert_interval_ns), [&] { return stop_; });
+  }
+}
+
+void Daemon::OnAlert(const AlertRecord& alert, AlertEvent event) {
+  Publish(ApiEvent{"alert", AlertToJson(alert)});
+  if (!alert.service.empty()) Publish(ApiEvent{"service", {{"name", alert.service}}});
 }
 
 void Daemon::StartSync() {
@@ -256,7 +305,8 @@ void Daemon::StartSync() {
   JobSpec spec;
   spec.sync = true;
   spec.config_path = options_.config_path;
-  runner_.Launch(spec, [this](JobId, JobStatus) {
+  runner_.Launch(spec, [this](JobId, const JobOutcome& outcome) {
+    if (outcome.status == JobStatus::kSucceeded) alerts_.SyncEnded(outcome.result);
     {
       std::lock_guard lock(mu_);
       sync_running_ = false;

@@ -21,6 +21,7 @@
 #include "cairn/clock.h"
 #include "cairn/config.h"
 #include "cairn/ops.h"
+#include "daemon/alerts.h"
 #include "daemon/catalog.h"
 #include "daemon/catalog_scheduler_store.h"
 #include "daemon/daemon_api.h"
@@ -37,6 +38,7 @@ struct DaemonOptions {
   int64_t sync_interval_ns = 600'000'000'000;   // re-list every target's points (other hosts, the CLI)
   int64_t config_poll_ns = 2'000'000'000;       // how often the file's mtime is looked at
   int64_t cancel_grace_ns = 10'000'000'000;     // SIGTERM, then SIGKILL
+  int64_t alert_interval_ns = 15'000'000'000;   // how often the condition alert rules are judged
 };
 
 class Daemon : public DaemonApi {
@@ -97,7 +99,13 @@ class Daemon : public DaemonApi {
   std::vector<Task> TasksFor(const Config& config) const;
   void LaunchStarted(const std::vector<Job>& jobs);  // requires mu_
   JobSpec SpecFor(const Job& job) const;             // requires mu_
-  void OnJobEnd(JobId id, JobStatus status);
+  void OnJobEnd(JobId id, const JobOutcome& outcome);
+  // Judges the condition alert rules every alert_interval_ns (its own
+  // thread: the rules read the catalog and file systems, never under mu_).
+  void AlertLoop();
+  // An alert opened or resolved: published to the API's subscribers and
+  // handed to the notifier.
+  void OnAlert(const AlertRecord& alert, AlertEvent event);
   void StartSync();                                   // requires mu_
   void Publish(const ApiEvent& event);
   void PublishJob(JobId id);
@@ -145,6 +153,8 @@ class Daemon : public DaemonApi {
   bool sync_running_ = false;
   int64_t started_ns_ = 0;
   std::thread loop_;
+  AlertEngine alerts_;
+  std::thread alerts_thread_;
 
   mutable std::mutex views_mu_;
   Views views_;

@@ -28,6 +28,7 @@ class Job {
       case JobKind::kForget: return Forget();
       case JobKind::kPrune: return Prune();
       case JobKind::kCheck: return Check();
+      case JobKind::kDrill: return Drill();
       default: return Fail(Status::Unsupported(std::string("jobs of kind ") + std::string(ToString(spec_.kind)) +
                                                " are not run by this cairn"));
     }
@@ -168,19 +169,62 @@ class Job {
     return first.ok() ? Finish("succeeded", first, result) : Finish("failed", first, result);
   }
 
+  // A scheduled check reads `read_data` of the packs per run, rotating: the
+  // daemon numbers the runs (args.rotation) so that every pack is read once
+  // per ceil(1/share) runs.
   int Check() {
-    const bool read_data = spec_.args.value("read_data", 0.0) > 0.0;
+    TargetCheckOptions options;
+    options.read_share = spec_.args.value("read_data", 0.0);
+    options.rotation = spec_.args.value("rotation", int64_t{0});
     Json result = Json::object();
     Status first;
     for (const std::string& name : spec_.targets) {
-      auto checked = CheckTargets(config_, name, read_data, hooks_);
+      auto checked = CheckTargets(config_, name, options, hooks_);
       if (!checked.ok()) return Fail(checked.status());
       for (const auto& c : *checked) {
-        result[c.target] = c.status.ok() ? Json("ok") : Json(c.status.message());
+        result[c.target] = {{"status", c.status.ok() ? "ok" : "failed"},
+                            {"error", c.status.ok() ? Json(nullptr) : Json(c.status.message())},
+                            {"packs", c.report.packs},
+                            {"packs_read", c.report.packs_read},
+                            {"read_share", options.read_share},
+                            {"rotation", options.rotation},
+                            {"repair", c.report.repair.empty() ? Json(nullptr) : Json(c.report.repair)}};
+        if (c.status.ok())
+          Log("info", "target " + c.target + ": " + std::to_string(c.report.packs_read) + " of " +
+                          std::to_string(c.report.packs) + " packs read, no errors");
         if (!c.status.ok() && first.ok()) first = c.status;
       }
     }
     return first.ok() ? Finish("succeeded", first, result) : Finish("failed", first, result);
+  }
+
+  // A restore drill; with args.cleanup only the leftovers of a drill that
+  // was killed (the runner asks for this when a drill died without a result).
+  int Drill() {
+    if (spec_.args.value("cleanup", false)) {
+      Status st = CleanDrillLeftovers(config_, spec_.service, hooks_);
+      return st.ok() ? Finish("succeeded", st, Json::object()) : Fail(st);
+    }
+    DrillRequest request;
+    request.service = spec_.service;
+    request.point = spec_.args.value("point", "latest");
+    request.target = spec_.args.value("target", "");
+    auto run = DrillService(config_, request, hooks_);
+    if (!run.ok() && run.status().IsNotFound() && request.point == "latest") {
+      // A scheduled drill before the first backup: nothing to prove yet
+      // (the backup's own alerts say why there is no point).
+      Log("info", "no restore point to verify yet: " + run.status().message());
+      return Finish("succeeded", Status::Ok(), {{"skipped", "no restore point to verify yet"}});
+    }
+    if (!run.ok()) return Fail(run.status());
+    Json result = DrillRunToJson(*run);
+    Json drill = {{"target", run->target},
+                  {"passed", run->passed},
+                  {"duration_s", run->duration_s},
+                  {"details", {{"check", run->check}, {"failure", result["failure"]}, {"summary", run->summary}}}};
+    Json extra = {{"point_id", run->point.point.id}, {"bytes_read", run->point.point.size}, {"drill", drill}};
+    if (!run->passed) return Finish("failed", Status::Corruption("restore drill failed: " + run->failure), result, extra);
+    return Finish("succeeded", Status::Ok(), result, extra);
   }
 
   // Every target's points for the daemon's cache (picks up points written by

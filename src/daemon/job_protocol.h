@@ -10,7 +10,8 @@
 //   {"event":"removed","target":"local","service":"app","point_ids":["..."]}
 //   {"event":"result","status":"succeeded|partial|failed|cancelled","error":null|"...",
 //    "point_id":"...","bytes_read":0,"bytes_added":0,"result":{...},
-//    "targets":[{"target","status","error","point_id","size","added"}]}
+//    "targets":[{"target","status","error","point_id","size","added"}],
+//    "drill":{"target","passed","duration_s","details":{...}}}              drills only
 //
 // SIGTERM to the job's process group cancels it (the job stops at its next
 // checkpoint and reports "cancelled"); the daemon follows with SIGKILL after a

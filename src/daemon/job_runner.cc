@@ -59,7 +59,7 @@ void JobRunner::Publish(const std::string& event, const Json& data) {
   if (options_.publish) options_.publish(ApiEvent{event, data});
 }
 
-void JobRunner::Launch(const JobSpec& spec, std::function<void(JobId, JobStatus)> on_end) {
+void JobRunner::Launch(const JobSpec& spec, std::function<void(JobId, const JobOutcome&)> on_end) {
   auto job = std::make_shared<Running>();
   job->id = spec.id;
   job->sync = spec.sync;
@@ -156,7 +156,7 @@ void JobRunner::StopAll() {
   running_.clear();
 }
 
-void JobRunner::RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function<void(JobId, JobStatus)> on_end) {
+void JobRunner::RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function<void(JobId, const JobOutcome&)> on_end) {
   const JobId id = spec.id;
   JobOutcome outcome;
   outcome.status = JobStatus::kFailed;
@@ -297,6 +297,19 @@ void JobRunner::RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function
             to.added = t.value("added", uint64_t{0});
             outcome.targets.push_back(std::move(to));
           }
+          if (e.contains("drill") && e["drill"].is_object() && !outcome.point_id.empty()) {
+            const Json& d = e["drill"];
+            DrillRecord drill;
+            drill.service = spec.service;
+            drill.point_id = outcome.point_id;
+            drill.target = d.value("target", "");
+            drill.job = id;
+            drill.verified_ns = NowNs();
+            drill.duration_s = d.value("duration_s", 0.0);
+            drill.outcome = d.value("passed", false) ? DrillOutcome::kPassed : DrillOutcome::kFailed;
+            drill.details = d.value("details", Json::object());
+            outcome.drills.push_back(std::move(drill));
+          }
           if (!spec.sync && outcome.error.size())
             log(outcome.status == JobStatus::kCancelled ? LogLevel::kWarning : LogLevel::kError, outcome.error);
         }
@@ -314,6 +327,9 @@ void JobRunner::RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function
       outcome.error = cancelled ? "cancelled (the job process was stopped)"
                                 : "the job process ended without a result: " + exited.message();
       log(LogLevel::kError, outcome.error);
+      // A drill killed half-way may have left a server running in its scratch directory.
+      if (spec.kind == JobKind::kDrill && !spec.sync)
+        for (LogLine& l : CleanUpDrill(spec.config_path, spec.service)) log(l.level, l.text);
     }
   }
   flush_logs();
@@ -332,9 +348,45 @@ void JobRunner::RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function
     job->done = true;
   }
   if (!spec.sync) Publish("job", {{"id", id}});
-  if (on_end) on_end(id, outcome.status);
+  if (on_end) on_end(id, outcome);
   std::lock_guard lock(job->mu);
   job->exited = true;
+}
+
+std::vector<LogLine> JobRunner::CleanUpDrill(const std::string& config_path, const std::string& service) {
+  std::vector<LogLine> lines;
+  JobSpec spec;
+  spec.kind = JobKind::kDrill;
+  spec.config_path = config_path;
+  spec.service = service;
+  spec.args = {{"cleanup", true}};
+  ProcessOptions o;
+  o.argv = {options_.cairn_binary, "__job"};
+  o.stdin_pipe = true;
+  o.stdout_mode = ProcessOptions::Output::kCapture;
+  o.new_process_group = true;
+  auto p = Process::Start(o);
+  if (!p.ok()) {
+    lines.push_back(LogLine{0, NowNs(), LogLevel::kError, "cannot clean up after the drill: " + p.status().message()});
+    return lines;
+  }
+  {
+    SigpipeGuard guard;
+    (void)WriteFully((*p)->stdin_fd(), AsBytes(spec.ToJson().dump()), -1, "job spec");
+    (*p)->CloseStdin();
+  }
+  Status st = (*p)->Wait();
+  const std::string& out = (*p)->captured_stdout();
+  for (size_t at = 0; at < out.size();) {
+    size_t nl = out.find('\n', at);
+    if (nl == std::string::npos) nl = out.size();
+    Json e = Json::parse(out.substr(at, nl - at), nullptr, false);
+    at = nl + 1;
+    if (e.is_object() && e.value("event", "") == "log")
+      lines.push_back(LogLine{0, NowNs(), LevelOf(e.value("level", "info")), "cleanup: " + e.value("text", "")});
+  }
+  if (!st.ok()) lines.push_back(LogLine{0, NowNs(), LogLevel::kError, "cleanup after the drill failed: " + st.message()});
+  return lines;
 }
 
 }  // namespace cairn

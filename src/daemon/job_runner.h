@@ -37,13 +37,13 @@ class JobRunner {
   JobRunner(Catalog& catalog, JobRunnerOptions options);
   ~JobRunner();  // StopAll
 
-  // Starts `spec`'s process on a thread of its own. `on_end(id, status)` is
+  // Starts `spec`'s process on a thread of its own. `on_end(id, outcome)` is
   // called from that thread once the job's final state is in the catalog (for
   // a sync spec: once its points are). A process that cannot start ends the
   // job failed at once. Launch may be called with a lock held that on_end
   // takes: it never waits for an on_end, and never calls one itself (after
   // StopAll the job is recorded cancelled instead).
-  void Launch(const JobSpec& spec, std::function<void(JobId, JobStatus)> on_end);
+  void Launch(const JobSpec& spec, std::function<void(JobId, const JobOutcome&)> on_end);
   // Asks a running job to stop: SIGTERM to its group now, SIGKILL after the
   // grace period. NotFound when it is not running here.
   Status Cancel(JobId id);
@@ -52,10 +52,14 @@ class JobRunner {
   size_t running() const;
   // Cancels every job and waits for all threads (daemon shutdown).
   void StopAll();
+  // Runs the cleanup of a drill of `service` that died without finishing
+  // (its scratch servers and files) in a job process, and waits for it.
+  // Returns its log lines. Also called at start-up for interrupted drills.
+  std::vector<LogLine> CleanUpDrill(const std::string& config_path, const std::string& service);
 
  private:
   struct Running;
-  void RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function<void(JobId, JobStatus)> on_end);
+  void RunJob(std::shared_ptr<Running> job, JobSpec spec, std::function<void(JobId, const JobOutcome&)> on_end);
   void Publish(const std::string& event, const Json& data);
 
   Catalog& catalog_;

@@ -37,7 +37,7 @@ TEST_F(JobRunnerTest, LaunchUnderTheLockOnEndTakesDoesNotDeadlock) {
   JobRunner runner(cat(), JobRunnerOptions{"/bin/true", 1'000'000'000, nullptr});
   std::mutex daemon_mu;
   std::atomic<int> ended{0};
-  auto on_end = [&](JobId, JobStatus) {
+  auto on_end = [&](JobId, const JobOutcome&) {
     std::lock_guard lock(daemon_mu);
     ++ended;
   };

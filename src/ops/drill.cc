@@ -140,6 +140,7 @@ Result<DrillRun> DrillService(const Config& config, const DrillRequest& request,
   }
   run.summary = restored->outcome.summary;
   run.validation = restored->validation;
+  run.validated = true;
   if (!run.validation.ok()) {
     run.failure = "validation against the backup's fingerprint failed: " + run.validation.differences.front() +
                   (run.validation.differences.size() > 1
@@ -175,7 +176,7 @@ Json DrillRunToJson(const DrillRun& run) {
           {"summary", run.summary},
           {"duration_s", run.duration_s},
           {"validation",
-           {{"ok", run.validation.ok()},
+           !run.validated ? Json(nullptr) : Json{{"ok", run.validation.ok()},
             {"exact", run.validation.exact},
             {"differences", run.validation.differences},
             {"structure_only", run.validation.structure_only}}}};

@@ -231,8 +231,8 @@ Result<std::vector<ForgetTargetResult>> ForgetService(const Config& config, cons
   return out;
 }
 
-Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target, bool read_data,
-                                                    const OpHooks& hooks) {
+Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target,
+                                                    const TargetCheckOptions& options, const OpHooks& hooks) {
   std::vector<TargetCheckResult> out;
   for (TargetConfig t : config.targets) {
     if (!target.empty() && t.name != target) continue;
@@ -240,7 +240,9 @@ Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const 
     t.context = hooks.context;
     if (hooks.progress) hooks.progress->SetPhase(Phase::kChecking, "", t.name);
     auto opened = OpenTarget(t);
-    out.push_back({t.name, opened.ok() ? (*opened)->Check(read_data) : opened.status()});
+    TargetCheckResult r{t.name, Status::Ok(), {}};
+    r.status = opened.ok() ? (*opened)->Check(options, &r.report) : opened.status();
+    out.push_back(std::move(r));
   }
   if (!target.empty() && out.empty()) return Status::NotFound("no target named '" + target + "'");
   return out;

@@ -257,7 +257,9 @@ server:
     check(operate.post("/api/v1/jobs/%d/cancel" % job["id"]).status == 409, "cancel of an ended job: 409")
     r = read.get("/api/v1/schedules")
     keys = [s["key"] for s in r.json["schedules"]]
-    check(keys == ["backup:files"], "schedules list the backup task", r)
+    check([k for k in keys if k.startswith("backup:")] == ["backup:files"], "schedules list the backup task", r)
+    check({"verify:pg", "verify:notes", "verify:slow"} <= set(keys) and "verify:files" not in keys,
+          "databases get a daily restore drill by default, volumes none", keys)
     check(read.post("/api/v1/schedules/backup:files/pause").status == 403, "read may not pause")
     r = operate.post("/api/v1/schedules/backup:files/pause")
     check(r.status == 200 and r.json["paused"] and r.json["next_runs"] == [], "operate pauses a schedule", r)
@@ -325,6 +327,37 @@ server:
     svc = read.get("/api/v1/services/split").json
     check(not svc["health"]["complete"]["ok"] and "down" in svc["health"]["complete"]["detail"],
           "health: complete names the missing target", svc["health"])
+
+    # ---------------------------------------------------------------- alerts: partial, unreachable, ack
+
+    alerts = read.get("/api/v1/alerts?state=open").json["alerts"]
+    partial = [a for a in alerts if a["rule"] == "job_failed" and a["service"] == "split" and a["target"] == "down"]
+    check(len(partial) == 1 and partial[0]["severity"] == "warning" and "missing on target down" in partial[0]["message"],
+          "a partial backup opens a warning that names the target missing the point", alerts)
+    down = [a for a in alerts if a["rule"] == "target_unreachable" and a["target"] == "down"]
+    check(len(down) == 1 and down[0]["severity"] == "critical" and down[0]["hint"],
+          "the sync's unreadable target opens a critical alert with what to do", alerts)
+    m = read.get("/metrics").raw.decode()
+    crit = len([a for a in read.get("/api/v1/alerts?state=open").json["alerts"] if a["severity"] == "critical"])
+    check(crit >= 1 and ('cairn_alerts_open{severity="critical"} %d' % crit) in m,
+          "cairn_alerts_open counts them", ([l for l in m.splitlines() if "alerts_open" in l], alerts))
+    check(read.post("/api/v1/alerts/%d/ack" % down[0]["id"]).status == 403 if down else False, "read may not ack")
+    r = operate.post("/api/v1/alerts/%d/ack" % down[0]["id"]) if down else None
+    check(r is not None and r.status == 200 and r.json["acked_at"] and r.json["acked_by"], "operate acks an alert", r)
+
+    # ---------------------------------------------------------------- a restore drill through the API
+
+    r = operate.post("/api/v1/services/notes/verify", {})
+    check(r.status == 202, "operate starts a restore drill", r)
+    job = operate.wait_job(r.json["job_id"], timeout=60)
+    check(job["status"] == "succeeded" and job["kind"] == "drill" and job["result"]["passed"]
+          and "integrity_check: ok" in job["result"]["check"], "the drill of notes passed its check", job)
+    pt = read.get("/api/v1/services/notes/backups/" + job["point_id"]).json
+    check(pt.get("verified") and pt["verified"]["outcome"] == "passed", "the point shows it was verified restorable", pt)
+    svc = read.get("/api/v1/services/notes").json
+    check(svc["health"]["verified"]["ok"], "health: verified", svc["health"])
+    check(not [a for a in read.get("/api/v1/alerts?state=open").json["alerts"] if a["rule"] == "drill_failed"],
+          "no drill alert after a passed drill")
 
     # ---------------------------------------------------------------- cancel mid-backup
 

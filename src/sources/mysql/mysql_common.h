@@ -46,6 +46,10 @@ struct Settings {
   int lock_timeout = 10;
 };
 
+// A restore drill's scratch instance (mysql_drill.cc, docs/verification.md).
+Result<DrillSandbox> PrepareDrill(const ServiceConfig& config, const Settings& s, const Json& manifest,
+                                  const std::string& scratch, const std::function<void(const std::string&)>& log);
+
 struct DbInfo {
   std::string name, charset, collation;
 };

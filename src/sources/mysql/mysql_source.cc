@@ -74,6 +74,11 @@ class MysqlSource : public Source {
     return MakeLogicalCapture(s_, std::move(c), version, std::move(parts), dump_tool);
   }
 
+  Result<DrillSandbox> PrepareDrill(const Json& manifest, const std::string& scratch,
+                                    const std::function<void(const std::string&)>& log) override {
+    return mysql::PrepareDrill(config_, s_, manifest, scratch, log);
+  }
+
   Status CheckRestore(const Json& manifest, RestoreMode mode) override {
     const Json src = manifest.value("source", Json::object());
     if (mode == RestoreMode::kOverwrite && src.is_object() && src.value("method", "") == "physical")

@@ -101,6 +101,10 @@ class PostgresSource : public Source {
 
   Result<Json> Fingerprint(const Json& locator) override;
 
+  // pg_drill.cc
+  Result<DrillSandbox> PrepareDrill(const Json& manifest, const std::string& scratch_dir,
+                                    const std::function<void(const std::string&)>& log) override;
+
  private:
   PostgresSource() = default;
 

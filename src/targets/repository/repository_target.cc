@@ -203,6 +203,31 @@ class RepositoryTarget : public Target {
     return Status::Ok();
   }
 
+  Status Check(const TargetCheckOptions& options, TargetCheckReport* out) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    CheckOptions co;
+    co.read_data = options.read_share > 0;
+    if (co.read_data && options.read_share < 1) {
+      co.choose_packs = [&](const std::vector<Id>& packs) {
+        std::vector<Id> chosen;
+        for (const Id& p : packs)
+          if (PackInRotation(p.Hex(), options.read_share, options.rotation)) chosen.push_back(p);
+        return chosen;
+      };
+    }
+    CAIRN_ASSIGN_OR_RETURN(CheckReport report, CheckRepository(*repo, co, [](const std::string&) {}));
+    if (out) {
+      out->packs = report.packs;
+      out->packs_read = report.packs_read;
+      for (const std::string& r : report.repairs) out->repair += (out->repair.empty() ? "" : "; then ") + r;
+    }
+    if (!report.errors.empty())
+      return Status::Corruption("target " + config_.name + ": " + std::to_string(report.errors.size()) +
+                                " error(s), first: " + report.errors.front() +
+                                (report.repairs.empty() ? "" : "; repair with: " + report.repairs.front()));
+    return Status::Ok();
+  }
+
  private:
   RestorePoint PointOf(const Snapshot& s) const {
     RestorePoint p;
