@@ -19,6 +19,8 @@ PACKAGES=(
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   attr acl python3 time restic borgbackup
+  # the SMTP server the email notification test sends to (src/daemon/testing/smtp_sink.py)
+  python3-aiosmtpd
   # S3 driver tests: rclone as an independent client, openssl for a TLS test
   # certificate; the S3 test server is an npm package (needs node + npm)
   rclone openssl

@@ -1,8 +1,10 @@
-// The configuration file: targets and services (docs/configuration.md,
+// The configuration file: targets, services, the daemon's server,
+// notifications and alert thresholds (docs/configuration.md,
 // examples/cairn.yaml). Parsed once at start-up into plain structs.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cairn/service.h"
@@ -23,11 +25,45 @@ struct ServerConfig {
   int max_concurrent_jobs = 1;            // jobs running at once (small machines: 1)
 };
 
+// One entry of `notifications:` (docs/notifications.md): where the daemon
+// sends alerts. Secrets stay in files named here and are read at send time,
+// so a Config never holds them.
+enum class NotificationType { kWebhook, kEmail, kCommand };
+
+struct NotificationConfig {
+  NotificationType type = NotificationType::kWebhook;
+  std::string name;                   // unique; default "<type>-<index in the list>"
+  std::string min_severity = "warning";  // "warning" | "critical"
+  std::vector<std::string> services;  // only alerts about these; empty = all
+  // webhook
+  std::string url;          // http:// or https://
+  std::string secret_file;  // first line: HMAC-SHA256 key of X-Cairn-Signature; "" = unsigned
+  // email
+  std::string smtp_url;     // smtp://host[:port] (STARTTLS) or smtps://host[:port]
+  std::string from;
+  std::vector<std::string> to;
+  std::string username;       // default: from
+  std::string password_file;  // first line: the SMTP password; "" = no authentication
+  // command
+  std::vector<std::string> command;  // argv; argv[0] is looked up on PATH unless it has a '/'
+};
+
+std::string_view ToString(NotificationType type);
+
+// The `alerts:` section: thresholds of the daemon's alert rules.
+struct AlertsConfig {
+  double small_backup_ratio = 0.5;  // a point smaller than this share of the previous one alerts
+  double disk_full_percent = 90;    // a local target's file system this full (percent) alerts
+  double stuck_factor = 3;          // a job running longer than this x its p95 duration alerts
+};
+
 struct Config {
   std::string path;                     // the file it was read from
   std::vector<TargetConfig> targets;    // in file order
   std::vector<ServiceConfig> services;  // in file order
   ServerConfig server;
+  std::vector<NotificationConfig> notifications;  // in file order (the API's test names them by index)
+  AlertsConfig alerts;
   // Things that do not stop Cairn but that the operator should fix (a file
   // holding a password that group or others can read); one line each.
   std::vector<std::string> warnings;
@@ -37,6 +73,7 @@ struct Config {
 
   const ServiceConfig* FindService(const std::string& name) const;
   const TargetConfig* FindTarget(const std::string& name) const;
+  const NotificationConfig* FindNotification(const std::string& name) const;
 };
 
 // Reads and validates a YAML configuration file, all of it, strictly: an

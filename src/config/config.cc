@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -52,7 +55,7 @@ const std::set<std::string> kSecretKeys = {"password", "s3_secret_access_key", "
 constexpr int kMaxDepth = 64;
 constexpr size_t kMaxNodes = 200000;
 
-enum class Kind { kString, kInt, kBool, kStringList, kMapping, kSize, kRetention, kAny };
+enum class Kind { kString, kInt, kNumber, kBool, kStringList, kMapping, kSize, kRetention, kAny };
 
 struct KeySpec {
   std::string key;
@@ -185,10 +188,22 @@ Result<std::vector<std::string>> StringList(const Json& v, const std::string& wh
   return out;
 }
 
+// YAML's plain "0.5" arrives as text: YamlToJson makes numbers of whole ones only.
+std::optional<double> Number(const Json& v) {
+  if (v.is_number()) return v.get<double>();
+  if (!v.is_string()) return std::nullopt;
+  const std::string t = v.get<std::string>();
+  char* end = nullptr;
+  const double d = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end != 0 || !std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
 const char* KindName(Kind k) {
   switch (k) {
     case Kind::kString: return "text";
     case Kind::kInt: return "a whole number";
+    case Kind::kNumber: return "a number";
     case Kind::kBool: return "true or false";
     case Kind::kStringList: return "a list of strings";
     case Kind::kMapping: return "a mapping";
@@ -203,6 +218,7 @@ bool HasKind(const Json& v, Kind k) {
   switch (k) {
     case Kind::kString: return v.is_string();
     case Kind::kInt: return v.is_number_integer();
+    case Kind::kNumber: return Number(v).has_value();
     case Kind::kBool: return v.is_boolean();
     case Kind::kStringList:
       if (v.is_string()) return true;
@@ -457,6 +473,167 @@ Status ParseServer(const Json& raw, const std::string& origin, const std::string
   return Status::Ok();
 }
 
+const std::vector<KeySpec> kNotifyCommon = {
+    {"type", Kind::kString}, {"name", Kind::kString}, {"min_severity", Kind::kString}, {"services", Kind::kStringList}};
+const std::vector<KeySpec> kNotifyWebhook = {{"url", Kind::kString}, {"secret_file", Kind::kString}};
+const std::vector<KeySpec> kNotifyEmail = {{"smtp_url", Kind::kString},      {"from", Kind::kString},
+                                           {"to", Kind::kStringList},        {"username", Kind::kString},
+                                           {"password_file", Kind::kString}};
+const std::vector<KeySpec> kNotifyCommand = {{"command", Kind::kStringList}};
+
+// Addresses go into SMTP commands and mail headers as they are: anything
+// that could end a line or start another address is refused.
+bool IsMailAddress(const std::string& a) {
+  const size_t at = a.rfind('@');
+  if (at == std::string::npos || at == 0 || at + 1 == a.size()) return false;
+  for (unsigned char c : a)
+    if (c <= 0x20 || c == 0x7f || std::strchr("<>,;\"()[]\\", c)) return false;
+  return true;
+}
+
+// "scheme://host..." with one of `schemes` and a host.
+bool UrlWithHost(const std::string& url, const std::vector<std::string>& schemes) {
+  for (const std::string& scheme : schemes) {
+    const std::string prefix = scheme + "://";
+    if (url.compare(0, prefix.size(), prefix) != 0) continue;
+    const size_t end = url.find_first_of("/?#", prefix.size());
+    const std::string authority = url.substr(prefix.size(), end - prefix.size());
+    // Credentials in an SMTP URL would bypass password_file (and show in `config check`).
+    if (scheme.rfind("smtp", 0) == 0 && authority.find('@') != std::string::npos) return false;
+    return !authority.empty() && authority[0] != ':' &&
+           std::none_of(url.begin(), url.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+  }
+  return false;
+}
+
+// Secret files are read when a notification is sent (a rotated secret needs
+// no reload); here only whether they are there and kept private.
+void CheckSecretFile(const std::string& path, const std::string& where, const char* key, Config* config) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    config->warnings.push_back(where + ": " + key + " " + path + " cannot be read; sending fails until it can");
+    return;
+  }
+  if (st.st_mode & 077)
+    config->warnings.push_back(where + ": " + key + " " + path + " is readable by " +
+                               ((st.st_mode & 007) ? "others" : "its group") + " (chmod 600 " + path + ")");
+}
+
+Status ParseNotification(const Json& n, size_t index, const std::string& origin, const std::string& base_dir,
+                         Config* config) {
+  std::string where = origin + ": notification " + std::to_string(index);
+  if (!n.is_object()) return Status::InvalidArgument(where + ": expected a mapping (type: webhook, email or command)");
+  static const std::vector<std::string> kTypes = {"webhook", "email", "command"};
+  if (!n.contains("type") || !n["type"].is_string())
+    return Status::InvalidArgument(where + ": type is required (webhook, email or command)");
+  NotificationConfig nc;
+  const std::string type = n["type"].get<std::string>();
+  const std::vector<KeySpec>* own = nullptr;
+  if (type == "webhook") nc.type = NotificationType::kWebhook, own = &kNotifyWebhook;
+  if (type == "email") nc.type = NotificationType::kEmail, own = &kNotifyEmail;
+  if (type == "command") nc.type = NotificationType::kCommand, own = &kNotifyCommand;
+  if (!own) {
+    const std::string hint = DidYouMean(type, kTypes);
+    return Status::InvalidArgument(where + ": unknown type '" + type + "' (webhook, email or command)" +
+                                   (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+  }
+  nc.name = n.contains("name") && n["name"].is_string() ? n["name"].get<std::string>() : type + "-" + std::to_string(index);
+  if (!ValidName(nc.name)) return Status::InvalidArgument(where + ": names use letters, digits, '.', '_' and '-'");
+  where = origin + ": notification " + nc.name;
+  if (config->FindNotification(nc.name)) return Status::InvalidArgument(where + ": the name is used twice");
+  std::vector<KeySpec> specs = kNotifyCommon;
+  specs.insert(specs.end(), own->begin(), own->end());
+  CAIRN_RETURN_IF_ERROR(CheckKeys(n, specs, where));
+  auto text = [&](const char* key) { return n.contains(key) && n[key].is_string() ? n[key].get<std::string>() : ""; };
+
+  if (!text("min_severity").empty()) {
+    nc.min_severity = text("min_severity");
+    if (nc.min_severity != "warning" && nc.min_severity != "critical")
+      return Status::InvalidArgument(where + ": min_severity must be warning or critical, not '" + nc.min_severity + "'");
+  }
+  CAIRN_ASSIGN_OR_RETURN(nc.services, StringList(n.value("services", Json()), where + ": services"));
+  for (const std::string& s : nc.services) {
+    if (config->FindService(s)) continue;
+    std::vector<std::string> names;
+    for (const auto& sc : config->services) names.push_back(sc.name);
+    const std::string hint = DidYouMean(s, names);
+    return Status::InvalidArgument(where + ": unknown service '" + s + "'" +
+                                   (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+  }
+  switch (nc.type) {
+    case NotificationType::kWebhook:
+      nc.url = text("url");
+      if (!UrlWithHost(nc.url, {"http", "https"}))
+        return Status::InvalidArgument(where + ": url is required, an http:// or https:// URL");
+      nc.secret_file = Resolve(base_dir, text("secret_file"));
+      if (!nc.secret_file.empty()) CheckSecretFile(nc.secret_file, where, "secret_file", config);
+      break;
+    case NotificationType::kEmail: {
+      nc.smtp_url = text("smtp_url");
+      if (!UrlWithHost(nc.smtp_url, {"smtp", "smtps"}))
+        return Status::InvalidArgument(where + ": smtp_url is required, smtp://host:587 (STARTTLS) or smtps://host:465");
+      nc.from = text("from");
+      if (!IsMailAddress(nc.from)) return Status::InvalidArgument(where + ": from must be a mail address");
+      CAIRN_ASSIGN_OR_RETURN(nc.to, StringList(n.value("to", Json()), where + ": to"));
+      if (nc.to.empty()) return Status::InvalidArgument(where + ": to is required (a list of mail addresses)");
+      for (const std::string& a : nc.to)
+        if (!IsMailAddress(a)) return Status::InvalidArgument(where + ": to: '" + a + "' is not a mail address");
+      nc.username = text("username").empty() ? nc.from : text("username");
+      nc.password_file = Resolve(base_dir, text("password_file"));
+      if (!nc.password_file.empty()) CheckSecretFile(nc.password_file, where, "password_file", config);
+      break;
+    }
+    case NotificationType::kCommand: {
+      const Json& c = n.value("command", Json());
+      if (c.is_string()) {
+        std::istringstream words(c.get<std::string>());
+        for (std::string w; words >> w;) nc.command.push_back(w);
+      } else {
+        CAIRN_ASSIGN_OR_RETURN(nc.command, StringList(c, where + ": command"));
+      }
+      if (nc.command.empty() || nc.command[0].empty())
+        return Status::InvalidArgument(where + ": command is required (a program, run with the alert as JSON on stdin)");
+      if (nc.command[0].find('/') != std::string::npos) nc.command[0] = Resolve(base_dir, nc.command[0]);
+      break;
+    }
+  }
+  config->notifications.push_back(std::move(nc));
+  return Status::Ok();
+}
+
+Status ParseNotifications(const Json& raw, const std::string& origin, const std::string& base_dir, Config* config) {
+  if (raw.is_null()) return Status::Ok();
+  if (!raw.is_array())
+    return Status::InvalidArgument(origin + ": notifications must be a list of channels (- type: webhook ...)");
+  for (size_t i = 0; i < raw.size(); ++i)
+    CAIRN_RETURN_IF_ERROR(ParseNotification(raw[i], i, origin, base_dir, config));
+  return Status::Ok();
+}
+
+Status ParseAlerts(const Json& raw, const std::string& origin, AlertsConfig* out) {
+  const std::string where = origin + ": alerts";
+  if (raw.is_null()) return Status::Ok();
+  if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
+  static const std::vector<KeySpec> kKeys = {
+      {"small_backup_ratio", Kind::kNumber}, {"disk_full_percent", Kind::kNumber}, {"stuck_factor", Kind::kNumber}};
+  CAIRN_RETURN_IF_ERROR(CheckKeys(raw, kKeys, where));
+  auto number = [&](const char* key) { return raw.contains(key) ? Number(raw[key]) : std::nullopt; };
+  if (auto r = number("small_backup_ratio")) {
+    if (*r <= 0 || *r >= 1)
+      return Status::InvalidArgument(where + ": small_backup_ratio must be between 0 and 1 (0.5: half the previous point)");
+    out->small_backup_ratio = *r;
+  }
+  if (auto p = number("disk_full_percent")) {
+    if (*p < 1 || *p > 100) return Status::InvalidArgument(where + ": disk_full_percent must be between 1 and 100");
+    out->disk_full_percent = *p;
+  }
+  if (auto f = number("stuck_factor")) {
+    if (*f < 1 || *f > 1000) return Status::InvalidArgument(where + ": stuck_factor must be between 1 and 1000");
+    out->stuck_factor = *f;
+  }
+  return Status::Ok();
+}
+
 // Mapping keys in file order (JSON objects are sorted).
 std::vector<std::string> KeysInOrder(const YAML::Node& doc, const char* section) {
   std::vector<std::string> out;
@@ -478,6 +655,21 @@ const TargetConfig* Config::FindTarget(const std::string& name) const {
   for (const auto& t : targets)
     if (t.name == name) return &t;
   return nullptr;
+}
+
+const NotificationConfig* Config::FindNotification(const std::string& name) const {
+  for (const auto& n : notifications)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+std::string_view ToString(NotificationType type) {
+  switch (type) {
+    case NotificationType::kWebhook: return "webhook";
+    case NotificationType::kEmail: return "email";
+    case NotificationType::kCommand: return "command";
+  }
+  return "?";
 }
 
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
@@ -579,12 +771,12 @@ Result<Config> ParseConfigUnchecked(const std::string& yaml, const std::string& 
   }
   if (root.is_null()) root = Json::object();
   if (!root.is_object()) return Status::InvalidArgument(origin + ": expected a mapping with targets and services");
-  static const std::vector<std::string> kTop = {"targets", "services", "server"};
+  static const std::vector<std::string> kTop = {"targets", "services", "server", "notifications", "alerts"};
   for (const auto& [key, unused] : root.items()) {
     if (std::find(kTop.begin(), kTop.end(), key) != kTop.end()) continue;
     std::string hint = DidYouMean(key, kTop);
     return Status::InvalidArgument(origin + ": unknown top-level key '" + key + "'" +
-                                   (hint.empty() ? " (expected targets, services)" : " (did you mean '" + hint + "'?)"));
+                                   (hint.empty() ? " (expected targets, services, server, notifications, alerts)" : " (did you mean '" + hint + "'?)"));
   }
 
   Config config;
@@ -600,6 +792,8 @@ Result<Config> ParseConfigUnchecked(const std::string& yaml, const std::string& 
   if (services.is_object())
     CAIRN_RETURN_IF_ERROR(ParseServices(services, KeysInOrder(doc, "services"), origin, base_dir, &config));
   CAIRN_RETURN_IF_ERROR(ParseServer(root.value("server", Json()), origin, base_dir, &config.server));
+  CAIRN_RETURN_IF_ERROR(ParseNotifications(root.value("notifications", Json()), origin, base_dir, &config));
+  CAIRN_RETURN_IF_ERROR(ParseAlerts(root.value("alerts", Json()), origin, &config.alerts));
   if (config.server.data_dir.empty() && !base_dir.empty()) config.server.data_dir = Resolve(base_dir, "cairn-data");
   return config;
 }
@@ -650,7 +844,32 @@ Json DescribeConfig(const Config& config) {
     services.push_back({{"name", s.name}, {"type", s.type}, {"targets", s.targets}, {"volumes", s.volumes},
                         {"pre_hook", s.pre_hook}, {"post_hook", s.post_hook}, {"temp_dir", s.temp_dir},
                         {"bandwidth_limit", s.bandwidth_limit}, {"settings", redact(s.settings)}});
-  return {{"file", config.path}, {"targets", targets}, {"services", services}, {"warnings", config.warnings}};
+  Json notifications = Json::array();
+  for (const auto& n : config.notifications) {
+    Json o = {{"name", n.name}, {"type", ToString(n.type)}, {"min_severity", n.min_severity}, {"services", n.services}};
+    switch (n.type) {
+      case NotificationType::kWebhook: {
+        // Slack's and Discord's webhook URLs carry their secret in the path.
+        const size_t host = n.url.find("://") + 3, end = n.url.find_first_of("/?#", host);
+        std::string authority = n.url.substr(host, end - host);
+        authority = authority.substr(authority.find('@') + 1);
+        o.update({{"url", n.url.substr(0, host) + authority + (end == std::string::npos ? "" : "/(set)")},
+                  {"secret_file", n.secret_file}});
+        break;
+      }
+      case NotificationType::kEmail:
+        o.update({{"smtp_url", n.smtp_url}, {"from", n.from}, {"to", n.to}, {"username", n.username},
+                  {"password_file", n.password_file}});
+        break;
+      case NotificationType::kCommand: o["command"] = n.command; break;
+    }
+    notifications.push_back(std::move(o));
+  }
+  const Json alerts = {{"small_backup_ratio", config.alerts.small_backup_ratio},
+                       {"disk_full_percent", config.alerts.disk_full_percent},
+                       {"stuck_factor", config.alerts.stuck_factor}};
+  return {{"file", config.path},   {"targets", targets}, {"services", services}, {"notifications", notifications},
+          {"alerts", alerts},      {"warnings", config.warnings}};
 }
 
 }  // namespace cairn

@@ -94,7 +94,7 @@ Result<std::unique_ptr<Process>> Process::Start(ProcessOptions options) {
     return Status::FromErrno(errno, "cannot create a pipe for " + options.argv[0]);
 
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
+  for (char** e = options.inherit_env ? environ : nullptr; e && *e; ++e) {
     std::string entry = *e;
     std::string key = entry.substr(0, entry.find('='));
     if (IsCairnSecret(key)) continue;

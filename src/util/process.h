@@ -31,6 +31,9 @@ struct ProcessOptions {
   // Extra KEY=VALUE entries, over the inherited environment minus Cairn's
   // secrets (IsCairnSecret); a child that needs a secret gets it here.
   std::vector<std::string> env;
+  // false: the child's environment is `env` alone (programs an operator
+  // configures, such as notification commands, see nothing of the daemon's).
+  bool inherit_env = true;
   std::string cwd;                      // empty: inherit
   std::optional<std::string> run_as;    // user name to switch to before exec (needs root)
   bool low_priority = false;            // nice 10 and ionice idle-ish (best-effort class, level 7)
