@@ -34,7 +34,13 @@ bool IsJobProcess(int64_t pid) {
 std::string RotationKey(const std::string& target) { return "check.rotation." + target; }
 
 // The alert thresholds of the configuration's `alerts:` section.
-AlertThresholds ThresholdsOf(const Config&) { return AlertThresholds{}; }
+AlertThresholds ThresholdsOf(const Config& config) {
+  AlertThresholds t;
+  t.small_backup_ratio = config.alerts.small_backup_ratio;
+  t.disk_full_percent = config.alerts.disk_full_percent;
+  t.stuck_factor = config.alerts.stuck_factor;
+  return t;
+}
 
 }  // namespace
 
@@ -48,7 +54,12 @@ Daemon::Daemon(DaemonOptions options, Catalog& catalog)
                                           if (e.event == "job") PublishJob(e.data.value("id", JobId{0}));
                                           else Publish(e);
                                         }}),
-      alerts_(catalog, clock_, [this](const AlertRecord& a, AlertEvent e) { OnAlert(a, e); }) {}
+      alerts_(catalog, clock_, [this](const AlertRecord& a, AlertEvent e) { OnAlert(a, e); }),
+      notifier_(catalog, clock_, [this] { return config(); }) {
+  notifier_.SetChannelHealthCallback([this](const std::string& channel, bool failing, const std::string& error) {
+    alerts_.ChannelHealth(channel, failing, error);
+  });
+}
 
 Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options, Catalog& catalog) {
   if (options.cairn_binary.empty()) return Status::InvalidArgument("the daemon needs the cairn binary's path");
@@ -83,6 +94,7 @@ Status Daemon::Init() {
   }
   loop_ = std::thread(&Daemon::Loop, this);
   alerts_thread_ = std::thread(&Daemon::AlertLoop, this);
+  notifier_.Start();
   return Status::Ok();
 }
 
@@ -97,6 +109,7 @@ void Daemon::Stop() {
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
   if (alerts_thread_.joinable()) alerts_thread_.join();
+  notifier_.Stop();
   runner_.StopAll();
 }
 
@@ -296,6 +309,7 @@ void Daemon::AlertLoop() {
 
 void Daemon::OnAlert(const AlertRecord& alert, AlertEvent event) {
   Publish(ApiEvent{"alert", AlertToJson(alert)});
+  notifier_.Notify(alert, event);
   if (!alert.service.empty()) Publish(ApiEvent{"service", {{"name", alert.service}}});
 }
 

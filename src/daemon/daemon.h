@@ -27,6 +27,7 @@
 #include "daemon/daemon_api.h"
 #include "daemon/health.h"
 #include "daemon/job_runner.h"
+#include "daemon/notifier.h"
 #include "daemon/scheduler.h"
 
 namespace cairn {
@@ -155,6 +156,7 @@ class Daemon : public DaemonApi {
   std::thread loop_;
   AlertEngine alerts_;
   std::thread alerts_thread_;
+  Notifier notifier_;
 
   mutable std::mutex views_mu_;
   Views views_;

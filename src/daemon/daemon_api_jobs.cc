@@ -315,10 +315,22 @@ Result<Json> Daemon::SetSchedulePaused(const std::string& key, bool paused, cons
 
 Status Daemon::TestNotification(std::optional<int> channel, const Actor& actor) {
   CAIRN_ASSIGN_OR_RETURN(auto config, RequireConfig());
-  (void)config;
-  (void)channel;
-  (void)actor;
-  return Status::Unsupported("notifications are not configured");
+  (void)actor;  // the server audits who asked
+  if (config->notifications.empty())
+    return Status::InvalidArgument("no notification channel is configured (notifications: in " + config->path + ")");
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> results, notifier_.SendTest(channel));
+  // One failure fails the test: the operator pressed the button to see it work.
+  std::string failed;
+  const size_t first = channel ? static_cast<size_t>(*channel) : 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (results[i] == "ok") continue;
+    const size_t index = first + i;
+    const std::string name = index < config->notifications.size() ? config->notifications[index].name
+                                                                    : std::to_string(index);
+    failed += (failed.empty() ? "" : "; ") + name + ": " + results[i];
+  }
+  if (!failed.empty()) return Status::IOError("the test notification failed: " + failed);
+  return Status::Ok();
 }
 
 Result<std::string> Daemon::Metrics() {

@@ -18,7 +18,11 @@ import sys
 import tempfile
 import threading
 import time
+import hashlib
+import hmac
 import http.client
+import http.server
+import socket
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cairn_daemon import Client, Daemon, free_port, job_processes  # noqa: E402
@@ -99,6 +103,35 @@ try:
     DATA = os.path.join(TMP, "data")
     CONFIG = os.path.join(TMP, "cairn.yaml")
 
+    # A webhook receiver and a notification command: what the channels got.
+    HOOK = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            HOOK.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook_server.serve_forever, daemon=True).start()
+    HOOK_SECRET = b"hook secret 42"
+    with open(os.path.join(TMP, "hook.secret"), "wb") as f:
+        f.write(HOOK_SECRET + b"\n")
+    os.chmod(os.path.join(TMP, "hook.secret"), 0o600)
+    CMD_OUT = os.path.join(TMP, "cmd-notifications.jsonl")
+    with open(os.path.join(TMP, "notify.sh"), "w") as f:
+        f.write("#!/bin/sh\ncat >> %s\necho >> %s\n" % (CMD_OUT, CMD_OUT))
+    os.chmod(os.path.join(TMP, "notify.sh"), 0o755)
+    # A port nothing listens on: a channel that always fails.
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    DEAD_PORT = probe.getsockname()[1]
+    probe.close()
+
     def write_config(files_schedule="{every: 2s}"):
         with open(CONFIG, "w") as f:
             f.write("""
@@ -145,7 +178,21 @@ services:
     targets: [local, down]
 server:
   data_dir: {data}
-""".format(tmp=TMP, vol=VOL, sqlite=SQLITE, sock=PG_SOCK, port=PG_PORT, data=DATA, sched=files_schedule))
+notifications:
+  - type: webhook
+    name: hook
+    url: http://127.0.0.1:{hookport}/cairn
+    secret_file: {tmp}/hook.secret
+  - type: command
+    name: cmd
+    command: {tmp}/notify.sh
+    services: [split]
+  - type: webhook
+    name: dead
+    url: http://127.0.0.1:{deadport}/nothing
+    min_severity: critical
+""".format(tmp=TMP, vol=VOL, sqlite=SQLITE, sock=PG_SOCK, port=PG_PORT, data=DATA, sched=files_schedule,
+           hookport=hook_server.server_address[1], deadport=DEAD_PORT))
         os.chmod(CONFIG, 0o600)
 
     write_config()
@@ -344,6 +391,35 @@ server:
     check(read.post("/api/v1/alerts/%d/ack" % down[0]["id"]).status == 403 if down else False, "read may not ack")
     r = operate.post("/api/v1/alerts/%d/ack" % down[0]["id"]) if down else None
     check(r is not None and r.status == 200 and r.json["acked_at"] and r.json["acked_by"], "operate acks an alert", r)
+
+    # ---------------------------------------------------------------- notifications of those alerts
+
+    def hook_events(pred):
+        return [json.loads(b) for h, b in HOOK if pred(json.loads(b))]
+
+    deadline = time.time() + 15
+    while time.time() < deadline and not hook_events(lambda e: e["alert"] and e["alert"]["service"] == "split"):
+        time.sleep(0.2)
+    got = hook_events(lambda e: e["event"] == "opened" and e["alert"] and e["alert"]["service"] == "split")
+    check(len(got) == 1 and got[0]["alert"]["rule"] == "job_failed" and got[0]["alert"]["target"] == "down",
+          "the webhook got the partial backup's alert, once", [json.loads(b) for h, b in HOOK][:5])
+    sig_ok = [hmac.compare_digest(h.get("X-Cairn-Signature", ""),
+                                  "sha256=" + hmac.new(HOOK_SECRET, b, hashlib.sha256).hexdigest()) for h, b in HOOK]
+    check(sig_ok and all(sig_ok), "every webhook body carries a valid X-Cairn-Signature", [h for h, b in HOOK][:2])
+    wait_for = time.time() + 10
+    while time.time() < wait_for and not (os.path.exists(CMD_OUT) and "job_failed" in open(CMD_OUT).read()):
+        time.sleep(0.2)
+    cmd_lines = [json.loads(l) for l in open(CMD_OUT).read().splitlines() if l.strip()] if os.path.exists(CMD_OUT) else []
+    check(cmd_lines and all(e["alert"]["service"] == "split" for e in cmd_lines),
+          "the command channel got the alert on stdin, only for its service", cmd_lines[:3])
+    check(operate.post("/api/v1/notifications/test", {"channel": 0}).status == 403, "operate may not send a test")
+    n = len(HOOK)
+    r = admin.post("/api/v1/notifications/test", {"channel": 0})
+    check(r.status == 202 and len(HOOK) == n + 1 and json.loads(HOOK[-1][1])["event"] == "test",
+          "a test notification reaches the webhook at once", r)
+    r = admin.post("/api/v1/notifications/test", {"channel": 2})
+    check(r.status == 500 and "dead" in r.json.get("error", ""), "a failing channel's test names it", r)
+    check(admin.post("/api/v1/notifications/test", {"channel": 9}).status == 400, "a channel that does not exist: 400")
 
     # ---------------------------------------------------------------- a restore drill through the API
 
