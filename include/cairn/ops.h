@@ -80,6 +80,10 @@ Result<BackupRunResult> BackupToTargets(const Config& config, const BackupReques
 struct ServiceRestoreRequest {
   std::string service;
   std::string point = "latest";
+  // Point-in-time recovery (docs/pitr.md): a time (RFC 3339, UTC) or
+  // "latest"; "" = restore `point` as it was stored. With it, `point` is
+  // ignored: the newest physical point before the time is the base.
+  std::string at;
   RestoreMode mode = RestoreMode::kNewInstance;
   std::string target;  // read the point from this target; "" = the first that holds it
   std::string new_name;
@@ -119,6 +123,54 @@ struct TargetCheckResult {
 // a share below 1 that share of the packs, rotating (TargetCheckOptions).
 Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const std::string& target,
                                                     const TargetCheckOptions& options, const OpHooks& hooks);
+
+// --- continuous archiving and point-in-time recovery (docs/pitr.md) ------------
+
+struct WalStreamOptions {
+  std::string spool_dir;                        // "" = <temp_dir or /var/tmp>/cairn-wal-<service>
+  int64_t partial_interval_ns = 2'000'000'000;  // how often the growing segment is uploaded (the RPO)
+};
+
+// Streams a PostgreSQL service's WAL into every repository target of it
+// (pg_receivewal on a replication slot, restarted when it stops) until the
+// context is cancelled: completed segments leave the spool only once every
+// target holds them, the current one is uploaded as .partial.
+Status StreamWal(const Config& config, const std::string& service, const OpHooks& hooks,
+                 const WalStreamOptions& options = {});
+
+struct WalTargetStatus {
+  std::string target;
+  Status status;
+  size_t files = 0;
+  std::string head;         // the newest upload
+  std::string from_point;   // the oldest physical point whose WAL is complete
+  int64_t from_ns = 0, to_ns = 0, lag_ns = 0;  // the recoverable window; time since the newest upload
+  std::vector<std::string> gaps;  // missing segments after a physical point
+};
+Result<std::vector<WalTargetStatus>> WalStatusOf(const Config& config, const std::string& service,
+                                                 const OpHooks& hooks);
+Json WalStatusToJson(const std::vector<WalTargetStatus>& status);
+
+struct WalForgetResult {
+  std::string target;
+  Status status;
+  std::vector<std::string> removed;
+};
+// Removes archived WAL older than what the oldest kept physical point needs.
+Result<std::vector<WalForgetResult>> ForgetWal(const Config& config, const std::string& service, bool dry_run,
+                                               const OpHooks& hooks);
+
+struct RecoveryPlan {
+  RestorePoint point;  // the base backup
+  std::string target;
+  int64_t target_ns = 0;  // 0 = everything archived
+  std::vector<std::string> wal_names;
+  std::function<Status(const std::string& name, const std::string& path)> fetch;
+};
+// The base backup and WAL a restore --at replays; a time outside the
+// recoverable window is an error that states the window.
+Result<RecoveryPlan> PlanRecovery(const Config& config, const std::string& service, const std::string& at,
+                                  const std::string& only_target, const OpHooks& hooks);
 
 // --- restore drills (docs/verification.md) ------------------------------------------
 

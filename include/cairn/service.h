@@ -84,6 +84,23 @@ struct RestoreRequest {
   std::string suffix;
   int port = 0;         // new server instances: this port, 0 = pick a free one
   std::function<void(const std::string&)> log;  // progress lines for the operator
+  // Point-in-time recovery (docs/pitr.md), physical points of types with a
+  // WAL: after the base backup is in place, the archived WAL files it needs
+  // are fetched (`wal_names`: what the archive holds; `fetch_wal(name,
+  // path)` writes one to `path`) and replayed up to `target_time_ns`
+  // (0 = everything archived), then the server is promoted.
+  struct Recovery {
+    bool enabled = false;
+    int64_t target_time_ns = 0;
+    std::vector<std::string> wal_names;
+    std::function<Status(const std::string& name, const std::string& path)> fetch_wal;
+  } recovery;
+};
+
+// A program Cairn runs for a source, with the environment it needs.
+struct ToolCommand {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
 };
 
 struct RestoreOutcome {
@@ -166,6 +183,13 @@ class Source {
                                             const std::function<void(const std::string&)>& log) {
     (void)manifest, (void)scratch_dir, (void)log;
     return Status::Unsupported("restore drills are not available for this service type");
+  }
+  // Continuous archiving (docs/pitr.md): the commands that make sure the
+  // replication slot exists (idempotent) and then stream the server's WAL
+  // into `dir` until stopped. Unsupported for types without a WAL.
+  virtual Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir) {
+    (void)dir;
+    return Status::Unsupported("continuous archiving is not available for this service type");
   }
 };
 

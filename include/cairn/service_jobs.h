@@ -51,6 +51,8 @@ struct ServiceRestoreOptions {
   std::string volumes_new_name;  // new-instance: where the service's volumes go ("" = beside the originals)
   int port = 0;
   bool safety_backup = true;  // overwrite only: back up the current state first
+  // Point-in-time recovery (docs/pitr.md): replay archived WAL after the point.
+  RestoreRequest::Recovery recovery;
   JobProgress* progress = nullptr;
   std::function<void(const std::string&)> log;
 };

@@ -13,12 +13,20 @@
 #include <string>
 #include <vector>
 
+#include "cairn/bytes.h"
 #include "cairn/context.h"
 #include "cairn/progress.h"
 #include "cairn/retention.h"
 #include "cairn/service.h"
 
 namespace cairn {
+
+// What a target's WAL archive of one service holds (Target::ListWal).
+struct WalListing {
+  std::vector<std::string> names;  // sorted: timeline, then segment
+  std::string head;                // the newest upload's name ("" = none yet)
+  int64_t head_ns = 0;             // when it was uploaded
+};
 
 // A scheduled integrity check that reads part of the stored data per run.
 struct TargetCheckOptions {
@@ -111,6 +119,20 @@ class Target {
   // every rotation-th run (`1/share` runs) and none between: what a target
   // that cannot read a subset (Borg) can do.
   virtual Status Check(const TargetCheckOptions& options, TargetCheckReport* report);
+
+  // --- continuous archiving (docs/pitr.md) ---------------------------------
+  // A service's archived WAL files by their PostgreSQL names (segments,
+  // .partial segments, timeline .history files), each written atomically,
+  // compressed and encrypted. Targets that cannot hold them (Borg) answer
+  // Unsupported. PutWal replaces an object of the same name only when it
+  // is a .partial (the streamer rewrites it as it grows); a full segment
+  // that exists with other content is an error, never overwritten.
+  virtual Status PutWal(const std::string& service, const std::string& name, ByteView data);
+  // NotFound when the archive does not hold it.
+  virtual Result<Bytes> GetWal(const std::string& service, const std::string& name);
+  // Every archived name, sorted, and the newest upload (the archive's head).
+  virtual Result<WalListing> ListWal(const std::string& service);
+  virtual Status DeleteWal(const std::string& service, const std::vector<std::string>& names);
 };
 
 Result<std::unique_ptr<Target>> OpenTarget(const TargetConfig& config);

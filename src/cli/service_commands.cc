@@ -227,7 +227,11 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
   static bool restore_yes = false, no_safety = false;
   auto* restore = app.add_subcommand("restore", "Restore a service's restore point (overwrite or new instance)");
   restore->add_option("SERVICE", restore_service, "Service name")->required();
-  restore->add_option("POINT", restore_point, "Restore point id (or a unique prefix), or latest")->required();
+  static std::string restore_at;
+  restore->add_option("POINT", restore_point, "Restore point id (or a unique prefix), or latest");
+  restore->add_option("--at", restore_at,
+                      "Point-in-time recovery: replay archived WAL up to this time (RFC 3339, e.g. "
+                      "2026-12-06T04:40:00Z), or latest (docs/pitr.md)");
   restore->add_option("--mode", restore_mode, "overwrite | new-instance")
       ->required()
       ->check(CLI::IsMember({"overwrite", "new-instance"}));
@@ -241,9 +245,14 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     Config c = LoadConfigOrThrow(g);
     const ServiceConfig& s = ServiceOrThrow(c, restore_service);
     if (!restore_target.empty()) TargetOrThrow(c, s, restore_target);
+    if (restore_point.empty() == restore_at.empty())
+      throw CommandError{Status::InvalidArgument(
+          restore_at.empty() ? "name a restore point (or latest), or a time with --at"
+                             : "give a restore point or --at, not both (--at picks its base backup itself)")};
     ServiceRestoreRequest request;
     request.service = s.name;
     request.point = restore_point;
+    request.at = restore_at;
     request.mode = restore_mode == "overwrite" ? RestoreMode::kOverwrite : RestoreMode::kNewInstance;
     request.target = restore_target;
     request.new_name = restore_as;
@@ -310,6 +319,56 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
                   run.passed ? "PASSED" : "FAILED", run.duration_s);
     }
     if (!run.passed) throw CommandError{Status::Corruption("restore drill failed: " + run.failure)};
+  });
+
+  // wal: continuous archiving and point-in-time recovery (docs/pitr.md)
+  static std::string wal_service;
+  auto* wal = app.add_subcommand("wal", "Continuous archiving of a PostgreSQL service's WAL (point-in-time recovery)");
+  wal->require_subcommand(1);
+  auto* wal_stream = wal->add_subcommand(
+      "stream", "Stream the service's WAL into its repository targets until stopped (cairn serve runs this)");
+  wal_stream->add_option("SERVICE", wal_service, "Service name")->required();
+  wal_stream->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    ServiceOrThrow(c, wal_service);
+    OpContext context;
+    CancelOnSignals cancel(&context);
+    OpHooks hooks = Hooks(g);
+    hooks.context = &context;
+    Status st = StreamWal(c, wal_service, hooks);
+    // Stopped by a signal after the last upload: the normal way to end.
+    if (!st.ok() && !(st.code() == StatusCode::kAborted && context.Done())) throw CommandError{st};
+  });
+  auto* wal_status = wal->add_subcommand("status", "The recoverable window, the archive lag and any gap, per target");
+  wal_status->add_option("SERVICE", wal_service, "Service name")->required();
+  add_output(wal_status);
+  wal_status->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    ServiceOrThrow(c, wal_service);
+    auto status = ValueOrThrow(WalStatusOf(c, wal_service, Hooks(g)));
+    bool trouble = false;
+    for (const auto& t : status) trouble = trouble || !t.status.ok() || !t.gaps.empty() || t.from_point.empty();
+    if (g.json) {
+      std::cout << Dump(WalStatusToJson(status)) << "\n";
+    } else {
+      for (const auto& t : status) {
+        if (!t.status.ok()) {
+          std::printf("%s: %s\n", t.target.c_str(), t.status.message().c_str());
+          continue;
+        }
+        std::printf("%s: %zu WAL file(s), newest %s\n", t.target.c_str(), t.files,
+                    t.head.empty() ? "(none)" : t.head.c_str());
+        if (!t.from_point.empty())
+          std::printf("  recoverable from %s (base backup %s) to %s, archive lag %.0f s\n",
+                      FormatTime(t.from_ns).substr(0, 19).c_str(), t.from_point.c_str(),
+                      FormatTime(t.to_ns).substr(0, 19).c_str(), static_cast<double>(t.lag_ns) / 1e9);
+        else
+          std::printf("  not recoverable: no physical restore point with all of its WAL archived\n");
+        if (!t.gaps.empty())
+          std::printf("  gap: %zu segment(s) missing, first %s\n", t.gaps.size(), t.gaps.front().c_str());
+      }
+    }
+    if (trouble) exit_code = kExitFailure;
   });
 
   // forget: each target's own retention policy

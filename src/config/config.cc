@@ -377,6 +377,13 @@ Status ParseServices(const Json& services, const std::vector<std::string>& order
         return Status::InvalidArgument(where + ": " + spec.key + " is required for a " + sc.type + " service");
     if (sc.type == "volume" && !s.contains("path") && !s.contains("paths"))
       return Status::InvalidArgument(where + ": a volume service needs paths");
+    if (sc.type == "postgres" && s.contains("archive")) {  // docs/pitr.md
+      const std::string archive = s["archive"].is_string() ? s["archive"].get<std::string>() : "";
+      if (archive != "off" && archive != "stream")
+        return Status::InvalidArgument(where + ": archive must be off or stream");
+      if (archive == "stream" && s.value("method", std::string("logical")) != "physical")
+        return Status::InvalidArgument(where + ": archive: stream needs method: physical");
+    }
     ResolvePaths(base_dir, s);
     CAIRN_ASSIGN_OR_RETURN(sc.volumes, StringList(s.value("volumes", Json()), where + ": volumes"));
     for (const auto& v : sc.volumes)

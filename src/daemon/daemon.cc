@@ -55,7 +55,8 @@ Daemon::Daemon(DaemonOptions options, Catalog& catalog)
                                           else Publish(e);
                                         }}),
       alerts_(catalog, clock_, [this](const AlertRecord& a, AlertEvent e) { OnAlert(a, e); }),
-      notifier_(catalog, clock_, [this] { return config(); }) {
+      notifier_(catalog, clock_, [this] { return config(); }),
+      streamers_(options_.cairn_binary, options_.config_path, SystemClock(), 10'000'000'000) {
   notifier_.SetChannelHealthCallback([this](const std::string& channel, bool failing, const std::string& error) {
     alerts_.ChannelHealth(channel, failing, error);
   });
@@ -110,6 +111,7 @@ void Daemon::Stop() {
   if (loop_.joinable()) loop_.join();
   if (alerts_thread_.joinable()) alerts_thread_.join();
   notifier_.Stop();
+  streamers_.StopAll();
   runner_.StopAll();
 }
 
@@ -221,6 +223,7 @@ void Daemon::Loop() {
       }
     }
     if (!sync_running_ && now >= next_sync_ns_) StartSync();
+    if (config_) streamers_.Sync(*config_);  // WAL streamers: start, restart, stop
     // Sleep until the scheduler has something to do, but look at the file
     // and the sync timer at least every config_poll_ns; with a fake clock
     // (tests) never longer than a second of real time.

@@ -28,6 +28,7 @@
 #include "daemon/health.h"
 #include "daemon/job_runner.h"
 #include "daemon/notifier.h"
+#include "daemon/wal_streamers.h"
 #include "daemon/scheduler.h"
 
 namespace cairn {
@@ -157,6 +158,7 @@ class Daemon : public DaemonApi {
   AlertEngine alerts_;
   std::thread alerts_thread_;
   Notifier notifier_;
+  WalStreamers streamers_;
 
   mutable std::mutex views_mu_;
   Views views_;

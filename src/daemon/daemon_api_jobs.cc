@@ -130,10 +130,16 @@ Result<JobId> Daemon::StartRestore(const std::string& service, const Json& reque
   if (mode == "overwrite" && field("confirm") != service)
     return Status::Aborted("an overwrite restore replaces the data of " + service +
                            ": set \"confirm\" to the service name to go ahead");
-  if (field("at"))
+  const std::optional<std::string> at = field("at");
+  if (at && (s->type != "postgres" || s->settings.value("archive", std::string("off")) != "stream"))
     return Status::Unsupported("point-in-time recovery (\"at\") is not enabled for service " + service +
-                               ": it needs WAL or binlog archiving (docs/pitr.md)");
-  CAIRN_ASSIGN_OR_RETURN(std::string point, catalog_.ResolvePointId(service, field("point").value_or("latest")));
+                               ": it needs archive: stream on a PostgreSQL service (docs/pitr.md)");
+  // With "at" the job picks its base backup itself (the newest physical
+  // point before the time, on a target that holds the WAL).
+  std::string point;
+  if (!at) {
+    CAIRN_ASSIGN_OR_RETURN(point, catalog_.ResolvePointId(service, field("point").value_or("latest")));
+  }
   JobRequest r;
   r.kind = JobKind::kRestore;
   r.service = service;
@@ -149,7 +155,7 @@ Result<JobId> Daemon::StartRestore(const std::string& service, const Json& reque
     port = request["port"].get<int>();
   }
   r.args = {{"point", point}, {"mode", mode}, {"target", target.value_or("")}, {"as", as.value_or("")},
-            {"port", port}, {"safety_backup", true}};
+            {"port", port}, {"safety_backup", true}, {"at", at.value_or("")}};
   return EnqueueRequest(std::move(r), actor, mode == "overwrite" ? "overwrite restore" : "restore");
 }
 

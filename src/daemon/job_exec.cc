@@ -120,6 +120,8 @@ class Job {
     request.new_name = spec_.args.value("as", "");
     request.port = spec_.args.value("port", 0);
     request.safety_backup = spec_.args.value("safety_backup", true);
+    request.at = spec_.args.value("at", "");
+    if (!request.at.empty()) request.point.clear();
     auto run = RestoreFromTargets(config_, request, hooks_);
     if (!run.ok()) return Fail(run.status());
     if (run->result.safety) Points(run->result.safety->target, spec_.service, false, {*run->result.safety});

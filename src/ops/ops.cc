@@ -181,13 +181,21 @@ Result<RestoreRun> RestoreFromTargets(const Config& config, const ServiceRestore
   const ServiceConfig* service = FindServiceOr(config, request.service, &st);
   if (!service) return st;
   std::vector<std::string> unreachable;
-  CAIRN_ASSIGN_OR_RETURN(auto points, ListPoints(config, request.service, request.target, &unreachable));
-  for (const auto& u : unreachable)
-    if (hooks.warn) hooks.warn(u);
-  CAIRN_ASSIGN_OR_RETURN(ServicePoint chosen, FindPoint(points, request.point, request.service));
   RestoreRun run;
-  run.point = chosen;
-  run.target = chosen.targets.front();
+  std::optional<RecoveryPlan> plan;
+  if (!request.at.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(plan, PlanRecovery(config, request.service, request.at, request.target, hooks));
+    run.point = ServicePoint{plan->point, {plan->target}};
+    run.target = plan->target;
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(auto points, ListPoints(config, request.service, request.target, &unreachable));
+    for (const auto& u : unreachable)
+      if (hooks.warn) hooks.warn(u);
+    CAIRN_ASSIGN_OR_RETURN(ServicePoint chosen, FindPoint(points, request.point, request.service));
+    run.point = chosen;
+    run.target = chosen.targets.front();
+  }
+  const ServicePoint& chosen = run.point;
   TargetConfig from = *config.FindTarget(run.target);
   from.context = hooks.context;
   ServiceRestoreOptions options;
@@ -197,6 +205,16 @@ Result<RestoreRun> RestoreFromTargets(const Config& config, const ServiceRestore
   options.safety_backup = request.safety_backup;
   options.progress = hooks.progress;
   options.log = hooks.log;
+  if (plan) {
+    options.recovery.enabled = true;
+    options.recovery.target_time_ns = plan->target_ns;
+    options.recovery.wal_names = plan->wal_names;
+    options.recovery.fetch_wal = plan->fetch;
+    Log(hooks, "point-in-time recovery of " + service->name + " to " +
+                   (plan->target_ns ? FormatTime(plan->target_ns) : std::string("the newest archived WAL")) +
+                   " from base backup " + chosen.point.id + " (" + FormatTime(chosen.point.time_ns).substr(0, 19) +
+                   ") on " + from.name);
+  }
   Log(hooks, "restoring " + service->name + " from restore point " + chosen.point.id + " (" +
                  FormatTime(chosen.point.time_ns).substr(0, 19) + ") on " + from.name);
   CAIRN_ASSIGN_OR_RETURN(run.result, RestoreService(*service, from, chosen.point, options));
@@ -227,6 +245,16 @@ Result<std::vector<ForgetTargetResult>> ForgetService(const Config& config, cons
     if (decisions.ok()) r.decisions = std::move(decisions).value();
     else r.status = decisions.status();
     out.push_back(std::move(r));
+  }
+  // WAL follows the base backups: what no kept physical point needs goes.
+  if (service->type == "postgres") {
+    auto wal = ForgetWal(config, service->name, dry_run, hooks);
+    if (wal.ok()) {
+      for (const auto& w : *wal)
+        if (!w.status.ok() && hooks.warn) hooks.warn("WAL retention on " + w.target + ": " + w.status.message());
+    } else if (hooks.warn) {
+      hooks.warn("WAL retention: " + wal.status().message());
+    }
   }
   return out;
 }

@@ -144,7 +144,7 @@ std::vector<SettingSpec> SourceSettingSpecs(const std::string& type) {
   if (type == "postgres") {
     add(connection);
     add({{"databases", K::kStringList}, {"method", K::kString}, {"bin_dir", K::kString}, {"data_dir", K::kString},
-         {"run_as", K::kString}, {"checksum_max_table_bytes", K::kInt}});
+         {"run_as", K::kString}, {"checksum_max_table_bytes", K::kInt}, {"archive", K::kString}});
   } else if (type == "mysql") {
     add(connection);
     add({{"databases", K::kStringList}, {"method", K::kString}, {"bin_dir", K::kString},

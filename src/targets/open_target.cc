@@ -35,6 +35,19 @@ Status Target::Check(const TargetCheckOptions& options, TargetCheckReport* repor
   return Check(read_all);
 }
 
+Status Target::PutWal(const std::string&, const std::string&, ByteView) {
+  return Status::Unsupported("target " + config().name + " (" + config().type + ") cannot hold WAL archives");
+}
+Result<Bytes> Target::GetWal(const std::string&, const std::string&) {
+  return Status::Unsupported("target " + config().name + " (" + config().type + ") cannot hold WAL archives");
+}
+Result<WalListing> Target::ListWal(const std::string&) {
+  return Status::Unsupported("target " + config().name + " (" + config().type + ") cannot hold WAL archives");
+}
+Status Target::DeleteWal(const std::string&, const std::vector<std::string>&) {
+  return Status::Unsupported("target " + config().name + " (" + config().type + ") cannot hold WAL archives");
+}
+
 Json PartManifest(const CapturePart& part, uint64_t bytes, uint64_t files) {
   Json j = {{"name", part.name}, {"bytes", bytes}};
   if (part.kind == CapturePart::Kind::kStream) {

@@ -253,9 +253,21 @@ Result<RestoreOutcome> PostgresSource::RestorePhysical(const RestoreRequest& req
     Log(req, "extracting the base backup into " + dir);
     Status st = Extract(req, src, dir);
     if (st.ok()) st = PrepareNewInstance(dir, src, port, pw);
+    if (st.ok() && req.recovery.enabled) st = PrepareRecovery(req, dir, pw);
     if (st.ok()) {
       Log(req, "starting PostgreSQL " + pg::MajorName(major) + " on 127.0.0.1:" + std::to_string(port));
       st = StartServer(pg_ctl, dir, {});
+    }
+    if (st.ok() && req.recovery.enabled) {
+      // The copy answers read-only before it promoted: wait for the end of
+      // the replay (or its failure: a target past the archived WAL).
+      Endpoint saved = ep_;
+      ep_.host = !saved.host.empty() && saved.host[0] == '/' ? dir : "127.0.0.1";
+      ep_.port = port;
+      st = WaitForPromotion(dir, dir + "/cairn-start.log");
+      ep_ = saved;
+      if (st.ok()) st = RemoveRecoverySettings(dir + "/postgresql.auto.conf", pw);
+      if (!st.ok()) (void)StopServer(pg_ctl, dir);
     }
     if (!st.ok()) {
       std::error_code ec;
@@ -330,13 +342,17 @@ Result<RestoreOutcome> PostgresSource::RestorePhysical(const RestoreRequest& req
   // live cluster's history files (its own and those of earlier restores) go
   // into the copy.
   st = CopyHistoryFiles(live + "/pg_wal", staging + "/pg_wal", pw);
-  if (st.ok()) st = WriteOwnedFile(staging + "/recovery.signal", "", pw, false);
-  if (st.ok())
-    st = WriteOwnedFile(staging + "/postgresql.auto.conf",
+  if (st.ok() && req.recovery.enabled) {
+    st = PrepareRecovery(req, staging, pw);
+  } else {
+    if (st.ok()) st = WriteOwnedFile(staging + "/recovery.signal", "", pw, false);
+    if (st.ok())
+      st = WriteOwnedFile(staging + "/postgresql.auto.conf",
                         std::string("\n") + kRecoveryBegin + "\nrestore_command = 'false'\n"
                         "recovery_target = 'immediate'\nrecovery_target_action = 'promote'\n"
                         "recovery_target_timeline = 'current'\n" + kRecoveryEnd + "\n",
                         pw, true);
+  }
   if (!st.ok()) {
     fs::remove_all(staging, ec);
     return WithNote(st, "nothing was changed");

@@ -101,6 +101,9 @@ class PostgresSource : public Source {
 
   Result<Json> Fingerprint(const Json& locator) override;
 
+  // pg_wal.cc
+  Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir) override;
+
   // pg_drill.cc
   Result<DrillSandbox> PrepareDrill(const Json& manifest, const std::string& scratch_dir,
                                     const std::function<void(const std::string&)>& log) override;
@@ -194,6 +197,10 @@ class PostgresSource : public Source {
   // started with, e.g. pg_ctl -l FILE): a restart keeps the server's own log
   // there instead of a file of Cairn's. "" when unknown or not a plain file.
   static std::string ServerStderrFile(const std::string& data_dir);
+
+  // Point-in-time recovery (pg_wal.cc): the archived WAL the extracted base
+  // backup in `dir` needs, and the settings that replay it to the target.
+  Status PrepareRecovery(const RestoreRequest& req, const std::string& dir, const passwd* pw);
 
   static Status CopyHistoryFiles(const std::string& from, const std::string& to, const passwd* pw);
 

@@ -74,6 +74,17 @@ Result<std::unique_ptr<Source>> PostgresSource::Make(const ServiceConfig& c) {
   if (s->method_ != "logical" && s->method_ != "physical")
     return Status::InvalidArgument("service " + c.name + ": setting method must be logical or physical, not " +
                                    s->method_);
+  // Continuous archiving (docs/pitr.md): off, or stream (cairn serve runs
+  // `cairn wal stream` for the service). An archive_command mode is not
+  // offered: it would run as the server's user, which must not read the
+  // repository's password.
+  CAIRN_ASSIGN_OR_RETURN(std::string archive, SettingString(c, "archive", "off"));
+  if (archive != "off" && archive != "stream")
+    return Status::InvalidArgument("service " + c.name + ": setting archive must be off or stream, not " + archive);
+  if (archive == "stream" && s->method_ != "physical")
+    return Status::InvalidArgument("service " + c.name +
+                                   ": archive: stream needs method: physical (point-in-time recovery replays WAL "
+                                   "over a physical base backup)");
   CAIRN_ASSIGN_OR_RETURN(s->bin_dir_, SettingString(c, "bin_dir", ""));
   while (s->bin_dir_.size() > 1 && s->bin_dir_.back() == '/') s->bin_dir_.pop_back();
   CAIRN_ASSIGN_OR_RETURN(s->run_as_, SettingString(c, "run_as", "postgres"));
@@ -145,6 +156,10 @@ Result<std::unique_ptr<Capture>> PostgresSource::StartCapture() {
                    // pg_basebackup copies no unlogged data: those tables are fingerprinted by name.
                    {"unlogged", "structure"}};
     AddConfigFacts(&source);
+    // The oldest WAL file this base backup can need (its start is at or
+    // after it): WAL retention keeps everything from here on (docs/pitr.md).
+    if (auto start = Sql("SELECT to_json(pg_walfile_name(pg_current_wal_lsn()))"); start.ok() && start->is_string())
+      source["wal_start"] = *start;
     return MakePhysicalCapture(std::move(ctx), std::move(basebackup), std::move(names), std::move(source));
   }
   Json list = Json::array();

@@ -3,12 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "cairn/engine.h"
 #include "cairn/maintenance.h"
 #include "storage/s3/s3_storage.h"
 #include "storage/wrappers/retrying_storage.h"
+#include "targets/repository/wal_store.h"
 
 namespace cairn {
 namespace {
@@ -226,6 +228,26 @@ class RepositoryTarget : public Target {
                                 " error(s), first: " + report.errors.front() +
                                 (report.repairs.empty() ? "" : "; repair with: " + report.repairs.front()));
     return Status::Ok();
+  }
+
+  Status PutWal(const std::string& service, const std::string& name, ByteView data) override {
+    CAIRN_RETURN_IF_ERROR(Initialize());
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    return PutWalObject(*repo, service, name, data, now).WithContext("target " + config_.name);
+  }
+  Result<Bytes> GetWal(const std::string& service, const std::string& name) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    return GetWalObject(*repo, service, name);
+  }
+  Result<WalListing> ListWal(const std::string& service) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    return ListWalObjects(*repo, service);
+  }
+  Status DeleteWal(const std::string& service, const std::vector<std::string>& names) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    return DeleteWalObjects(*repo, service, names);
   }
 
  private:

@@ -1,0 +1,378 @@
+// Continuous archiving and point-in-time recovery (cairn/ops.h,
+// docs/pitr.md): streaming a service's WAL into its targets, the archive's
+// status, WAL retention, and choosing what a restore --at replays.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "cairn/ops.h"
+#include "cairn/system.h"
+#include "sources/postgres/pg_wal_names.h"
+#include "util/process.h"
+
+namespace cairn {
+namespace {
+
+namespace fs = std::filesystem;
+
+using pgwal::ParseSegment;
+using pgwal::Segment;
+using pgwal::SegmentName;
+
+Result<const ServiceConfig*> WalService(const Config& config, const std::string& name) {
+  const ServiceConfig* s = config.FindService(name);
+  if (!s) return Status::NotFound("no service named '" + name + "' in " + config.path);
+  if (s->type != "postgres")
+    return Status::Unsupported("service " + name + " is of type " + s->type +
+                               ": continuous archiving is available for PostgreSQL services");
+  return s;
+}
+
+// The service's targets that hold WAL archives (repositories; Borg cannot).
+std::vector<TargetConfig> WalTargets(const Config& config, const ServiceConfig& s, const OpHooks& hooks) {
+  std::vector<TargetConfig> out;
+  for (const std::string& name : s.targets) {
+    const TargetConfig* t = config.FindTarget(name);
+    if (!t || t->type != "repository") continue;
+    TargetConfig c = *t;
+    c.context = hooks.context;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Result<Bytes> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::FromErrno(errno, "cannot read " + path);
+  Bytes data((std::istreambuf_iterator<char>(in)), {});
+  return data;
+}
+
+std::string SpoolDir(const ServiceConfig& s) {
+  return (s.temp_dir.empty() ? std::string("/var/tmp") : s.temp_dir) + "/cairn-wal-" + s.name;
+}
+
+// The physical points' oldest needed WAL file: the manifest's wal_start.
+std::string WalStart(const RestorePoint& p) {
+  const Json src = p.manifest.value("source", Json::object());
+  return src.is_object() ? src.value("wal_start", "") : "";
+}
+
+bool IsPhysical(const RestorePoint& p) {
+  const Json src = p.manifest.value("source", Json::object());
+  return src.is_object() && src.value("method", "") == "physical" && p.status == "complete";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- streaming
+
+Status StreamWal(const Config& config, const std::string& service, const OpHooks& hooks,
+                 const WalStreamOptions& options) {
+  CAIRN_ASSIGN_OR_RETURN(const ServiceConfig* s, WalService(config, service));
+  std::vector<TargetConfig> targets = WalTargets(config, *s, hooks);
+  if (targets.empty())
+    return Status::InvalidArgument("service " + service + " has no repository target to archive WAL into");
+  std::vector<std::unique_ptr<Target>> open;
+  for (const TargetConfig& t : targets) {
+    CAIRN_ASSIGN_OR_RETURN(auto target, OpenTarget(t));
+    CAIRN_RETURN_IF_ERROR(target->Initialize());
+    open.push_back(std::move(target));
+  }
+  const std::string spool = options.spool_dir.empty() ? SpoolDir(*s) : options.spool_dir;
+  std::error_code ec;
+  fs::create_directories(spool, ec);
+  if (ec) return Status::IOError("cannot create the WAL spool " + spool + ": " + ec.message());
+  ::chmod(spool.c_str(), 0700);
+  CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(*s));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ToolCommand> commands, source->WalStreamCommands(spool));
+
+  auto put_everywhere = [&](const std::string& name, ByteView data) -> Status {
+    for (auto& t : open) CAIRN_RETURN_IF_ERROR(t->PutWal(service, name, data));
+    return Status::Ok();
+  };
+  std::map<std::string, std::pair<int64_t, int64_t>> partial_seen;  // name -> (size, mtime) last uploaded
+  int64_t last_partial_upload = 0;
+  // One pass over the spool: completed files go to every target and then
+  // leave the spool (never before: the slot no longer keeps them); the
+  // growing .partial is uploaded every partial_interval when it changed.
+  auto upload = [&](bool final_pass) -> Status {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(spool, ec)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) {
+      const std::string path = spool + "/" + name;
+      const bool partial = name.ends_with(".partial");
+      if (!partial && !(name.size() == 24 || name.ends_with(".history"))) continue;
+      if (partial) {
+        struct stat st;
+        if (::stat(path.c_str(), &st) != 0) continue;
+        const std::pair<int64_t, int64_t> now_seen{st.st_size, st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
+        if (partial_seen[name] == now_seen) continue;
+        if (!final_pass && NowNs() - last_partial_upload < options.partial_interval_ns) continue;
+        CAIRN_ASSIGN_OR_RETURN(Bytes data, ReadFile(path));
+        CAIRN_RETURN_IF_ERROR(put_everywhere(name, data));
+        partial_seen[name] = now_seen;
+        last_partial_upload = NowNs();
+        continue;
+      }
+      CAIRN_ASSIGN_OR_RETURN(Bytes data, ReadFile(path));
+      CAIRN_RETURN_IF_ERROR(put_everywhere(name, data));
+      if (name.size() == 24)
+        for (auto& t : open) (void)t->DeleteWal(service, {name + ".partial"});  // superseded
+      if (hooks.log) hooks.log("archived " + name);
+      ::unlink(path.c_str());
+    }
+    return Status::Ok();
+  };
+
+  // What a previous run left in the spool goes out first; its .partial is
+  // then dropped, so pg_receivewal starts from the slot (whole segments)
+  // instead of resuming a file that may belong to a timeline the server has
+  // left since (after a point-in-time overwrite).
+  CAIRN_RETURN_IF_ERROR(upload(true).WithContext("archiving what the spool " + spool + " holds"));
+  for (const auto& e : fs::directory_iterator(spool, ec))
+    if (e.path().filename().string().ends_with(".partial")) fs::remove(e.path(), ec);
+  {
+    ProcessOptions o;
+    o.argv = commands[0].argv;
+    o.env = commands[0].env;
+    o.cwd = "/";
+    auto made = RunCapture(std::move(o));
+    if (!made.ok()) return made.status().WithContext("creating the replication slot for " + service);
+  }
+  if (hooks.log) hooks.log("streaming the WAL of " + service + " into " + std::to_string(open.size()) + " target(s)");
+  std::unique_ptr<Process> streamer;
+  int64_t restart_at = 0;
+  Status last_error;
+  while (!(hooks.context && hooks.context->Done())) {
+    if (!streamer && NowNs() >= restart_at) {
+      ProcessOptions o;
+      o.argv = commands[1].argv;
+      o.env = commands[1].env;
+      o.cwd = spool;
+      o.new_process_group = true;
+      auto started = Process::Start(std::move(o));
+      if (!started.ok()) return started.status();
+      streamer = std::move(started).value();
+    }
+    if (streamer && !streamer->Running()) {
+      Status exited = streamer->Wait();
+      if (hooks.warn) hooks.warn("pg_receivewal stopped (" + exited.message() + "); restarting it in 5 s");
+      streamer.reset();
+      restart_at = NowNs() + 5'000'000'000LL;
+    }
+    Status st = upload(false);
+    if (!st.ok() && st.message() != last_error.message() && hooks.warn)
+      hooks.warn("archiving WAL: " + st.message() + " (kept in " + spool + ", retrying)");
+    last_error = st;
+    if (hooks.context) hooks.context->SleepFor(std::chrono::milliseconds(500));
+    else std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (streamer) {
+    streamer->Signal(SIGTERM);
+    (void)streamer->Wait();
+  }
+  // What pg_receivewal wrote before it stopped goes out too.
+  Status st = upload(true);
+  if (!st.ok()) return st.WithContext("archiving the last WAL (kept in " + spool + ")");
+  return hooks.context ? hooks.context->Check() : Status::Ok();
+}
+
+// ---------------------------------------------------------------- status
+
+Result<std::vector<WalTargetStatus>> WalStatusOf(const Config& config, const std::string& service,
+                                                 const OpHooks& hooks) {
+  CAIRN_ASSIGN_OR_RETURN(const ServiceConfig* s, WalService(config, service));
+  std::vector<WalTargetStatus> out;
+  for (const TargetConfig& t : WalTargets(config, *s, hooks)) {
+    WalTargetStatus ws;
+    ws.target = t.name;
+    auto target = OpenTarget(t);
+    auto listing = target.ok() ? (*target)->ListWal(service) : Result<WalListing>(target.status());
+    auto points = target.ok() ? (*target)->List(service) : Result<std::vector<RestorePoint>>(target.status());
+    if (!listing.ok() || !points.ok()) {
+      ws.status = !listing.ok() ? listing.status() : points.status();
+      out.push_back(std::move(ws));
+      continue;
+    }
+    ws.files = listing->names.size();
+    ws.head = listing->head;
+    ws.to_ns = listing->head_ns;
+    std::set<std::string> have(listing->names.begin(), listing->names.end());
+    // The window opens at the oldest physical point whose WAL is all there.
+    Segment newest{};
+    bool any = false;
+    for (const std::string& n : listing->names) {
+      Segment seg;
+      if (n.ends_with(".history") || !ParseSegment(n, &seg)) continue;
+      if (!any || seg.tli > newest.tli || (seg.tli == newest.tli && seg.segno > newest.segno)) newest = seg;
+      any = true;
+    }
+    for (const RestorePoint& p : *points) {
+      Segment start;
+      if (!IsPhysical(p) || !ParseSegment(WalStart(p), &start) || !any) continue;
+      // Segments from the point's start to the newest one, on its timeline
+      // and the later ones (where a timeline begins, it starts anew).
+      std::vector<std::string> missing;
+      for (uint64_t n = start.segno; n <= newest.segno; ++n) {
+        bool found = false;
+        for (uint32_t tli = start.tli; tli <= newest.tli && !found; ++tli)
+          found = have.count(SegmentName(tli, n)) || have.count(SegmentName(tli, n) + ".partial");
+        if (!found) missing.push_back(SegmentName(start.tli, n));
+      }
+      if (ws.from_point.empty() || !missing.empty()) {
+        if (missing.empty()) {
+          ws.from_point = p.id;
+          ws.from_ns = p.time_ns;
+        } else if (ws.gaps.empty()) {
+          ws.gaps = missing;
+        }
+      }
+      if (!ws.from_point.empty()) break;
+    }
+    ws.lag_ns = ws.to_ns > 0 ? std::max<int64_t>(0, NowNs() - ws.to_ns) : 0;
+    out.push_back(std::move(ws));
+  }
+  if (out.empty()) return Status::InvalidArgument("service " + service + " has no repository target with a WAL archive");
+  return out;
+}
+
+Json WalStatusToJson(const std::vector<WalTargetStatus>& status) {
+  Json out = Json::array();
+  for (const auto& s : status)
+    out.push_back({{"target", s.target},
+                   {"error", s.status.ok() ? Json(nullptr) : Json(s.status.message())},
+                   {"files", s.files},
+                   {"head", s.head.empty() ? Json(nullptr) : Json(s.head)},
+                   {"from", s.from_ns ? Json(FormatTime(s.from_ns)) : Json(nullptr)},
+                   {"from_point", s.from_point.empty() ? Json(nullptr) : Json(s.from_point)},
+                   {"to", s.to_ns ? Json(FormatTime(s.to_ns)) : Json(nullptr)},
+                   {"lag_s", static_cast<double>(s.lag_ns) / 1e9},
+                   {"gaps", s.gaps}});
+  return out;
+}
+
+// ---------------------------------------------------------------- retention
+
+Result<std::vector<WalForgetResult>> ForgetWal(const Config& config, const std::string& service, bool dry_run,
+                                               const OpHooks& hooks) {
+  CAIRN_ASSIGN_OR_RETURN(const ServiceConfig* s, WalService(config, service));
+  std::vector<WalForgetResult> out;
+  for (const TargetConfig& t : WalTargets(config, *s, hooks)) {
+    WalForgetResult r;
+    r.target = t.name;
+    auto target = OpenTarget(t);
+    auto listing = target.ok() ? (*target)->ListWal(service) : Result<WalListing>(target.status());
+    auto points = target.ok() ? (*target)->List(service) : Result<std::vector<RestorePoint>>(target.status());
+    if (!listing.ok() || !points.ok()) {
+      r.status = !listing.ok() ? listing.status() : points.status();
+      out.push_back(std::move(r));
+      continue;
+    }
+    // Everything older than the oldest kept physical point's start goes;
+    // a kept physical point that does not say where its WAL starts (made
+    // before Cairn recorded it) keeps everything.
+    std::optional<Segment> keep_from;
+    bool unknown = false;
+    for (const RestorePoint& p : *points) {
+      if (!IsPhysical(p)) continue;
+      Segment seg;
+      if (!ParseSegment(WalStart(p), &seg)) {
+        unknown = true;
+        break;
+      }
+      if (!keep_from || seg.tli < keep_from->tli || (seg.tli == keep_from->tli && seg.segno < keep_from->segno))
+        keep_from = seg;
+    }
+    if (!unknown && keep_from) {
+      for (const std::string& n : listing->names) {
+        Segment seg;
+        if (n.ends_with(".history") || !ParseSegment(n, &seg)) continue;  // history files are tiny and always kept
+        if (seg.segno < keep_from->segno) r.removed.push_back(n);
+      }
+    }
+    if (!dry_run && !r.removed.empty()) r.status = (*target)->DeleteWal(service, r.removed);
+    if (hooks.log && !r.removed.empty())
+      hooks.log(t.name + ": " + (dry_run ? "would remove " : "removed ") + std::to_string(r.removed.size()) +
+                " WAL file(s) older than the oldest kept base backup");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- restore --at
+
+Result<RecoveryPlan> PlanRecovery(const Config& config, const std::string& service, const std::string& at,
+                                  const std::string& only_target, const OpHooks& hooks) {
+  CAIRN_ASSIGN_OR_RETURN(const ServiceConfig* s, WalService(config, service));
+  int64_t target_ns = 0;
+  if (at != "latest") {
+    auto parsed = ParseTime(at);
+    if (!parsed.ok())
+      return Status::InvalidArgument("--at " + at + ": not a time (want e.g. 2026-12-06T04:40:00Z, or latest)");
+    target_ns = *parsed;
+  }
+  Status last = Status::NotFound("service " + service + " has no repository target with a WAL archive");
+  for (const TargetConfig& t : WalTargets(config, *s, hooks)) {
+    if (!only_target.empty() && t.name != only_target) continue;
+    auto target = OpenTarget(t);
+    if (!target.ok()) {
+      last = target.status();
+      continue;
+    }
+    auto points = (*target)->List(service);
+    auto listing = (*target)->ListWal(service);
+    if (!points.ok() || !listing.ok()) {
+      last = !points.ok() ? points.status() : listing.status();
+      continue;
+    }
+    const RestorePoint* base = nullptr;
+    int64_t oldest = 0;
+    for (const RestorePoint& p : *points) {
+      if (!IsPhysical(p)) continue;
+      if (!oldest) oldest = p.time_ns;
+      if (target_ns == 0 || p.time_ns <= target_ns) base = &p;
+    }
+    const std::string window =
+        oldest ? "the recoverable window on " + t.name + " is " + FormatTime(oldest).substr(0, 19) + "Z to " +
+                     (listing->head_ns ? FormatTime(listing->head_ns).substr(0, 19) + "Z" : std::string("(no WAL yet)"))
+               : "there is no physical restore point (method: physical) on " + t.name;
+    if (!base) {
+      last = Status::InvalidArgument("no base backup before " + at + ": " + window);
+      continue;
+    }
+    if (target_ns > 0 && target_ns > listing->head_ns) {
+      last = Status::InvalidArgument(at + " is after the newest archived WAL: " + window);
+      continue;
+    }
+    RecoveryPlan plan;
+    plan.point = *base;
+    plan.target = t.name;
+    plan.target_ns = target_ns;
+    plan.wal_names = listing->names;
+    // One opened target for every fetch (opening derives the key: slow).
+    std::shared_ptr<Target> from(std::move(*target));
+    plan.fetch = [from, service](const std::string& name, const std::string& path) -> Status {
+      CAIRN_ASSIGN_OR_RETURN(Bytes data, from->GetWal(service, name));
+      const std::string temp = path + ".cairn-tmp";
+      {
+        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+        if (!out) return Status::IOError("cannot write " + temp);
+      }
+      if (::rename(temp.c_str(), path.c_str()) != 0) return Status::FromErrno(errno, "cannot rename " + temp);
+      return Status::Ok();
+    };
+    return plan;
+  }
+  return last;
+}
+
+}  // namespace cairn
