@@ -6,6 +6,7 @@
 //   cmake --build build --target cairn_catalog_bench
 //   nice build/cairn_catalog_bench [--dir DIR] [--jobs N] [--points N]
 //                                  [--services N] [--iterations N] [--keep]
+//                                  [--seed-only] [--manifest-tables N] [--until-now]
 //
 // Prints seed times, p50/p99/max per query, the file size and the bytes
 // each table and index takes.
@@ -44,10 +45,15 @@ struct Options {
   bool keep = false;
   bool reuse = false;       // measure an already seeded catalog in --dir
   bool skip_prune = false;  // leave the history as seeded (for --reuse later)
+  bool seed_only = false;   // seed, then stop (a catalog for a daemon: tests/integration/test_dashboard.sh)
+  int max_tables = 0;       // at most this many fingerprint items per manifest (0: as TablesOf says)
+  bool until_now = false;   // the seeded year ends now, not on 2025-12-31
 };
 
 constexpr int64_t kNsPerSecond = 1000000000LL;
-constexpr int64_t kStart = 1735689600LL * kNsPerSecond;  // 2025-01-01
+// The seeded year starts here: 2025-01-01, or with --until-now 366 days ago
+// (the newest points and jobs are then a day old, as on a live system).
+int64_t kStart = 1735689600LL * kNsPerSecond;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -74,11 +80,14 @@ bool HasOffsite(int service) { return service % 3 == 0; }
 
 // Table counts of each service's databases: most services are small
 // (Redis, SQLite, a volume: a handful of items), a third are PostgreSQL or
-// MariaDB with tens of tables, a few have hundreds.
+// MariaDB with tens of tables, a few have hundreds. --manifest-tables caps
+// it (a small catalog file for tests that need the counts, not the sizes).
+int g_max_tables = 0;
 int TablesOf(int service) {
-  if (service % 25 == 7) return 300 + (service * 37) % 300;
-  if (service % 3 == 1) return 10 + (service * 13) % 70;
-  return 2 + service % 4;
+  const int n = service % 25 == 7 ? 300 + (service * 37) % 300
+                : service % 3 == 1 ? 10 + (service * 13) % 70
+                                   : 2 + service % 4;
+  return g_max_tables > 0 ? std::min(g_max_tables, n) : n;
 }
 
 void AppendHex(std::string& out, std::mt19937_64& rng, int digits) {
@@ -304,9 +313,12 @@ int Main(int argc, char** argv) {
     else if (a == "--keep") o.keep = true;
     else if (a == "--reuse") o.reuse = true;
     else if (a == "--skip-prune") o.skip_prune = true;
+    else if (a == "--seed-only") o.seed_only = true;
+    else if (a == "--manifest-tables") o.max_tables = std::atoi(next().c_str());
+    else if (a == "--until-now") o.until_now = true;
     else {
       std::fprintf(stderr, "usage: %s [--dir DIR] [--services N] [--jobs N] [--points N] [--iterations N] [--keep]\n"
-                   "          [--reuse] [--skip-prune]\n",
+                   "          [--reuse] [--skip-prune] [--seed-only] [--manifest-tables N] [--until-now]\n",
                    argv[0]);
       return 2;
     }
@@ -334,6 +346,11 @@ int Main(int argc, char** argv) {
     std::filesystem::remove(path + "-shm");
   }
 
+  if (o.until_now) {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    kStart = (static_cast<int64_t>(ts.tv_sec) - 366LL * 86400) * kNsPerSecond;
+  }
   FakeClock clock(kStart);
   SqliteCatalogOptions options;
   options.clock = &clock;
@@ -344,9 +361,15 @@ int Main(int argc, char** argv) {
     clock.Set(kStart + 366LL * 86400 * kNsPerSecond);
     std::printf("seed: reusing the catalog seeded before\n");
   } else {
+    g_max_tables = o.max_tables;
     Seeded seeded = Seed(*cat, o, clock);
     std::printf("seed: jobs %.1f s, points %.1f s (%.0f MiB of manifests), drills/alerts/live jobs %.1f s\n",
                 seeded.jobs_s, seeded.points_s, seeded.manifest_bytes / 1048576.0, seeded.rest_s);
+  }
+  if (o.seed_only) {
+    cat.reset();
+    std::printf("file: %.1f MiB\n", FileSize(path) / 1048576.0);
+    return 0;
   }
   // Reopen: measure from a fresh process state (WAL checkpointed, caches cold).
   cat.reset();

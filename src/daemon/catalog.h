@@ -187,6 +187,18 @@ struct PointRecord {
   std::optional<DrillRecord> last_passed;  // "verified restorable at T in N s"
 };
 
+// The calendar's view of a service's points: times, kinds and states only
+// (no parts, targets or drills), newest first, and whether any is older.
+struct PointStamp {
+  int64_t time_ns = 0;
+  PointKind kind = PointKind::kScheduled;
+  PointStatus status = PointStatus::kComplete;
+};
+struct PointStamps {
+  std::vector<PointStamp> points;  // from since_ns on
+  bool older = false;              // a point before since_ns exists
+};
+
 // A point as one target holds it: what a backup, a copy or a sync writes.
 struct PointWrite {
   std::string service, id, target, native_id;
@@ -398,6 +410,8 @@ class Catalog {
   virtual Status RemovePoint(const std::string& service, const std::string& point_id, const std::string& target) = 0;
   virtual Result<Page<PointRecord>> ListPoints(const std::string& service, const PageRequest& page) = 0;
   virtual Result<PointRecord> GetPoint(const std::string& service, const std::string& point_id) = 0;
+  // GET /calendar: one index range per service, not pages of full records.
+  virtual Result<PointStamps> PointStampsSince(const std::string& service, int64_t since_ns) = 0;
   // The full id of a unique prefix (at least 4 digits) or of "latest" (the
   // newest complete point that is not a safety backup).
   virtual Result<std::string> ResolvePointId(const std::string& service, const std::string& prefix) = 0;

@@ -39,6 +39,32 @@ class CatalogPointsTest : public CatalogFixture {
   }
 };
 
+TEST_F(CatalogPointsTest, PointStampsSinceListsTheRangeNewestFirstAndTellsOfOlderOnes) {
+  for (int i = 0; i < 5; ++i) {
+    PointWrite p = MakePoint("app-db", "00000000000000a" + std::to_string(i), "local", kT0 + i * kSecond, 10);
+    if (i == 3) p.kind = PointKind::kSafety;
+    if (i == 4) p.status = PointStatus::kIncomplete;
+    ASSERT_TRUE(IsOk(cat().PutPoint(p)));
+  }
+  ASSERT_TRUE(IsOk(cat().PutPoint(MakePoint("other", "00000000000000b0", "local", kT0 + 9 * kSecond, 10))));
+  auto got = cat().PointStampsSince("app-db", kT0 + 2 * kSecond);
+  ASSERT_TRUE(IsOk(got));
+  ASSERT_EQ(got->points.size(), 3u);
+  EXPECT_EQ(got->points[0].time_ns, kT0 + 4 * kSecond);
+  EXPECT_EQ(got->points[0].status, PointStatus::kIncomplete);
+  EXPECT_EQ(got->points[1].kind, PointKind::kSafety);
+  EXPECT_EQ(got->points[2].time_ns, kT0 + 2 * kSecond);
+  EXPECT_TRUE(got->older);
+  auto all = cat().PointStampsSince("app-db", kT0);
+  ASSERT_TRUE(IsOk(all));
+  EXPECT_EQ(all->points.size(), 5u);
+  EXPECT_FALSE(all->older);
+  auto none = cat().PointStampsSince("nobody", kT0);
+  ASSERT_TRUE(IsOk(none));
+  EXPECT_TRUE(none->points.empty());
+  EXPECT_FALSE(none->older);
+}
+
 TEST_F(CatalogPointsTest, OnePointOnTwoTargetsIsListedOnceWithBoth) {
   PointWrite p = MakePoint("app-db", "6fc69ea733a0125e", "local", kT0, 52428800);
   p.parts = {{"globals", "stream", 1311, std::nullopt}, {"db.app", "stream", 52427489, std::nullopt},

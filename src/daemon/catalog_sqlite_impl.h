@@ -71,6 +71,7 @@ class SqliteCatalog final : public Catalog {
   Status RemovePoint(const std::string& service, const std::string& point_id, const std::string& target) override;
   Result<Page<PointRecord>> ListPoints(const std::string& service, const PageRequest& page) override;
   Result<PointRecord> GetPoint(const std::string& service, const std::string& point_id) override;
+  Result<PointStamps> PointStampsSince(const std::string& service, int64_t since_ns) override;
   Result<std::string> ResolvePointId(const std::string& service, const std::string& prefix) override;
   Result<std::optional<PointRecord>> NewestPoint(const std::string& service) override;
   Result<std::string> GetManifest(const std::string& service, const std::string& point_id) override;

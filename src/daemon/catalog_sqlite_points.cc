@@ -400,6 +400,32 @@ Result<PointRecord> SqliteCatalog::GetPoint(const std::string& service, const st
   });
 }
 
+Result<PointStamps> SqliteCatalog::PointStampsSince(const std::string& service, int64_t since_ns) {
+  return Read([&](sql::Db& db) -> Result<PointStamps> {
+    PointStamps out;
+    {
+      CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare(
+          "SELECT time_ns, kind, status FROM points WHERE service = ? AND time_ns >= ? "
+          "ORDER BY time_ns DESC, point_id DESC"));
+      st.Bind(service, since_ns);
+      for (;;) {
+        CAIRN_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        auto kind = ParsePointKind(st.TextView(1));
+        auto status = ParsePointStatus(st.TextView(2));
+        if (!kind || !status)
+          return Status::Corruption("catalog " + db.path() + ": a point of " + service + " has an unknown kind or status");
+        out.points.push_back({st.Int(0), *kind, *status});
+      }
+    }
+    CAIRN_ASSIGN_OR_RETURN(sql::Stmt st, db.Prepare("SELECT 1 FROM points WHERE service = ? AND time_ns < ? LIMIT 1"));
+    st.Bind(service, since_ns);
+    CAIRN_ASSIGN_OR_RETURN(bool older, st.Step());
+    out.older = older;
+    return out;
+  });
+}
+
 Result<std::string> SqliteCatalog::ResolvePointId(const std::string& service, const std::string& prefix) {
   if (prefix != "latest" && prefix.size() < 4)
     return Status::InvalidArgument("restore point id '" + prefix + "' is too short (give at least 4 digits)");

@@ -90,16 +90,21 @@ Json RetentionJson(const RetentionPolicy& r) {
 }
 
 // Calls `each` on the rows of every page, newest first, until it returns
-// false or the pages run out.
+// false or the pages run out. The pages start small and grow (32, 128, 512,
+// then 1000): most walks stop at the start of a range after a few rows, and
+// the calendar walks each service's backup jobs (with 200 services, pages
+// of 1000 made GET /calendar take 1.5 s).
 template <typename T, typename Fetch, typename Each>
 Status ForEachNewest(Fetch fetch, Each each) {
   std::string cursor;
+  int limit = 32;
   do {
-    Result<Page<T>> page = fetch(PageRequest{1000, cursor});
+    Result<Page<T>> page = fetch(PageRequest{limit, cursor});
     if (!page.ok()) return page.status();
     for (const T& row : page->items)
       if (!each(row)) return Status::Ok();
     cursor = page->next_cursor;
+    limit = std::min(1000, limit * 4);
   } while (!cursor.empty());
   return Status::Ok();
 }
@@ -381,15 +386,13 @@ Result<Json> Daemon::Calendar(int days, const std::string& time_zone) {
     std::vector<bool> ok(days, false), failed(days, false);
     int64_t first_seen = now;  // the oldest activity seen in the range
     bool older = false;        // activity before the range: every day counts
-    CAIRN_RETURN_IF_ERROR(ForEachNewest<PointRecord>(
-        [&](const PageRequest& page) { return catalog_.ListPoints(s.name, page); },
-        [&](const PointRecord& p) {
-          if (p.time_ns < starts.front()) return !(older = true);
-          first_seen = std::min(first_seen, p.time_ns);
-          const int d = day_of(p.time_ns);
-          if (d >= 0 && p.status == PointStatus::kComplete && p.kind != PointKind::kSafety) ok[d] = true;
-          return true;
-        }));
+    CAIRN_ASSIGN_OR_RETURN(PointStamps stamps, catalog_.PointStampsSince(s.name, starts.front()));
+    older = stamps.older;
+    for (const PointStamp& p : stamps.points) {
+      first_seen = std::min(first_seen, p.time_ns);
+      const int d = day_of(p.time_ns);
+      if (d >= 0 && p.status == PointStatus::kComplete && p.kind != PointKind::kSafety) ok[d] = true;
+    }
     JobFilter filter;
     filter.service = s.name;
     filter.kind = JobKind::kBackup;

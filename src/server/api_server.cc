@@ -9,6 +9,7 @@
 
 #include "server/api_server_core.h"
 #include "server/http_util.h"
+#include "server/request_parsing.h"
 
 namespace cairn {
 namespace {
@@ -192,6 +193,18 @@ Status ApiServer::Core::Start() {
     // Range); httplib would otherwise cut bodies and status codes apart.
     // The request object is httplib's own non-const local.
     const_cast<httplib::Request&>(req).ranges.clear();
+    // httplib compresses JSON with brotli whenever the client accepts it, at
+    // brotli's slowest quality: 150 ms of CPU for the 177 KB services list of
+    // 200 services (gzip: 10 ms, 40 % larger), which made the dashboard's
+    // overview miss its 1 s. It is offered gzip, or nothing.
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    auto [ae, ae_end] = headers.equal_range("Accept-Encoding");
+    if (ae != ae_end) {
+      bool gzip = false;
+      for (auto it = ae; it != ae_end; ++it) gzip = gzip || AcceptsGzip(it->second);
+      headers.erase(ae, ae_end);
+      if (gzip) headers.emplace("Accept-Encoding", "gzip");
+    }
     const HttpMethod method = ParseHttpMethod(req.method);
     if ((method == HttpMethod::kPost || method == HttpMethod::kDelete) &&
         MatchRoute(req.method, req.path).outcome == RouteMatch::Outcome::kFound)

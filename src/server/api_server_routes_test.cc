@@ -95,6 +95,24 @@ TEST_F(ApiServerRoutesTest, ConfigAndMetrics) {
   ExpectError(Get("/metrics"), 401);
 }
 
+TEST_F(ApiServerRoutesTest, JsonIsGzippedNeverBrotli) {
+  // httplib's brotli runs at its slowest quality (docs/server.md): a client
+  // that accepts both gets gzip, one that accepts only br gets it plain.
+  auto with = [&](const char* accept) {
+    httplib::Headers h = As(Role::kRead);
+    h.emplace("Accept-Encoding", accept);
+    return Get("/api/v1/services", h);
+  };
+  HttpResult r = with("gzip, deflate, br");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Encoding"), "gzip");
+  r = with("br");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Encoding"), "");
+  EXPECT_TRUE(r.json().contains("summary"));
+  EXPECT_EQ(with("br, gzip;q=0").header("Content-Encoding"), "");
+}
+
 TEST_F(ApiServerRoutesTest, MetricsPublicWhenConfigured) {
   ServerConfig c = DefaultConfig();
   c.metrics_public = true;

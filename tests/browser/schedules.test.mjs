@@ -16,6 +16,7 @@ test('pause a schedule and resume it', async () => {
   assert.ok(entry, `a backup schedule of ${SVC.sqlite}`);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Schedules' }).click();
   await page.getByRole('heading', { level: 1, name: 'Schedules' }).waitFor();
+  await page.getByTestId('schedules-table').waitFor(); // the list has loaded
   assert.equal(await page.getByTestId('schedule-row').count(), api.length, 'one row per schedule');
   const row = page.locator(`[data-testid="schedule-row"][data-key="${entry.key}"]`);
   if (entry.paused) {

@@ -78,6 +78,7 @@ test('a restore point page shows its parts and targets', async () => {
   const rows = await historyRows(page);
   await page.getByTestId('point-row').first().locator('a').first().click();
   await page.getByRole('heading', { level: 1, name: new RegExp(`Restore point ${rows[0].id.slice(0, 8)}`) }).waitFor();
+  await page.getByRole('heading', { level: 2, name: 'Parts' }).waitFor(); // the point has loaded
   const body = await page.locator('main').innerText();
   assert.match(body, /Parts/);
   assert.ok(body.includes(rows[0].id), 'the full id');

@@ -59,6 +59,7 @@ function axisDur(v: number): string {
 
 const dayFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
 const hourFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const secFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 function timeTicks(_u: uPlot, splits: number[], _ax: number, _space: number, incr: number): string[] {
   let lastDay = '';
@@ -66,7 +67,8 @@ function timeTicks(_u: uPlot, splits: number[], _ax: number, _space: number, inc
     const d = new Date(s * 1000);
     const day = dayFmt.format(d);
     if (incr >= 86400) return day;
-    const t = hourFmt.format(d);
+    // ticks less than a minute apart (a few backups within minutes) need the seconds, or they all read the same
+    const t = (incr < 60 ? secFmt : hourFmt).format(d);
     if (day !== lastDay) {
       lastDay = day;
       return `${t}\n${day}`;
@@ -74,6 +76,10 @@ function timeTicks(_u: uPlot, splits: number[], _ax: number, _space: number, inc
     return t;
   });
 }
+
+// Time ticks in whole seconds at least (uPlot's defaults go down to milliseconds,
+// which labelled two backups a few seconds apart 05:45:03, 05:45:03, 05:45:04...).
+const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 1209600, 2592000, 7776000, 15552000, 31536000];
 
 const BYTE_INCRS: number[] = [];
 for (let k = 0; k < 6; k++) for (const m of [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]) BYTE_INCRS.push(m * 1024 ** k);
@@ -126,7 +132,7 @@ export function Chart({
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(yMin ?? 0, min), max > 0 ? max * 1.08 : 1] } },
       axes: [
-        { stroke: axisStroke, grid, ticks: grid, values: timeTicks, space: 60 },
+        { stroke: axisStroke, grid, ticks: grid, values: timeTicks, space: 60, incrs: TIME_INCRS },
         { stroke: axisStroke, grid, ticks: grid, size: 70, incrs: unit === 'bytes' ? BYTE_INCRS : SEC_INCRS, values: (_u, vals) => vals.map((v) => fmt(unit, v)) },
       ],
       series: [

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorText } from '../api';
 import { isLive, useEvent } from '../events';
-import { bytes, duration, percent, shortId } from '../format';
+import { bytes, duration, percent, plural, shortId } from '../format';
 import { href, seg } from '../router';
 import type { Job } from '../types';
 import { CopyBlock, ErrorBox, Status } from './ui';
@@ -48,7 +48,23 @@ export function ProgressView({ job }: { job: Job }) {
       </p>
     );
   }
-  if (job.status !== 'running' || !p) return null;
+  if (job.status !== 'running') return null;
+  if (!p) {
+    // Running, before its first progress report: say so rather than show nothing.
+    return (
+      <div class="progress" data-testid="job-progress">
+        <p class="progress-text">
+          <span data-testid="job-phase" class="phase">
+            starting
+          </span>
+        </p>
+        <progress max={100} aria-label={`${job.kind} progress`} />
+        <p class="progress-nums small">
+          <span data-testid="job-percent">working</span>
+        </p>
+      </div>
+    );
+  }
   const pct = p.percent ?? (p.bytes_total ? (100 * p.bytes_done) / p.bytes_total : null);
   return (
     <div class="progress" data-testid="job-progress">
@@ -65,7 +81,7 @@ export function ProgressView({ job }: { job: Job }) {
       <p class="progress-nums small">
         <span data-testid="job-percent">{pct !== null ? percent(pct) : 'working'}</span> · {bytes(p.bytes_done)}
         {p.bytes_total ? ` of ${bytes(p.bytes_total)}` : ''}
-        {p.files_total ? ` · ${p.files_done} of ${p.files_total} files` : p.files_done ? ` · ${p.files_done} files` : ''}
+        {p.files_total ? ` · ${p.files_done} of ${plural(p.files_total, 'file')}` : p.files_done ? ` · ${plural(p.files_done, 'file')}` : ''}
         {p.eta_s !== null && <> · about {duration(p.eta_s)} left</>}
       </p>
     </div>

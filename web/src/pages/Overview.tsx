@@ -136,9 +136,9 @@ const ServicesTable = memo(function ServicesTable({ services, running, now }: { 
                 <td data-label="Health">
                   <HealthBadge state={h.state} />
                   <span class="checks">
-                    <Check label="recent" ok={h.recent.ok} detail={h.recent.detail} />
-                    <Check label="complete" ok={h.complete.ok} detail={h.complete.detail} />
-                    <Check label="verified" ok={h.verified.ok} detail={h.verified.detail} soft />
+                    <Check label="recent" ok={h.recent.ok} detail={h.recent.detail} pending={h.state === 'unknown'} />
+                    <Check label="complete" ok={h.complete.ok} detail={h.complete.detail} pending={h.state === 'unknown'} />
+                    <Check label="verified" ok={h.verified.ok} detail={h.verified.detail} soft pending={h.state === 'unknown'} />
                   </span>
                   {s.alerts_open > 0 && (
                     <a class="alert-count small" href="#/alerts">
@@ -226,6 +226,12 @@ const CalendarGrid = memo(function CalendarGrid({ order }: { order: string[] }) 
     if (start !== range[0] || end !== range[1]) setRange([start, end]);
   };
   useEffect(onScroll, [rows.length]);
+  // Where the 30 days do not fit (a phone), start at today's end: the names stay (sticky), the oldest days scroll in.
+  const loaded = !!cal.data;
+  useEffect(() => {
+    const el = wrap.current;
+    if (el && el.scrollWidth > el.clientWidth) el.scrollLeft = el.scrollWidth;
+  }, [loaded]);
   const days = cal.data?.days ?? [];
   const fmtDay = (d: string) => new Date(d + 'T12:00:00Z').toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
   const [from, to] = virtual ? range : [0, rows.length];

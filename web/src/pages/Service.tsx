@@ -99,15 +99,15 @@ export function ServicePage({ name }: { name: string }) {
           <h2 id="health-h">Health</h2>
           <ul class="plain checks-list">
             <li>
-              <Check label="Recent" ok={s.health.recent.ok} detail={s.health.recent.detail} />
+              <Check label="Recent" ok={s.health.recent.ok} detail={s.health.recent.detail} pending={s.health.state === 'unknown'} />
               <span class="small muted"> {s.health.recent.detail}</span>
             </li>
             <li>
-              <Check label="Complete" ok={s.health.complete.ok} detail={s.health.complete.detail} />
+              <Check label="Complete" ok={s.health.complete.ok} detail={s.health.complete.detail} pending={s.health.state === 'unknown'} />
               <span class="small muted"> {s.health.complete.detail}</span>
             </li>
             <li>
-              <Check label="Verified" ok={s.health.verified.ok} detail={s.health.verified.detail} soft />
+              <Check label="Verified" ok={s.health.verified.ok} detail={s.health.verified.detail} soft pending={s.health.state === 'unknown'} />
               <span class="small muted"> {s.health.verified.detail}</span>
             </li>
           </ul>
