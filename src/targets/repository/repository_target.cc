@@ -1,5 +1,7 @@
 #include "targets/repository/repository_target.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,11 +90,27 @@ class RepositoryTarget : public Target {
   Status Initialize() override {
     if (repo_) return Status::Ok();
     CAIRN_ASSIGN_OR_RETURN(auto storage, OpenTargetStorage(config_, /*create=*/true));
+    // Two jobs creating the same new local repository at once (the daemon
+    // runs backups of several services in parallel) must not both write a
+    // config and a key: the loser's key would not open the winner's config.
+    // An flock on the repository directory itself (no file of its own: Init
+    // wants the directory empty) makes the check and the creation one step;
+    // S3 has no such lock (docs/storage-s3.md).
+    int lock_fd = -1;
+    if (!config_.location.starts_with("s3:")) {
+      lock_fd = ::open(config_.location.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (lock_fd >= 0) ::flock(lock_fd, LOCK_EX);
+    }
     auto config = storage->Stat("config");
-    if (config.ok()) return Status::Ok();
-    if (!config.status().IsNotFound()) return config.status().WithContext("target " + config_.name);
-    return Repository::Init(*storage, config_.password, InitOptions{})
-        .WithContext("cannot create a repository for target " + config_.name);
+    Status st = Status::Ok();
+    if (!config.ok()) {
+      st = config.status().IsNotFound()
+               ? Repository::Init(*storage, config_.password, InitOptions{})
+                     .WithContext("cannot create a repository for target " + config_.name)
+               : config.status().WithContext("target " + config_.name);
+    }
+    if (lock_fd >= 0) ::close(lock_fd);  // releases the flock
+    return st;
   }
 
   Result<Repository*> Repo() {
