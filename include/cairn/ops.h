@@ -131,6 +131,11 @@ struct WalStreamOptions {
   int64_t partial_interval_ns = 2'000'000'000;  // how often the growing segment is uploaded (the RPO)
 };
 
+// Where the streamer of `service` spools WAL, and the file in it where it
+// notes its newest upload ({"head": name, "uploaded_ns": ns}) for the daemon.
+std::string WalSpoolDir(const ServiceConfig& service);
+inline constexpr char kWalStreamStatusFile[] = "cairn-status.json";
+
 // Streams a PostgreSQL service's WAL into every repository target of it
 // (pg_receivewal on a replication slot, restarted when it stops) until the
 // context is cancelled: completed segments leave the spool only once every

@@ -310,6 +310,31 @@ void Daemon::AlertLoop() {
   }
 }
 
+std::vector<PitrMetrics> Daemon::PitrWindows() {
+  Json cached;
+  {
+    std::lock_guard lock(pitr_mu_);
+    cached = pitr_;
+  }
+  std::vector<PitrMetrics> out;
+  auto c = config();
+  if (!c || !cached.is_object()) return out;
+  for (const auto& [name, w] : cached.items()) {
+    const ServiceConfig* s = c->FindService(name);
+    if (!s || !w.is_object()) continue;
+    PitrMetrics m;
+    m.service = name;
+    m.window_start_ns = w.value("window_start_ns", int64_t{0});
+    m.window_end_ns = w.value("window_end_ns", int64_t{0});
+    std::ifstream in(WalSpoolDir(*s) + "/" + kWalStreamStatusFile);
+    Json status = Json::parse(in, nullptr, false);
+    if (status.is_object()) m.window_end_ns = std::max(m.window_end_ns, status.value("uploaded_ns", int64_t{0}));
+    m.lag_s = m.window_end_ns ? std::max(0.0, static_cast<double>(clock_->NowNs() - m.window_end_ns) / 1e9) : 0;
+    out.push_back(m);
+  }
+  return out;
+}
+
 void Daemon::OnAlert(const AlertRecord& alert, AlertEvent event) {
   Publish(ApiEvent{"alert", AlertToJson(alert)});
   notifier_.Notify(alert, event);
@@ -323,7 +348,11 @@ void Daemon::StartSync() {
   spec.sync = true;
   spec.config_path = options_.config_path;
   runner_.Launch(spec, [this](JobId, const JobOutcome& outcome) {
-    if (outcome.status == JobStatus::kSucceeded) alerts_.SyncEnded(outcome.result);
+    if (outcome.status == JobStatus::kSucceeded) {
+      alerts_.SyncEnded(outcome.result);
+      std::lock_guard lock(pitr_mu_);
+      pitr_ = outcome.result.value("pitr", Json::object());
+    }
     {
       std::lock_guard lock(mu_);
       sync_running_ = false;

@@ -27,6 +27,7 @@
 #include "daemon/daemon_api.h"
 #include "daemon/health.h"
 #include "daemon/job_runner.h"
+#include "daemon/metrics.h"
 #include "daemon/notifier.h"
 #include "daemon/wal_streamers.h"
 #include "daemon/scheduler.h"
@@ -108,6 +109,9 @@ class Daemon : public DaemonApi {
   // An alert opened or resolved: published to the API's subscribers and
   // handed to the notifier.
   void OnAlert(const AlertRecord& alert, AlertEvent event);
+  // The recoverable window of each streamed service: its start from the
+  // last sync, its end the later of that and the streamer's newest upload.
+  std::vector<PitrMetrics> PitrWindows();
   void StartSync();                                   // requires mu_
   void Publish(const ApiEvent& event);
   void PublishJob(JobId id);
@@ -159,6 +163,8 @@ class Daemon : public DaemonApi {
   std::thread alerts_thread_;
   Notifier notifier_;
   WalStreamers streamers_;
+  std::mutex pitr_mu_;
+  Json pitr_ = Json::object();  // the last sync's "pitr" result
 
   mutable std::mutex views_mu_;
   Views views_;

@@ -244,6 +244,11 @@ Json Daemon::ServiceJson(const ServiceConfig& s, const ServiceContext& ctx) {
   j["alerts_open"] = alerts == ctx.alerts_open.end() ? 0 : alerts->second;
   j["size"] = in.newest ? Json(in.newest->size) : Json(nullptr);
   j["pitr"] = nullptr;
+  for (const PitrMetrics& p : PitrWindows())
+    if (p.service == s.name)
+      j["pitr"] = {{"window_start", TimeOrNull(p.window_start_ns)},
+                   {"window_end", TimeOrNull(p.window_end_ns)},
+                   {"lag_s", p.lag_s}};
   return j;
 }
 

@@ -341,7 +341,7 @@ Status Daemon::TestNotification(std::optional<int> channel, const Actor& actor) 
 
 Result<std::string> Daemon::Metrics() {
   CAIRN_ASSIGN_OR_RETURN(MetricsSnapshot snapshot, catalog_.Metrics());
-  return RenderMetrics(snapshot, {});
+  return RenderMetrics(snapshot, PitrWindows());
 }
 
 }  // namespace cairn

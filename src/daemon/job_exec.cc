@@ -248,7 +248,20 @@ class Job {
       }
       Points(t.name, "", /*replace=*/true, *points);
     }
-    return Finish("succeeded", Status::Ok(), {{"unreachable", unreachable}, {"missing", missing}});
+    // The recoverable window of every streamed service (docs/pitr.md), for
+    // the service page and the metrics; the lag comes from the streamer.
+    Json pitr = Json::object();
+    for (const ServiceConfig& s : config_.services) {
+      if (s.type != "postgres" || s.settings.value("archive", std::string("off")) != "stream") continue;
+      auto status = WalStatusOf(config_, s.name, hooks_);
+      if (!status.ok()) continue;
+      for (const WalTargetStatus& w : *status)
+        if (w.status.ok() && w.from_ns > 0) {
+          pitr[s.name] = {{"window_start_ns", w.from_ns}, {"window_end_ns", w.to_ns}, {"target", w.target}};
+          break;
+        }
+    }
+    return Finish("succeeded", Status::Ok(), {{"unreachable", unreachable}, {"missing", missing}, {"pitr", pitr}});
   }
 
   const JobSpec& spec_;

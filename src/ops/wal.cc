@@ -54,9 +54,6 @@ Result<Bytes> ReadFile(const std::string& path) {
   return data;
 }
 
-std::string SpoolDir(const ServiceConfig& s) {
-  return (s.temp_dir.empty() ? std::string("/var/tmp") : s.temp_dir) + "/cairn-wal-" + s.name;
-}
 
 // The physical points' oldest needed WAL file: the manifest's wal_start.
 std::string WalStart(const RestorePoint& p) {
@@ -70,6 +67,10 @@ bool IsPhysical(const RestorePoint& p) {
 }
 
 }  // namespace
+
+std::string WalSpoolDir(const ServiceConfig& s) {
+  return (s.temp_dir.empty() ? std::string("/var/tmp") : s.temp_dir) + "/cairn-wal-" + s.name;
+}
 
 // ---------------------------------------------------------------- streaming
 
@@ -85,7 +86,7 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
     CAIRN_RETURN_IF_ERROR(target->Initialize());
     open.push_back(std::move(target));
   }
-  const std::string spool = options.spool_dir.empty() ? SpoolDir(*s) : options.spool_dir;
+  const std::string spool = options.spool_dir.empty() ? WalSpoolDir(*s) : options.spool_dir;
   std::error_code ec;
   fs::create_directories(spool, ec);
   if (ec) return Status::IOError("cannot create the WAL spool " + spool + ": " + ec.message());
@@ -93,8 +94,19 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
   CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(*s));
   CAIRN_ASSIGN_OR_RETURN(std::vector<ToolCommand> commands, source->WalStreamCommands(spool));
 
+  // The newest upload, noted for the daemon (the archive lag it shows).
+  auto note_head = [&](const std::string& name) {
+    const std::string text = Json{{"head", name}, {"uploaded_ns", NowNs()}}.dump();
+    const std::string path = spool + "/" + kWalStreamStatusFile, temp = path + ".tmp";
+    {
+      std::ofstream out(temp, std::ios::trunc);
+      out << text;
+    }
+    ::rename(temp.c_str(), path.c_str());
+  };
   auto put_everywhere = [&](const std::string& name, ByteView data) -> Status {
     for (auto& t : open) CAIRN_RETURN_IF_ERROR(t->PutWal(service, name, data));
+    note_head(name);
     return Status::Ok();
   };
   std::map<std::string, std::pair<int64_t, int64_t>> partial_seen;  // name -> (size, mtime) last uploaded

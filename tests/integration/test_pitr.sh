@@ -172,6 +172,19 @@ assert_eq succeeded "$(json 'd["status"]' <<<"$JOBJSON")" "POST restores {at: la
 P3=$(json 'd["result"]["connection"]["port"]' <<<"$JOBJSON")
 assert_eq 301 "$(copy_count "$P3" 2>/dev/null)" "the job's copy has every row archived"
 stop_copy "$(json 'd["result"]["connection"]["data_dir"]' <<<"$JOBJSON")"
+# The window on the service page and in the metrics: a base backup taken
+# while the streamer runs, then a sync (SIGHUP reloads and syncs).
+must_ok "a base backup while the daemon streams" -c "$CFG" backup pg
+kill -HUP "$DAEMON"
+pitr_shown() { api "http://127.0.0.1:$SPORT/api/v1/services/pg" | grep -q '"pitr":{'; }
+wait_for 60 pitr_shown || true
+SVC=$(api "http://127.0.0.1:$SPORT/api/v1/services/pg")
+assert_match '^20' "$(json 'd["pitr"]["window_start"]' <<<"$SVC")" "the service shows where its recoverable window starts"
+LAG=$(json 'd["pitr"]["lag_s"]' <<<"$SVC")
+assert_eq yes "$(python3 -c "print('yes' if float('$LAG') < 30 else 'no')" 2>/dev/null)" "and an archive lag of seconds ($LAG s)"
+METRICS=$(api "http://127.0.0.1:$SPORT/metrics")
+assert_match 'cairn_pitr_window_start_timestamp_seconds\{service="pg"\} [0-9]' "$METRICS" "the metrics carry the window"
+assert_match 'cairn_wal_archive_lag_seconds\{service="pg"\} [0-9]' "$METRICS" "and the lag"
 kill -TERM "$DAEMON"
 wait "$DAEMON" || true
 assert_eq 0 "$(streamers)" "stopping the daemon stops its streamer"
