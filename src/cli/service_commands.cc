@@ -10,7 +10,10 @@
 #include "cairn/repository.h"
 #include "cairn/ops.h"
 #include "cairn/service_jobs.h"
+#include "cairn/system.h"
 #include "cli/common.h"
+#include "daemon/catalog.h"
+#include "daemon/catalog_sqlite.h"
 
 namespace cairn {
 namespace {
@@ -83,6 +86,27 @@ OpHooks Hooks(const ServiceGlobals& g) {
   hooks.log = Log(g);
   hooks.warn = [](const std::string& w) { std::fprintf(stderr, "warning: %s\n", OneLine(w).c_str()); };
   return hooks;
+}
+
+// The daemon's catalog, when `cairn serve` has one for this configuration:
+// restore drills live there (docs/verification.md). nullptr otherwise.
+std::unique_ptr<Catalog> DaemonCatalog(const Config& c) {
+  const std::string path = c.server.data_dir + "/catalog.db";
+  if (::access(path.c_str(), R_OK) != 0) return nullptr;
+  auto catalog = OpenSqliteCatalog(path);
+  return catalog.ok() ? std::move(catalog).value() : nullptr;
+}
+
+// "2026-12-06 05:12 in 3.1 s" for a passed drill of the point, else "".
+std::string VerifiedText(Catalog* catalog, const std::string& service, const std::string& point, json* out) {
+  if (!catalog) return "";
+  auto p = catalog->GetPoint(service, point);
+  if (!p.ok() || !p->last_passed) return "";
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%s in %.1f s", FormatTime(p->last_passed->verified_ns).substr(0, 16).c_str(),
+                p->last_passed->duration_s);
+  if (out) *out = {{"at", FormatTime(p->last_passed->verified_ns)}, {"duration_s", p->last_passed->duration_s}};
+  return buf;
 }
 
 bool Confirm(const std::string& service) {
@@ -201,18 +225,26 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     // Nothing could be read (a wrong password, a server down): an error, and
     // no empty table that reads like "this service has no backups".
     auto points = ValueOrThrow(ListPoints(c, s.name, list_target, &unreachable));
+    std::unique_ptr<Catalog> catalog = DaemonCatalog(c);
     if (g.json) {
       json out = {{"service", s.name}, {"points", json::array()}, {"unreachable_targets", unreachable}};
-      for (const auto& p : points) out["points"].push_back(PointToJson(p));
+      for (const auto& p : points) {
+        json jp = PointToJson(p);
+        jp["verified"] = nullptr;
+        VerifiedText(catalog.get(), s.name, p.point.id, &jp["verified"]);
+        out["points"].push_back(std::move(jp));
+      }
       std::cout << Dump(out) << "\n";
     } else {
-      std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %s\n", "ID", "TIME (UTC)", "KIND", "SIZE", "STATUS",
-                  "PARTS", "TARGETS");
+      std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %-16s  %s\n", "ID", "TIME (UTC)", "KIND", "SIZE", "STATUS",
+                  "PARTS", "TARGETS", "VERIFIED");
       for (const auto& p : points) {
-        std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %s\n", p.point.id.c_str(),
+        const std::string verified = VerifiedText(catalog.get(), s.name, p.point.id, nullptr);
+        std::printf("%-16s  %-19s  %-9s  %10s  %-10s  %-24s  %-16s  %s\n", p.point.id.c_str(),
                     FormatTime(p.point.time_ns).substr(0, 19).c_str(), p.point.kind.c_str(),
                     HumanBytes(static_cast<double>(p.point.size)).c_str(), p.point.status.c_str(),
-                    PartNames(p.point).c_str(), Join(p.targets, ",").c_str());
+                    PartNames(p.point).c_str(), Join(p.targets, ",").c_str(),
+                    verified.empty() ? "-" : verified.c_str());
         PrintInexactReasons(p.point, "    ");
       }
       std::printf("%zu restore point(s)\n", points.size());
@@ -304,6 +336,22 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     OpHooks hooks = Hooks(g);
     hooks.context = &context;
     DrillRun run = ValueOrThrow(DrillService(c, DrillRequest{s.name, verify_point, verify_target}, hooks));
+    // A drill by hand counts like a scheduled one where the daemon keeps
+    // its verdicts (its catalog knows the point once it synced it).
+    if (std::unique_ptr<Catalog> catalog = DaemonCatalog(c)) {
+      DrillRecord d;
+      d.service = s.name;
+      d.point_id = run.point.point.id;
+      d.target = run.target;
+      d.verified_ns = NowNs();
+      d.duration_s = run.duration_s;
+      d.outcome = run.passed ? DrillOutcome::kPassed : DrillOutcome::kFailed;
+      d.details = {{"check", run.check}, {"failure", run.failure}, {"summary", run.summary}, {"by", "cli"}};
+      auto recorded = catalog->RecordDrill(d);
+      if (!recorded.ok() && !g.quiet)
+        std::fprintf(stderr, "warning: the drill was not recorded in the daemon's catalog: %s\n",
+                     OneLine(recorded.status().message()).c_str());
+    }
     if (g.json) {
       std::cout << Dump(DrillRunToJson(run)) << "\n";
     } else if (!g.quiet) {

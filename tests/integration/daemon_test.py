@@ -432,6 +432,15 @@ notifications:
     check(pt.get("verified") and pt["verified"]["outcome"] == "passed", "the point shows it was verified restorable", pt)
     svc = read.get("/api/v1/services/notes").json
     check(svc["health"]["verified"]["ok"], "health: verified", svc["health"])
+    out = subprocess.run([CAIRN, "-c", CONFIG, "backups", "notes", "--json"], capture_output=True, text=True)
+    pts = json.loads(out.stdout)["points"] if out.returncode == 0 else []
+    check(any(p["id"] == job["point_id"] and p["verified"] and p["verified"]["duration_s"] > 0 for p in pts),
+          "cairn backups shows the point verified restorable", out.stdout[-600:] + out.stderr[-300:])
+    time.sleep(1.1)
+    out = subprocess.run([CAIRN, "-c", CONFIG, "verify", "notes"], capture_output=True, text=True)
+    after = read.get("/api/v1/services/notes/backups/" + job["point_id"]).json
+    check(out.returncode == 0 and after.get("verified") and after["verified"]["at"] > pt["verified"]["at"],
+          "a drill by hand is recorded in the daemon's catalog too", (out.returncode, out.stderr[-300:], after.get("verified")))
     check(not [a for a in read.get("/api/v1/alerts?state=open").json["alerts"] if a["rule"] == "drill_failed"],
           "no drill alert after a passed drill")
 
