@@ -88,11 +88,7 @@ void AlertEngine::Resolve(AlertRule rule, const std::string& service, const std:
 
 double AlertEngine::P95(const std::string& service, JobKind kind, int min_samples) {
   auto durations = catalog_.RecentDurations(service, kind, 20);
-  if (!durations.ok() || static_cast<int>(durations->size()) < std::max(1, min_samples)) return 0;
-  std::vector<double> d = *durations;
-  std::sort(d.begin(), d.end());
-  const size_t rank = static_cast<size_t>(std::ceil(0.95 * static_cast<double>(d.size())));
-  return d[std::min(d.size() - 1, rank == 0 ? 0 : rank - 1)];
+  return durations.ok() ? P95Seconds(std::move(durations).value(), static_cast<size_t>(std::max(1, min_samples))) : 0;
 }
 
 // ---------------------------------------------------------------- job ends

@@ -124,6 +124,7 @@ struct Daemon::ServiceContext {
   std::map<std::string, int64_t> alerts_open;    // by service
   std::set<std::string> critical_open;          // services with an open critical alert
   std::set<std::string> small_backup_open;
+  std::map<std::string, PitrMetrics> pitr;      // streamed services' windows, read once per listing
   int64_t alerts_total = 0;
   int64_t now_ns = 0;
 };
@@ -140,13 +141,8 @@ double Daemon::P95BackupSeconds(const std::string& service) {
     auto it = p95_.find(service);
     if (it != p95_.end()) return it->second;
   }
-  double p95 = 0;
   auto durations = catalog_.RecentDurations(service, JobKind::kBackup, 20);
-  if (durations.ok() && !durations->empty()) {
-    std::vector<double> d = *durations;
-    std::sort(d.begin(), d.end());
-    p95 = d[std::min(d.size() - 1, static_cast<size_t>(std::ceil(0.95 * static_cast<double>(d.size()))) - 1)];
-  }
+  const double p95 = durations.ok() ? P95Seconds(std::move(durations).value()) : 0;
   std::lock_guard lock(views_mu_);
   p95_[service] = p95;
   return p95;
@@ -158,6 +154,7 @@ Result<Daemon::ServiceContext> Daemon::LoadServiceContext() {
   ctx.schedules = schedules();
   ctx.views = views();
   ctx.now_ns = clock_->NowNs();
+  for (PitrMetrics& p : PitrWindows()) ctx.pitr[p.service] = std::move(p);
   CAIRN_ASSIGN_OR_RETURN(std::vector<ServiceOverview> overview, catalog_.ServicesOverview());
   for (auto& o : overview) ctx.overview[o.service] = std::move(o);
   std::string cursor;
@@ -244,11 +241,10 @@ Json Daemon::ServiceJson(const ServiceConfig& s, const ServiceContext& ctx) {
   j["alerts_open"] = alerts == ctx.alerts_open.end() ? 0 : alerts->second;
   j["size"] = in.newest ? Json(in.newest->size) : Json(nullptr);
   j["pitr"] = nullptr;
-  for (const PitrMetrics& p : PitrWindows())
-    if (p.service == s.name)
-      j["pitr"] = {{"window_start", TimeOrNull(p.window_start_ns)},
-                   {"window_end", TimeOrNull(p.window_end_ns)},
-                   {"lag_s", p.lag_s}};
+  if (auto p = ctx.pitr.find(s.name); p != ctx.pitr.end())
+    j["pitr"] = {{"window_start", TimeOrNull(p->second.window_start_ns)},
+                 {"window_end", TimeOrNull(p->second.window_end_ns)},
+                 {"lag_s", p->second.lag_s}};
   return j;
 }
 

@@ -66,6 +66,13 @@ int64_t SchedulePeriodNs(const Schedule& schedule, int64_t now_ns) {
   return second ? *second - *first : 0;
 }
 
+double P95Seconds(std::vector<double> d, size_t min_samples) {
+  if (d.empty() || d.size() < min_samples) return 0;
+  std::sort(d.begin(), d.end());
+  const size_t rank = static_cast<size_t>(std::ceil(0.95 * static_cast<double>(d.size())));
+  return d[std::min(d.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
 int64_t FreshnessNs(const ServiceConfig& service, const ServiceSchedules& schedules, double p95_backup_s,
                     int64_t now_ns) {
   if (service.freshness_ns > 0) return service.freshness_ns;

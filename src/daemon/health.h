@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cairn/config.h"
 #include "config/schedule.h"
@@ -65,6 +66,11 @@ struct ServiceSchedules {
   std::optional<Schedule> backup, verify;
   static ServiceSchedules Of(const ServiceConfig& service) { return {BackupSchedule(service), VerifySchedule(service)}; }
 };
+// The 95th percentile (nearest rank) of run times; 0 when there are fewer
+// than `min_samples` of them. The freshness rule, the stuck rule and the
+// overview all use this one definition.
+double P95Seconds(std::vector<double> durations, size_t min_samples = 1);
+
 // The gap between fires: the interval, or for cron the gap between the next
 // two fires after `now_ns`.
 int64_t SchedulePeriodNs(const Schedule& schedule, int64_t now_ns);
