@@ -44,6 +44,14 @@ struct ServiceConfig {
   Json verify;                         // restore drills: a schedule mapping; null = the type's default; false = off
 };
 
+// Whether the service archives its log continuously (`archive: stream`,
+// docs/pitr.md): PostgreSQL WAL or MariaDB binary logs, streamed by
+// `cairn wal stream`, the base of restore --at.
+inline bool ArchivesContinuously(const ServiceConfig& s) {
+  return (s.type == "postgres" || s.type == "mysql") && s.settings.is_object() &&
+         s.settings.value("archive", std::string("off")) == "stream";
+}
+
 // A capture in progress. The target consumes parts() in order, then calls
 // Finish() exactly once; a capture destroyed without Finish() aborts
 // (producers killed, snapshots and locks released).
@@ -184,11 +192,15 @@ class Source {
     (void)manifest, (void)scratch_dir, (void)log;
     return Status::Unsupported("restore drills are not available for this service type");
   }
-  // Continuous archiving (docs/pitr.md): the commands that make sure the
-  // replication slot exists (idempotent) and then stream the server's WAL
-  // into `dir` until stopped. Unsupported for types without a WAL.
-  virtual Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir) {
-    (void)dir;
+  // Continuous archiving (docs/pitr.md): commands run once to set up (e.g.
+  // create the replication slot; idempotent), then, last, the command that
+  // streams the server's log into `dir` until stopped. `resume_from` is the
+  // newest log file the archive holds (empty: none), where a streamer
+  // without a server-side slot (MariaDB) starts again. The commands may rely
+  // on files the source object keeps (option files): keep it alive while
+  // they run. Unsupported for types without such a log.
+  virtual Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir, const std::string& resume_from) {
+    (void)dir, (void)resume_from;
     return Status::Unsupported("continuous archiving is not available for this service type");
   }
 };

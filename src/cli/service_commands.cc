@@ -371,10 +371,10 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
 
   // wal: continuous archiving and point-in-time recovery (docs/pitr.md)
   static std::string wal_service;
-  auto* wal = app.add_subcommand("wal", "Continuous archiving of a PostgreSQL service's WAL (point-in-time recovery)");
+  auto* wal = app.add_subcommand("wal", "Continuous archiving of a PostgreSQL service's WAL or a MariaDB service's binary logs (point-in-time recovery)");
   wal->require_subcommand(1);
   auto* wal_stream = wal->add_subcommand(
-      "stream", "Stream the service's WAL into its repository targets until stopped (cairn serve runs this)");
+      "stream", "Stream the service's WAL or binary logs into its repository targets until stopped (cairn serve runs this)");
   wal_stream->add_option("SERVICE", wal_service, "Service name")->required();
   wal_stream->callback([&] {
     Config c = LoadConfigOrThrow(g);
@@ -404,16 +404,16 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
           std::printf("%s: %s\n", t.target.c_str(), t.status.message().c_str());
           continue;
         }
-        std::printf("%s: %zu WAL file(s), newest %s\n", t.target.c_str(), t.files,
+        std::printf("%s: %zu archived file(s), newest %s\n", t.target.c_str(), t.files,
                     t.head.empty() ? "(none)" : t.head.c_str());
         if (!t.from_point.empty())
           std::printf("  recoverable from %s (base backup %s) to %s, archive lag %.0f s\n",
                       FormatTime(t.from_ns).substr(0, 19).c_str(), t.from_point.c_str(),
                       FormatTime(t.to_ns).substr(0, 19).c_str(), static_cast<double>(t.lag_ns) / 1e9);
         else
-          std::printf("  not recoverable: no physical restore point with all of its WAL archived\n");
+          std::printf("  not recoverable: no physical restore point with all of its log archived after it\n");
         if (!t.gaps.empty())
-          std::printf("  gap: %zu segment(s) missing, first %s\n", t.gaps.size(), t.gaps.front().c_str());
+          std::printf("  gap: %zu file(s) missing, first %s\n", t.gaps.size(), t.gaps.front().c_str());
       }
     }
     if (trouble) exit_code = kExitFailure;

@@ -377,7 +377,7 @@ Status ParseServices(const Json& services, const std::vector<std::string>& order
         return Status::InvalidArgument(where + ": " + spec.key + " is required for a " + sc.type + " service");
     if (sc.type == "volume" && !s.contains("path") && !s.contains("paths"))
       return Status::InvalidArgument(where + ": a volume service needs paths");
-    if (sc.type == "postgres" && s.contains("archive")) {  // docs/pitr.md
+    if ((sc.type == "postgres" || sc.type == "mysql") && s.contains("archive")) {  // docs/pitr.md
       const std::string archive = s["archive"].is_string() ? s["archive"].get<std::string>() : "";
       if (archive != "off" && archive != "stream")
         return Status::InvalidArgument(where + ": archive must be off or stream");

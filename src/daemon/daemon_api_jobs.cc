@@ -131,9 +131,9 @@ Result<JobId> Daemon::StartRestore(const std::string& service, const Json& reque
     return Status::Aborted("an overwrite restore replaces the data of " + service +
                            ": set \"confirm\" to the service name to go ahead");
   const std::optional<std::string> at = field("at");
-  if (at && (s->type != "postgres" || s->settings.value("archive", std::string("off")) != "stream"))
+  if (at && !ArchivesContinuously(*s))
     return Status::Unsupported("point-in-time recovery (\"at\") is not enabled for service " + service +
-                               ": it needs archive: stream on a PostgreSQL service (docs/pitr.md)");
+                               ": it needs archive: stream on a PostgreSQL or MariaDB service (docs/pitr.md)");
   // With "at" the job picks its base backup itself (the newest physical
   // point before the time, on a target that holds the WAL).
   std::string point;

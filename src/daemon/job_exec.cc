@@ -252,7 +252,7 @@ class Job {
     // the service page and the metrics; the lag comes from the streamer.
     Json pitr = Json::object();
     for (const ServiceConfig& s : config_.services) {
-      if (s.type != "postgres" || s.settings.value("archive", std::string("off")) != "stream") continue;
+      if (!ArchivesContinuously(s)) continue;
       auto status = WalStatusOf(config_, s.name, hooks_);
       if (!status.ok()) continue;
       for (const WalTargetStatus& w : *status)

@@ -17,7 +17,7 @@ WalStreamers::~WalStreamers() { StopAll(); }
 std::vector<std::string> WalStreamers::Wanted(const Config& config) {
   std::vector<std::string> out;
   for (const ServiceConfig& s : config.services)
-    if (s.type == "postgres" && s.settings.value("archive", std::string("off")) == "stream") out.push_back(s.name);
+    if (ArchivesContinuously(s)) out.push_back(s.name);
   return out;
 }
 

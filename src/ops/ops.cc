@@ -247,7 +247,7 @@ Result<std::vector<ForgetTargetResult>> ForgetService(const Config& config, cons
     out.push_back(std::move(r));
   }
   // WAL follows the base backups: what no kept physical point needs goes.
-  if (service->type == "postgres") {
+  if (service->type == "postgres" || service->type == "mysql") {
     auto wal = ForgetWal(config, service->name, dry_run, hooks);
     if (wal.ok()) {
       for (const auto& w : *wal)

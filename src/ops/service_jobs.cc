@@ -94,13 +94,16 @@ std::unique_ptr<Source> VolumesOf(const ServiceConfig& service) {
   return MakeVolumesOf(service, kVolumesPart);
 }
 
+// "restored_20261125_061200_123": to the millisecond, so that two restores
+// in the same second (a script, a drill beside a manual restore) do not
+// both pick the same default place and the second fail on "already exists".
 std::string TimeSuffix() {
   std::string t = FormatTime(NowNs());  // 2026-11-25T06:12:00.123456789Z
   std::string s = "restored_";
   for (char c : t.substr(0, 19))
     if (std::isdigit(static_cast<unsigned char>(c))) s += c;
   s.insert(17, "_");
-  return s;
+  return s + "_" + t.substr(20, 3);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "cairn/ops.h"
 #include "cairn/system.h"
+#include "ops/wal_internal.h"
 #include "sources/postgres/pg_wal_names.h"
 #include "util/process.h"
 
@@ -28,9 +29,9 @@ using pgwal::SegmentName;
 Result<const ServiceConfig*> WalService(const Config& config, const std::string& name) {
   const ServiceConfig* s = config.FindService(name);
   if (!s) return Status::NotFound("no service named '" + name + "' in " + config.path);
-  if (s->type != "postgres")
+  if (s->type != "postgres" && s->type != "mysql")
     return Status::Unsupported("service " + name + " is of type " + s->type +
-                               ": continuous archiving is available for PostgreSQL services");
+                               ": continuous archiving is available for PostgreSQL and MariaDB services");
   return s;
 }
 
@@ -47,13 +48,6 @@ std::vector<TargetConfig> WalTargets(const Config& config, const ServiceConfig& 
   return out;
 }
 
-Result<Bytes> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::FromErrno(errno, "cannot read " + path);
-  Bytes data((std::istreambuf_iterator<char>(in)), {});
-  return data;
-}
-
 
 // The physical points' oldest needed WAL file: the manifest's wal_start.
 std::string WalStart(const RestorePoint& p) {
@@ -61,12 +55,92 @@ std::string WalStart(const RestorePoint& p) {
   return src.is_object() ? src.value("wal_start", "") : "";
 }
 
+
+// Segments older than what the oldest kept physical point needs; none when a
+// kept physical point does not say where its WAL starts (made before Cairn
+// recorded it). History files are tiny and always kept.
+std::vector<std::string> SegmentsToForget(const WalListing& listing, const std::vector<RestorePoint>& points) {
+  std::optional<Segment> keep_from;
+  for (const RestorePoint& p : points) {
+    if (!walops::IsPhysical(p)) continue;
+    Segment seg;
+    if (!ParseSegment(WalStart(p), &seg)) return {};
+    if (!keep_from || seg.tli < keep_from->tli || (seg.tli == keep_from->tli && seg.segno < keep_from->segno))
+      keep_from = seg;
+  }
+  std::vector<std::string> out;
+  if (!keep_from) return out;
+  for (const std::string& n : listing.names) {
+    Segment seg;
+    if (n.ends_with(".history") || !ParseSegment(n, &seg)) continue;
+    if (seg.segno < keep_from->segno) out.push_back(n);
+  }
+  return out;
+}
+
+// The window of a PostgreSQL archive: it opens at the oldest physical point
+// whose WAL is all there.
+void SegmentWindow(const WalListing& listing, const std::vector<RestorePoint>& points, WalTargetStatus* out) {
+  std::set<std::string> have(listing.names.begin(), listing.names.end());
+  Segment newest{};
+  bool any = false;
+  for (const std::string& n : listing.names) {
+    Segment seg;
+    if (n.ends_with(".history") || !ParseSegment(n, &seg)) continue;
+    if (!any || seg.tli > newest.tli || (seg.tli == newest.tli && seg.segno > newest.segno)) newest = seg;
+    any = true;
+  }
+  for (const RestorePoint& p : points) {
+    Segment start;
+    if (!walops::IsPhysical(p) || !ParseSegment(WalStart(p), &start) || !any) continue;
+    // Segments from the point's start to the newest one, on its timeline
+    // and the later ones (where a timeline begins, it starts anew).
+    std::vector<std::string> missing;
+    for (uint64_t n = start.segno; n <= newest.segno; ++n) {
+      bool found = false;
+      for (uint32_t tli = start.tli; tli <= newest.tli && !found; ++tli)
+        found = have.count(SegmentName(tli, n)) || have.count(SegmentName(tli, n) + ".partial");
+      if (!found) missing.push_back(SegmentName(start.tli, n));
+    }
+    if (out->from_point.empty() || !missing.empty()) {
+      if (missing.empty()) {
+        out->from_point = p.id;
+        out->from_ns = p.time_ns;
+      } else if (out->gaps.empty()) {
+        out->gaps = missing;
+      }
+    }
+    if (!out->from_point.empty()) break;
+  }
+}
+
+// The recoverable window (from_point, from_ns, gaps) of `service`'s archive.
+void Window(const ServiceConfig& service, const WalListing& listing, const std::vector<RestorePoint>& points,
+            WalTargetStatus* out) {
+  if (service.type == "mysql") return walops::BinlogWindow(listing, points, out);
+  SegmentWindow(listing, points, out);
+}
+
+}  // namespace
+
+namespace walops {
+
 bool IsPhysical(const RestorePoint& p) {
   const Json src = p.manifest.value("source", Json::object());
   return src.is_object() && src.value("method", "") == "physical" && p.status == "complete";
 }
 
-}  // namespace
+Result<Bytes> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::FromErrno(errno, "cannot read " + path);
+  Bytes data((std::istreambuf_iterator<char>(in)), {});
+  return data;
+}
+
+}  // namespace walops
+
+using walops::IsPhysical;
+using walops::ReadFile;
 
 std::string WalSpoolDir(const ServiceConfig& s) {
   return (s.temp_dir.empty() ? std::string("/var/tmp") : s.temp_dir) + "/cairn-wal-" + s.name;
@@ -91,8 +165,6 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
   fs::create_directories(spool, ec);
   if (ec) return Status::IOError("cannot create the WAL spool " + spool + ": " + ec.message());
   ::chmod(spool.c_str(), 0700);
-  CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(*s));
-  CAIRN_ASSIGN_OR_RETURN(std::vector<ToolCommand> commands, source->WalStreamCommands(spool));
 
   // The newest upload, noted for the daemon (the archive lag it shows).
   auto note_head = [&](const std::string& name) {
@@ -104,6 +176,10 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
     }
     ::rename(temp.c_str(), path.c_str());
   };
+  if (s->type == "mysql") return walops::StreamBinlog(*s, open, spool, hooks, options, note_head);
+  CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(*s));
+  CAIRN_ASSIGN_OR_RETURN(std::vector<ToolCommand> commands, source->WalStreamCommands(spool, ""));
+  if (commands.size() != 2) return Status::Unsupported("unexpected WAL streaming commands for " + service);
   auto put_everywhere = [&](const std::string& name, ByteView data) -> Status {
     for (auto& t : open) CAIRN_RETURN_IF_ERROR(t->PutWal(service, name, data));
     note_head(name);
@@ -217,38 +293,7 @@ Result<std::vector<WalTargetStatus>> WalStatusOf(const Config& config, const std
     ws.files = listing->names.size();
     ws.head = listing->head;
     ws.to_ns = listing->head_ns;
-    std::set<std::string> have(listing->names.begin(), listing->names.end());
-    // The window opens at the oldest physical point whose WAL is all there.
-    Segment newest{};
-    bool any = false;
-    for (const std::string& n : listing->names) {
-      Segment seg;
-      if (n.ends_with(".history") || !ParseSegment(n, &seg)) continue;
-      if (!any || seg.tli > newest.tli || (seg.tli == newest.tli && seg.segno > newest.segno)) newest = seg;
-      any = true;
-    }
-    for (const RestorePoint& p : *points) {
-      Segment start;
-      if (!IsPhysical(p) || !ParseSegment(WalStart(p), &start) || !any) continue;
-      // Segments from the point's start to the newest one, on its timeline
-      // and the later ones (where a timeline begins, it starts anew).
-      std::vector<std::string> missing;
-      for (uint64_t n = start.segno; n <= newest.segno; ++n) {
-        bool found = false;
-        for (uint32_t tli = start.tli; tli <= newest.tli && !found; ++tli)
-          found = have.count(SegmentName(tli, n)) || have.count(SegmentName(tli, n) + ".partial");
-        if (!found) missing.push_back(SegmentName(start.tli, n));
-      }
-      if (ws.from_point.empty() || !missing.empty()) {
-        if (missing.empty()) {
-          ws.from_point = p.id;
-          ws.from_ns = p.time_ns;
-        } else if (ws.gaps.empty()) {
-          ws.gaps = missing;
-        }
-      }
-      if (!ws.from_point.empty()) break;
-    }
+    Window(*s, *listing, *points, &ws);
     ws.lag_ns = ws.to_ns > 0 ? std::max<int64_t>(0, NowNs() - ws.to_ns) : 0;
     out.push_back(std::move(ws));
   }
@@ -291,29 +336,15 @@ Result<std::vector<WalForgetResult>> ForgetWal(const Config& config, const std::
     // Everything older than the oldest kept physical point's start goes;
     // a kept physical point that does not say where its WAL starts (made
     // before Cairn recorded it) keeps everything.
-    std::optional<Segment> keep_from;
-    bool unknown = false;
-    for (const RestorePoint& p : *points) {
-      if (!IsPhysical(p)) continue;
-      Segment seg;
-      if (!ParseSegment(WalStart(p), &seg)) {
-        unknown = true;
-        break;
-      }
-      if (!keep_from || seg.tli < keep_from->tli || (seg.tli == keep_from->tli && seg.segno < keep_from->segno))
-        keep_from = seg;
-    }
-    if (!unknown && keep_from) {
-      for (const std::string& n : listing->names) {
-        Segment seg;
-        if (n.ends_with(".history") || !ParseSegment(n, &seg)) continue;  // history files are tiny and always kept
-        if (seg.segno < keep_from->segno) r.removed.push_back(n);
-      }
+    if (s->type == "mysql") {
+      r.removed = walops::BinlogToForget(*listing, *points);
+    } else {
+      r.removed = SegmentsToForget(*listing, *points);
     }
     if (!dry_run && !r.removed.empty()) r.status = (*target)->DeleteWal(service, r.removed);
     if (hooks.log && !r.removed.empty())
       hooks.log(t.name + ": " + (dry_run ? "would remove " : "removed ") + std::to_string(r.removed.size()) +
-                " WAL file(s) older than the oldest kept base backup");
+                " archived log file(s) older than the oldest kept base backup");
     out.push_back(std::move(r));
   }
   return out;
@@ -346,18 +377,39 @@ Result<RecoveryPlan> PlanRecovery(const Config& config, const std::string& servi
       continue;
     }
     const RestorePoint* base = nullptr;
-    int64_t oldest = 0;
+    bool any_physical = false;
     for (const RestorePoint& p : *points) {
       if (!IsPhysical(p)) continue;
-      if (!oldest) oldest = p.time_ns;
+      any_physical = true;
       if (target_ns == 0 || p.time_ns <= target_ns) base = &p;
     }
+    WalTargetStatus whole;
+    Window(*s, *listing, *points, &whole);
+    if (s->type != "mysql" && !whole.from_ns)  // see below: PostgreSQL's own check is the replay
+      for (const RestorePoint& p : *points)
+        if (IsPhysical(p) && !whole.from_ns) whole.from_ns = p.time_ns;
+    auto short_time = [](int64_t ns) { return FormatTime(ns).substr(0, 19) + "Z"; };
     const std::string window =
-        oldest ? "the recoverable window on " + t.name + " is " + FormatTime(oldest).substr(0, 19) + "Z to " +
-                     (listing->head_ns ? FormatTime(listing->head_ns).substr(0, 19) + "Z" : std::string("(no WAL yet)"))
-               : "there is no physical restore point (method: physical) on " + t.name;
+        !any_physical ? "there is no physical restore point (method: physical) on " + t.name
+        : whole.from_ns ? "the recoverable window on " + t.name + " is " + short_time(whole.from_ns) + " to " +
+                              (listing->head_ns ? short_time(listing->head_ns) : std::string("(no WAL yet)"))
+                        : "nothing is recoverable on " + t.name + ": the archive has a gap after every base backup";
     if (!base) {
       last = Status::InvalidArgument("no base backup before " + at + ": " + window);
+      continue;
+    }
+    // The chosen base must reach the archive's end without a hole: what
+    // follows a gap cannot be replayed (and a time before the gap is not in
+    // the window either, which begins after the last gap). MariaDB only:
+    // a PostgreSQL base backup carries the WAL of its own run, which the
+    // archive may lack without harm (a base taken while no streamer ran),
+    // and PostgreSQL itself refuses a target it cannot reach.
+    WalTargetStatus from_base;
+    if (s->type == "mysql") Window(*s, *listing, {*base}, &from_base);
+    if (s->type == "mysql" && from_base.from_point.empty()) {
+      last = Status::InvalidArgument("the archive on " + t.name + " has a gap after base backup " + base->id +
+                                     " (missing " + (from_base.gaps.empty() ? std::string("its start") : from_base.gaps.front()) +
+                                     "): " + window);
       continue;
     }
     if (target_ns > 0 && target_ns > listing->head_ns) {

@@ -149,7 +149,7 @@ std::vector<SettingSpec> SourceSettingSpecs(const std::string& type) {
     add(connection);
     add({{"databases", K::kStringList}, {"method", K::kString}, {"bin_dir", K::kString},
          {"data_dir", K::kString}, {"run_as", K::kString}, {"users", K::kBool}, {"restore_users", K::kBool},
-         {"lock_timeout", K::kInt}});
+         {"lock_timeout", K::kInt}, {"archive", K::kString}});
   } else if (type == "redis") {
     add(connection);
     add({{"data_dir", K::kString}, {"dbfilename", K::kString},

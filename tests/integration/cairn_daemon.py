@@ -93,6 +93,10 @@ class Client:
         raise AssertionError("job %d did not get there in %d s: %s" % (job_id, timeout, job))
 
 
+# Unique per test process: marks the job processes of this test's daemons.
+RUN_TAG = "%d-%d" % (os.getpid(), int(time.time() * 1000))
+
+
 class Daemon:
     def __init__(self, cairn, config, data_dir, log=None):
         self.cairn = cairn
@@ -105,9 +109,12 @@ class Daemon:
     def start(self, port=None, timeout=30):
         self.port = port or self.port or free_port()
         logf = open(self.log, "ab")
+        # The tag is inherited by the daemon's job processes, so a test counts
+        # only its own: CI runs other daemons' tests at the same time.
+        env = dict(os.environ, CAIRN_TEST_RUN=RUN_TAG)
         self.proc = subprocess.Popen(
             [self.cairn, "-c", self.config, "serve", "--listen", "127.0.0.1:%d" % self.port],
-            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -166,8 +173,9 @@ class Daemon:
 
 
 def job_processes():
-    """Pids of running `cairn __job` processes."""
+    """Pids of running `cairn __job` processes started by this test's daemons."""
     out = []
+    tag = ("CAIRN_TEST_RUN=" + RUN_TAG).encode()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -176,6 +184,13 @@ def job_processes():
                 args = f.read().split(b"\0")
         except OSError:
             continue
-        if b"__job" in args:
+        if b"__job" not in args:
+            continue
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if tag in env:
             out.append(int(pid))
     return out

@@ -431,6 +431,12 @@ class PhysicalCapture : public Capture {
     Json fp = {{"exact", true}, {"items", now_items}};
     Json source = {{"method", "physical"}, {"part", kBasePart}, {"file", kBaseFile}, {"endpoint", client_->Where()},
                    {"fingerprint_version", kFingerprintVersion}};
+    // Where the copy's binary log continues: the start of point-in-time
+    // recovery from this point (docs/pitr.md).
+    if (!binlog_file_.empty()) {
+      source["binlog_file"] = binlog_file_;
+      source["binlog_pos"] = binlog_pos_;
+    }
     if (!changed.empty()) {
       Json reasons = Json::array();
       for (const std::string& db : changed)
@@ -459,6 +465,7 @@ class PhysicalCapture : public Capture {
     Status st = backup_->Wait();
     finished_ = true;
     if (!st.ok()) return client_->Classify(backup_->captured_stderr(), "mariadb-backup failed");
+    (void)ParseBackupBinlogPosition(backup_->captured_stderr(), &binlog_file_, &binlog_pos_);
     return Status::Ok();
   }
 
@@ -469,6 +476,8 @@ class PhysicalCapture : public Capture {
   std::vector<CapturePart> parts_;
   std::unique_ptr<Process> backup_;
   bool finished_ = false;
+  std::string binlog_file_;  // "" when binary logging is off
+  uint64_t binlog_pos_ = 0;
 };
 
 }  // namespace

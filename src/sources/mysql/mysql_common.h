@@ -44,6 +44,7 @@ struct Settings {
   bool users = true;
   bool restore_users = false;
   int lock_timeout = 10;
+  bool archive = false;  // archive: stream (docs/pitr.md)
 };
 
 // A restore drill's scratch instance (mysql_drill.cc, docs/verification.md).
@@ -138,5 +139,21 @@ Result<std::unique_ptr<Capture>> MakeLogicalCapture(const Settings& s, std::uniq
                                                     std::string dump_tool);
 std::unique_ptr<Capture> MakePhysicalCapture(std::unique_ptr<Client> client, std::string version,
                                              std::string backup_tool, Json before, std::vector<std::string> dbs);
+
+// Continuous archiving and point-in-time recovery (mysql_binlog.cc,
+// docs/pitr.md).
+// "MySQL binlog position: filename 'mysql-bin.000001', position '1043'" in
+// mariadb-backup's output: where the copy's binary log continues.
+bool ParseBackupBinlogPosition(const std::string& backup_output, std::string* file, uint64_t* pos);
+// The command that streams the server's binary logs into `dir` from
+// `resume` ("" = the oldest the server has), after checking that binary
+// logging is on. The command uses `c`'s option file: keep `c` alive.
+Result<std::vector<ToolCommand>> BinlogStreamCommands(const Client& c, const std::string& service,
+                                                      const std::string& dir, const std::string& resume);
+// After a physical restore started the server at `instance` from the base
+// backup in `data_dir`: fetches the archived binary logs from the backup's
+// position on into `work_dir` and replays them up to req.recovery's time.
+Status ReplayBinlogs(const RestoreRequest& req, const Client& instance, const std::string& data_dir,
+                     const std::string& work_dir);
 
 }  // namespace cairn::mysql

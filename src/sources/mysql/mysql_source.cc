@@ -38,6 +38,13 @@ class MysqlSource : public Source {
     return version;
   }
 
+  Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir, const std::string& resume) override {
+    if (!s_.archive)
+      return Status::InvalidArgument("service " + config_.name + " does not archive its binary logs (set archive: stream)");
+    CAIRN_ASSIGN_OR_RETURN(stream_client_, MakeClient(s_.endpoint));
+    return BinlogStreamCommands(*stream_client_, config_.name, dir, resume);
+  }
+
   Result<std::unique_ptr<Capture>> StartCapture() override {
     CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> c, MakeClient(s_.endpoint));
     CAIRN_ASSIGN_OR_RETURN(std::string version, Version(*c));
@@ -551,8 +558,24 @@ class MysqlSource : public Source {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
+    std::string replayed;
+    if (req.recovery.enabled) {
+      Endpoint at;
+      at.host = "127.0.0.1";
+      at.port = port;
+      at.socket = sock;
+      CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> inst, c->For(at));
+      Status st = ReplayBinlogs(req, *inst, data, dir + "/binlog");
+      if (!st.ok())
+        return st.WithContext("point-in-time recovery: the server restored from the base backup runs on 127.0.0.1:" +
+                              std::to_string(port) + " (pid " + std::to_string(pid) + ")");
+      std::error_code e;
+      fs::remove_all(dir + "/binlog", e);
+      replayed = " with the archived binary logs replayed";
+    }
     RestoreOutcome out;
-    out.summary = "started a new MariaDB server from the physical backup on 127.0.0.1:" + std::to_string(port) +
+    out.summary = "started a new MariaDB server from the physical backup" + replayed + " on 127.0.0.1:" +
+                  std::to_string(port) +
                   " (data directory " + data + ", pid " + std::to_string(pid) +
                   "; its event scheduler is off: SET GLOBAL event_scheduler=ON to run its events)";
     out.connection = {{"host", "127.0.0.1"}, {"port", port}, {"socket", sock},
@@ -566,6 +589,7 @@ class MysqlSource : public Source {
 
   ServiceConfig config_;
   Settings s_;
+  std::unique_ptr<Client> stream_client_;  // its option file serves the streamer for the source's lifetime
   bool skip_missing_ = false;  // safety backups: configured databases that do not exist are left out
   std::vector<std::string> swap_warnings_;
 };
@@ -604,6 +628,15 @@ Result<std::unique_ptr<Source>> MakeMysqlSource(const ServiceConfig& config) {
       return Status::InvalidArgument("service " + config.name + ": database " + db +
                                      " is the server's own: users and grants are the users part, "
                                      "a full copy is method: physical");
+  CAIRN_ASSIGN_OR_RETURN(std::string archive, SettingString(config, "archive", "off"));
+  if (archive != "off" && archive != "stream")
+    return Status::InvalidArgument("service " + config.name + ": setting archive must be off or stream, not " +
+                                   archive);
+  s.archive = archive == "stream";
+  if (s.archive && s.method != "physical")
+    return Status::InvalidArgument("service " + config.name +
+                                   ": archive: stream needs method: physical (point-in-time recovery replays binary "
+                                   "logs over a physical base backup)");
   if (s.method == "physical" && !s.databases.empty())
     return Status::InvalidArgument("service " + config.name +
                                    ": method physical copies the whole server: remove the databases setting");

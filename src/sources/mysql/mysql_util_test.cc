@@ -280,3 +280,25 @@ TEST(MysqlObjects, CreateScriptUsesAnUnusedDelimiter) {
 
 }  // namespace
 }  // namespace cairn::mysql
+
+namespace cairn::mysql {
+namespace {
+
+TEST(MysqlBinlogTest, BackupOutputNamesWhereTheBinaryLogContinues) {
+  const std::string out =
+      "[00] 2026-12-06 07:16:06 Streaming xtrabackup_binlog_info\n"
+      "[00] 2026-12-06 07:16:06 MySQL binlog position: filename 'mysql-bin.000001', position '1043', "
+      "GTID of the last change '0-1-4'\n[00] 2026-12-06 07:16:07 completed OK!\n";
+  std::string file;
+  uint64_t pos = 0;
+  ASSERT_TRUE(ParseBackupBinlogPosition(out, &file, &pos));
+  EXPECT_EQ(file, "mysql-bin.000001");
+  EXPECT_EQ(pos, 1043u);
+  // Binary logging off: no such line; a malformed one is not guessed at.
+  EXPECT_FALSE(ParseBackupBinlogPosition("[00] completed OK!\n", &file, &pos));
+  EXPECT_FALSE(ParseBackupBinlogPosition("MySQL binlog position: filename '../x', position '4'", &file, &pos));
+  EXPECT_FALSE(ParseBackupBinlogPosition("MySQL binlog position: filename 'b.000001', position ''", &file, &pos));
+}
+
+}  // namespace
+}  // namespace cairn::mysql

@@ -102,7 +102,7 @@ class PostgresSource : public Source {
   Result<Json> Fingerprint(const Json& locator) override;
 
   // pg_wal.cc
-  Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir) override;
+  Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir, const std::string& resume_from) override;
 
   // pg_drill.cc
   Result<DrillSandbox> PrepareDrill(const Json& manifest, const std::string& scratch_dir,

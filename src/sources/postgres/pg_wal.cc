@@ -39,7 +39,8 @@ std::string PgTime(int64_t ns) {
 
 }  // namespace
 
-Result<std::vector<ToolCommand>> PostgresSource::WalStreamCommands(const std::string& dir) {
+// The slot keeps what was not received: no resume point is needed.
+Result<std::vector<ToolCommand>> PostgresSource::WalStreamCommands(const std::string& dir, const std::string&) {
   CAIRN_RETURN_IF_ERROR(Probe().status());
   CAIRN_ASSIGN_OR_RETURN(std::string receivewal, Tool("pg_receivewal"));
   if (!superuser_ && !replication_)

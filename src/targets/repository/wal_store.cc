@@ -5,6 +5,7 @@
 
 #include "cairn/crypto.h"
 #include "cairn/format.h"
+#include "util/binlog_names.h"
 
 namespace cairn {
 namespace {
@@ -60,7 +61,7 @@ bool IsWalName(const std::string& name) {
   if (name.size() == 24) return IsHex(name, 0, 24);
   if (name.size() == 32 && name.ends_with(".partial")) return IsHex(name, 0, 24);
   if (name.size() == 16 && name.ends_with(".history")) return IsHex(name, 0, 8);
-  return false;
+  return binlog::ParsePiece(name, nullptr);  // a MariaDB binary log piece
 }
 
 Status PutWalObject(Repository& repo, const std::string& service, const std::string& name, ByteView data,

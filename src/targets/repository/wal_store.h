@@ -23,7 +23,8 @@
 namespace cairn {
 
 // PostgreSQL WAL file names: 24 hex digits (timeline, log, segment),
-// optionally ".partial"; "<timeline>.history"; nothing else (no paths).
+// optionally ".partial"; "<timeline>.history"; MariaDB binary log pieces
+// (util/binlog_names.h); nothing else (no paths).
 bool IsWalName(const std::string& name);
 
 Status PutWalObject(Repository& repo, const std::string& service, const std::string& name, ByteView data,

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Point-in-time recovery of MariaDB (docs/pitr.md) against a real server:
+#  - `cairn wal stream` archives the binary logs (mariadb-binlog --raw
+#    --stop-never) into the repository as pieces: finished files whole, the
+#    file being written every 2 s
+#  - a physical backup records where its binary log continues; `wal status`
+#    shows the window from it
+#  - `restore --at T` replays to T (a row committed one second later is not
+#    there), `--at latest` replays everything archived
+#  - kill -9 of the streamer and a restart of the server leave no gap; a
+#    piece removed by hand is a gap, and a time past it is refused
+#  - forget removes binary logs no kept base backup needs
+#
+# Usage: bash test_pitr_mysql.sh /path/to/cairn     (needs root: runs mariadbd as mysql)
+source "$(dirname "$0")/lib.sh" "$@"
+source "$(dirname "$0")/mysql_lib.sh"
+
+[[ $(id -u) == 0 ]] || die "this test needs root (it runs MariaDB as user mysql)"
+mdb_require_bins || die "MariaDB binaries are missing"
+command -v mariadb-binlog >/dev/null || die "mariadb-binlog is missing (apt-get install mariadb-client)"
+
+MDIR=$TMP/mdb
+mdb_init "$MDIR" || die "mariadb-install-db"
+BINLOG_OPTS=(--log-bin=mysql-bin --server-id=1 --binlog-format=ROW)
+mdb_start "$MDIR" "${BINLOG_OPTS[@]}" || die "start MariaDB"
+q() { mdb "$MDB_SOCK" app -e "$1"; }
+mdb "$MDB_SOCK" -e "CREATE DATABASE app" || die "create database"
+q "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40)); INSERT INTO t SELECT seq, CONCAT('base ', seq) FROM seq_1_to_100" ||
+  die "fill"
+
+printf 'pitr repo pw\n' >"$TMP/pass"
+chmod 600 "$TMP/pass"
+CFG=$TMP/cairn.yaml
+write_config() {  # write_config KEEP_LAST
+  cat >"$CFG" <<EOF
+targets:
+  local:
+    location: $TMP/repo
+    password_file: $TMP/pass
+    retention: {keep_last: $1}
+services:
+  db:
+    type: mysql
+    method: physical
+    archive: stream
+    socket: $MDB_SOCK
+    user: root
+    targets: [local]
+    temp_dir: $TMP
+EOF
+}
+write_config 10
+now_utc() { python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))'; }
+copy_count() {  # copy_count SOCKET: rows of app.t in a restored copy
+  mariadb --no-defaults --socket="$1" -uroot -N -B app -e "SELECT COUNT(*) FROM t"
+}
+start_streamer() {
+  "$CAIRN" -c "$CFG" wal stream db >>"$TMP/stream.log" 2>&1 &
+  STREAMER=$!
+  on_exit "kill $STREAMER 2>/dev/null || true"
+}
+status_json() { "$CAIRN" -c "$CFG" wal status db --json 2>/dev/null; }
+# The archive is current when its newest piece ends where the server's
+# binary log ends.
+server_end() { mdb "$MDB_SOCK" -e "SHOW MASTER STATUS" | awk '{printf "%s.%016x", $1, $2}'; }
+archived_to_end() {
+  local want
+  want=$(server_end)
+  status_json | python3 -c '
+import json, sys
+want = sys.argv[1]
+file, end = want.rsplit(".", 1)
+head = json.load(sys.stdin)[0]["head"] or ""
+sys.exit(0 if head.startswith(file + ".") and head.endswith("-" + end) else 1)' "$want"
+}
+
+expect_fail 1 'archive: stream needs method: physical' "archive: stream on a logical MariaDB service is refused at load" \
+  -c <(sed 's/method: physical/method: logical/' "$CFG") config check
+
+start_streamer
+wait_for 30 grep -q 'streaming the binary logs' "$TMP/stream.log" || fail "the streamer started" "$(cat "$TMP/stream.log")"
+BEFORE_BASE=$(now_utc)
+sleep 1
+must_ok "a physical base backup" -c "$CFG" backup db --json
+BASE=$(json 'd["point_id"]' <<<"$OUT")
+
+q "INSERT INTO t SELECT seq, CONCAT('a ', seq) FROM seq_101_to_200" || fail "insert a"
+sleep 1.5
+T1=$(now_utc)
+sleep 1.5
+q "DELETE FROM t WHERE id <= 50; INSERT INTO t SELECT seq, CONCAT('b ', seq) FROM seq_201_to_300" || fail "delete"
+mdb "$MDB_SOCK" -e "FLUSH BINARY LOGS" # finishes a file: it is archived whole and leaves the spool
+q "INSERT INTO t VALUES (301, 'after the rotation')" || fail "insert 301"
+wait_for 20 archived_to_end || true
+
+cx -c "$CFG" wal status db --json
+assert_rc 0 "wal status: a complete archive"
+assert_eq "$BASE" "$(json 'd[0]["from_point"]' <<<"$OUT")" \
+  "the window starts at the physical base backup (it recorded where its binary log continues)"
+assert_eq "[]" "$(json 'd[0]["gaps"]' <<<"$OUT")" "no gap"
+assert_match '^mysql-bin\.[0-9]{6}\.[0-9a-f]{16}-[0-9a-f]{16}$' "$(json 'd[0]["head"]' <<<"$OUT")" "the head names a binary log piece"
+assert_cmd "the newest piece ends where the server's binary log ends (RPO: seconds)" archived_to_end
+cx -c "$CFG" wal status db
+assert_match 'recoverable from .* to .*archive lag' "$OUT" "the human form states the window and the lag"
+assert_match 'archived mysql-bin\.[0-9]{6}' "$(cat "$TMP/stream.log")" "the finished file was archived and left the spool"
+assert_eq 1 "$(find "$TMP/cairn-wal-db" -name 'mysql-bin.*' | wc -l)" "only the file being written stays in the spool"
+
+# ---------------------------------------------------------------- new instance at T1
+cx -c "$CFG" restore db --at "$T1" --mode new-instance --json
+assert_rc 0 "restore --at T1 as a new instance"
+S1=$(json 'd["connection"]["socket"]' <<<"$OUT")
+PID1=$(json 'd["connection"]["pid"]' <<<"$OUT")
+on_exit "mdb_stop_pid '$PID1'"
+assert_eq 200 "$(copy_count "$S1")" "the copy holds what was there at T1 (200 rows), not the DELETE 1.5 s after it"
+assert_match 'point-in-time' "$(json 'd["validation"]' <<<"$OUT")" "the validation says what it proved for a point in time"
+mdb_stop_pid "$PID1"
+
+cx -c "$CFG" restore db --at latest --mode new-instance --json
+assert_rc 0 "restore --at latest as a new instance"
+S2=$(json 'd["connection"]["socket"]' <<<"$OUT")
+PID2=$(json 'd["connection"]["pid"]' <<<"$OUT")
+on_exit "mdb_stop_pid '$PID2'"
+assert_eq 251 "$(copy_count "$S2")" "latest replays everything archived, across the rotation, the file being written included"
+mdb_stop_pid "$PID2"
+
+# ---------------------------------------------------------------- outside the window
+expect_fail 1 'no base backup before .*recoverable window' "a time before the base backup names the window" \
+  -c "$CFG" restore db --at "$BEFORE_BASE" --mode new-instance
+expect_fail 1 'after the newest archived WAL.*recoverable window' "a time after the archive names the window" \
+  -c "$CFG" restore db --at 2099-01-01T00:00:00Z --mode new-instance
+expect_fail 1 'cannot be restored in place' "an overwrite from a physical MariaDB point is refused before anything happens" \
+  -c "$CFG" restore db --at latest --mode overwrite --yes
+
+# ---------------------------------------------------------------- kill -9 and a server restart: no gap
+kill -9 "$STREAMER"
+wait "$STREAMER" 2>/dev/null || true
+q "INSERT INTO t VALUES (302, 'while the streamer was dead')" || fail "insert 302"
+mdb_stop "$MDIR"
+mdb_start "$MDIR" "${BINLOG_OPTS[@]}" || die "restart MariaDB"
+q "INSERT INTO t VALUES (303, 'after the server restart')" || fail "insert 303"
+start_streamer
+wait_for 30 archived_to_end || true
+cx -c "$CFG" wal status db --json
+assert_eq "[]" "$(json 'd[0]["gaps"]' <<<"$OUT")" "after kill -9 of the streamer and a server restart: no gap"
+assert_eq "$BASE" "$(json 'd[0]["from_point"]' <<<"$OUT")" "the window still starts at the base backup"
+cx -c "$CFG" restore db --at latest --mode new-instance --json
+assert_rc 0 "restore --at latest after the restarts"
+S3=$(json 'd["connection"]["socket"]' <<<"$OUT")
+PID3=$(json 'd["connection"]["pid"]' <<<"$OUT")
+on_exit "mdb_stop_pid '$PID3'"
+assert_eq 253 "$(copy_count "$S3")" "every row, those written while the streamer was dead included, is recovered"
+mdb_stop_pid "$PID3"
+
+kill -TERM "$STREAMER"
+wait "$STREAMER"
+assert_eq 0 "$?" "the streamer ends with 0 on SIGTERM after its last upload"
+
+# ---------------------------------------------------------------- a gap
+# The second binary log file's pieces go: the archive has a hole between
+# the base backup and now.
+SECOND=$(find "$TMP/repo/wal/db" -type f -name 'mysql-bin.*' -printf '%f\n' | sed 's/\.[0-9a-f]\{16\}-.*//' | sort -u | sed -n 2p)
+[[ -n $SECOND ]] || fail "a second binary log file is archived" "$(ls "$TMP/repo/wal/db")"
+find "$TMP/repo/wal/db" -type f -name "$SECOND.*" -delete
+cx -c "$CFG" wal status db --json
+assert_match "$SECOND" "$(json 'd[0]["gaps"]' <<<"$OUT")" "a removed binary log is reported as a gap"
+assert_eq "null" "$(json 'd[0]["from_point"]' <<<"$OUT")" "and no base backup has a complete window any more"
+expect_fail 1 "has a gap after base backup .*missing mysql-bin" "a recovery across the gap is refused before anything is restored, naming the gap" \
+  -c "$CFG" restore db --at latest --mode new-instance
+
+# ---------------------------------------------------------------- retention follows the base backups
+must_ok "a second base backup" -c "$CFG" backup db
+FILES_BEFORE=$(status_json | json 'd[0]["files"]' || true)
+write_config 1
+must_ok "forget keeps the newest base backup" -c "$CFG" forget db
+cx -c "$CFG" wal status db --json
+assert_lt "$(json 'd[0]["files"]' <<<"$OUT")" "$FILES_BEFORE" "binary logs older than the kept base backup were removed"
+assert_eq "[]" "$(json 'd[0]["gaps"]' <<<"$OUT")" "the gap went with them: the window starts at the kept base backup"
+assert_ne "$BASE" "$(json 'd[0]["from_point"]' <<<"$OUT")" "and the window now starts at the kept base backup"
+
+finish
