@@ -129,6 +129,10 @@ Result<std::vector<TargetCheckResult>> CheckTargets(const Config& config, const 
 struct WalStreamOptions {
   std::string spool_dir;                        // "" = <temp_dir or /var/tmp>/cairn-wal-<service>
   int64_t partial_interval_ns = 2'000'000'000;  // how often the growing segment is uploaded (the RPO)
+  // How often an idle archive's head is marked current in the targets (one
+  // small object write each): the recoverable window of an idle server
+  // trails now by at most this.
+  int64_t mark_current_interval_ns = 30'000'000'000LL;
 };
 
 // Where the streamer of `service` spools WAL, and the file in it where it

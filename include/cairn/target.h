@@ -133,6 +133,11 @@ class Target {
   // Every archived name, sorted, and the newest upload (the archive's head).
   virtual Result<WalListing> ListWal(const std::string& service);
   virtual Status DeleteWal(const std::string& service, const std::vector<std::string>& names);
+  // Records that the archive was current at `now_ns` although nothing new
+  // was uploaded (an idle server): the head keeps its name, its time moves
+  // on, so the recoverable window ends now and not at the last write.
+  // A no-op for an archive without a head.
+  virtual Status MarkWalCurrent(const std::string& service, int64_t now_ns);
 };
 
 Result<std::unique_ptr<Target>> OpenTarget(const TargetConfig& config);

@@ -376,6 +376,10 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
   auto* wal_stream = wal->add_subcommand(
       "stream", "Stream the service's WAL or binary logs into its repository targets until stopped (cairn serve runs this)");
   wal_stream->add_option("SERVICE", wal_service, "Service name")->required();
+  static double mark_current_every = 30;
+  wal_stream->add_option("--mark-current-every", mark_current_every,
+                         "Seconds between marks that an idle archive is current (the window's end moves on)")
+      ->check(CLI::Range(1.0, 3600.0));
   wal_stream->callback([&] {
     Config c = LoadConfigOrThrow(g);
     ServiceOrThrow(c, wal_service);
@@ -383,7 +387,9 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     CancelOnSignals cancel(&context);
     OpHooks hooks = Hooks(g);
     hooks.context = &context;
-    Status st = StreamWal(c, wal_service, hooks);
+    WalStreamOptions options;
+    options.mark_current_interval_ns = static_cast<int64_t>(mark_current_every * 1e9);
+    Status st = StreamWal(c, wal_service, hooks, options);
     // Stopped by a signal after the last upload: the normal way to end.
     if (!st.ok() && !(st.code() == StatusCode::kAborted && context.Done())) throw CommandError{st};
   });

@@ -328,7 +328,11 @@ std::vector<PitrMetrics> Daemon::PitrWindows() {
     m.window_end_ns = w.value("window_end_ns", int64_t{0});
     std::ifstream in(WalSpoolDir(*s) + "/" + kWalStreamStatusFile);
     Json status = Json::parse(in, nullptr, false);
-    if (status.is_object()) m.window_end_ns = std::max(m.window_end_ns, status.value("uploaded_ns", int64_t{0}));
+    // The newest upload, or the last moment the streamer found the archive
+    // current (an idle server writes nothing, and lags nothing).
+    if (status.is_object())
+      m.window_end_ns = std::max({m.window_end_ns, status.value("uploaded_ns", int64_t{0}),
+                                  status.value("current_ns", int64_t{0})});
     m.lag_s = m.window_end_ns ? std::max(0.0, static_cast<double>(clock_->NowNs() - m.window_end_ns) / 1e9) : 0;
     out.push_back(m);
   }

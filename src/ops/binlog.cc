@@ -60,7 +60,7 @@ bool PointStart(const RestorePoint& p, binlog::FileName* file, uint64_t* pos) {
 
 Status StreamBinlog(const ServiceConfig& service, std::vector<std::unique_ptr<Target>>& targets,
                     const std::string& spool, const OpHooks& hooks, const WalStreamOptions& options,
-                    const std::function<void(const std::string&)>& note_head) {
+                    SpoolStatus& status) {
   // What each target holds: per file, the end of its gapless prefix.
   std::vector<std::map<std::string, uint64_t>> archived(targets.size());
   std::string resume;
@@ -94,7 +94,8 @@ Status StreamBinlog(const ServiceConfig& service, std::vector<std::unique_ptr<Ta
   // it as one piece of whole events (at most every partial_interval for the
   // file being written, at once for a finished one); a finished file leaves
   // the spool once every target holds all of it.
-  auto upload = [&](bool final_pass) -> Status {
+  auto upload = [&](bool final_pass) -> Result<bool> {
+    bool current = true;
     const bool due = final_pass || NowNs() - last_upload >= options.partial_interval_ns;
     if (due) last_upload = NowNs();
     std::vector<binlog::FileName> files;
@@ -130,19 +131,20 @@ Status StreamBinlog(const ServiceConfig& service, std::vector<std::unique_ptr<Ta
         }
         const std::string piece = binlog::PieceName(name, end, end + whole);
         CAIRN_RETURN_IF_ERROR(targets[i]->PutWal(service.name, piece, ByteView(data.data(), whole)));
-        note_head(piece);
+        status.Uploaded(piece);
         end += whole;
         if (end < size) everywhere = false;
       }
+      current = current && everywhere;
       if (finished && everywhere) {
         if (hooks.log) hooks.log("archived " + name);
         ::unlink(path.c_str());
       }
     }
-    return Status::Ok();
+    return current;
   };
 
-  CAIRN_RETURN_IF_ERROR(upload(true).WithContext("archiving what the spool " + spool + " holds"));
+  CAIRN_RETURN_IF_ERROR(upload(true).status().WithContext("archiving what the spool " + spool + " holds"));
   for (size_t i = 0; i + 1 < commands.size(); ++i) {
     ProcessOptions o;
     o.argv = commands[i].argv;
@@ -154,40 +156,8 @@ Status StreamBinlog(const ServiceConfig& service, std::vector<std::unique_ptr<Ta
   if (hooks.log)
     hooks.log("streaming the binary logs of " + service.name + (resume.empty() ? "" : " from " + resume) + " into " +
               std::to_string(targets.size()) + " target(s)");
-  std::unique_ptr<Process> streamer;
-  int64_t restart_at = 0;
-  std::string last_error;
-  while (!(hooks.context && hooks.context->Done())) {
-    if (!streamer && NowNs() >= restart_at) {
-      ProcessOptions o;
-      o.argv = commands.back().argv;
-      o.env = commands.back().env;
-      o.cwd = spool;
-      o.new_process_group = true;
-      auto started = Process::Start(std::move(o));
-      if (!started.ok()) return started.status();
-      streamer = std::move(started).value();
-    }
-    if (streamer && !streamer->Running()) {
-      Status exited = streamer->Wait();  // its message ends with the tool's last error line
-      if (hooks.warn) hooks.warn("mariadb-binlog stopped (" + exited.message() + "); restarting it in 5 s");
-      streamer.reset();
-      restart_at = NowNs() + 5'000'000'000LL;
-    }
-    Status st = upload(false);
-    if (!st.ok() && st.message() != last_error && hooks.warn)
-      hooks.warn("archiving binary logs: " + st.message() + " (kept in " + spool + ", retrying)");
-    last_error = st.ok() ? "" : st.message();
-    if (hooks.context) hooks.context->SleepFor(std::chrono::milliseconds(500));
-    else std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  if (streamer) {
-    streamer->Signal(SIGTERM);
-    (void)streamer->Wait();
-  }
-  Status st = upload(true);
-  if (!st.ok()) return st.WithContext("archiving the last binary log bytes (kept in " + spool + ")");
-  return hooks.context ? hooks.context->Check() : Status::Ok();
+  return RunStreamer(commands.back(), "mariadb-binlog", "binary logs", targets, service, spool, hooks, options, status,
+                     upload);
 }
 
 // ---------------------------------------------------------------- window and retention

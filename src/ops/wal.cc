@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "cairn/ops.h"
 #include "cairn/system.h"
@@ -137,6 +138,75 @@ Result<Bytes> ReadFile(const std::string& path) {
   return data;
 }
 
+void SpoolStatus::Uploaded(const std::string& name) {
+  head_ = name;
+  uploaded_ns_ = NowNs();
+  Write();
+}
+
+void SpoolStatus::Current() {
+  current_ns_ = NowNs();
+  Write();
+}
+
+void SpoolStatus::Write() const {
+  const std::string text = Json{{"head", head_}, {"uploaded_ns", uploaded_ns_}, {"current_ns", current_ns_}}.dump();
+  const std::string path = spool_ + "/" + kWalStreamStatusFile, temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << text;
+  }
+  ::rename(temp.c_str(), path.c_str());
+}
+
+Status RunStreamer(const ToolCommand& command, const std::string& tool, const std::string& what,
+                   std::vector<std::unique_ptr<Target>>& targets, const ServiceConfig& service,
+                   const std::string& spool, const OpHooks& hooks, const WalStreamOptions& options,
+                   SpoolStatus& status, const std::function<Result<bool>(bool final_pass)>& upload) {
+  std::unique_ptr<Process> streamer;
+  int64_t restart_at = 0, marked_at = 0;
+  std::string last_error;
+  while (!(hooks.context && hooks.context->Done())) {
+    if (!streamer && NowNs() >= restart_at) {
+      ProcessOptions o;
+      o.argv = command.argv;
+      o.env = command.env;
+      o.cwd = spool;
+      o.new_process_group = true;
+      auto started = Process::Start(std::move(o));
+      if (!started.ok()) return started.status();
+      streamer = std::move(started).value();
+    }
+    if (streamer && !streamer->Running()) {
+      Status exited = streamer->Wait();  // its message ends with the tool's last error line
+      if (hooks.warn) hooks.warn(tool + " stopped (" + exited.message() + "); restarting it in 5 s");
+      streamer.reset();
+      restart_at = NowNs() + kStreamerRestartNs;
+    }
+    Result<bool> pass = upload(false);
+    if (!pass.ok() && pass.status().message() != last_error && hooks.warn)
+      hooks.warn("archiving " + what + ": " + pass.status().message() + " (kept in " + spool + ", retrying)");
+    last_error = pass.ok() ? "" : pass.status().message();
+    // Current only while the tool runs: a stopped streamer receives nothing.
+    if (pass.ok() && *pass && streamer && streamer->Running()) {
+      status.Current();
+      if (NowNs() - marked_at >= options.mark_current_interval_ns) {
+        marked_at = NowNs();
+        for (auto& t : targets) (void)t->MarkWalCurrent(service.name, marked_at);
+      }
+    }
+    if (hooks.context) hooks.context->SleepFor(std::chrono::milliseconds(500));
+    else std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (streamer) {
+    streamer->Signal(SIGTERM);
+    (void)streamer->Wait();
+  }
+  Result<bool> last = upload(true);
+  if (!last.ok()) return last.status().WithContext("archiving the last " + what + " (kept in " + spool + ")");
+  return hooks.context ? hooks.context->Check() : Status::Ok();
+}
+
 }  // namespace walops
 
 using walops::IsPhysical;
@@ -166,23 +236,14 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
   if (ec) return Status::IOError("cannot create the WAL spool " + spool + ": " + ec.message());
   ::chmod(spool.c_str(), 0700);
 
-  // The newest upload, noted for the daemon (the archive lag it shows).
-  auto note_head = [&](const std::string& name) {
-    const std::string text = Json{{"head", name}, {"uploaded_ns", NowNs()}}.dump();
-    const std::string path = spool + "/" + kWalStreamStatusFile, temp = path + ".tmp";
-    {
-      std::ofstream out(temp, std::ios::trunc);
-      out << text;
-    }
-    ::rename(temp.c_str(), path.c_str());
-  };
-  if (s->type == "mysql") return walops::StreamBinlog(*s, open, spool, hooks, options, note_head);
+  walops::SpoolStatus status(spool);
+  if (s->type == "mysql") return walops::StreamBinlog(*s, open, spool, hooks, options, status);
   CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(*s));
   CAIRN_ASSIGN_OR_RETURN(std::vector<ToolCommand> commands, source->WalStreamCommands(spool, ""));
   if (commands.size() != 2) return Status::Unsupported("unexpected WAL streaming commands for " + service);
   auto put_everywhere = [&](const std::string& name, ByteView data) -> Status {
     for (auto& t : open) CAIRN_RETURN_IF_ERROR(t->PutWal(service, name, data));
-    note_head(name);
+    status.Uploaded(name);
     return Status::Ok();
   };
   std::map<std::string, std::pair<int64_t, int64_t>> partial_seen;  // name -> (size, mtime) last uploaded
@@ -190,7 +251,9 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
   // One pass over the spool: completed files go to every target and then
   // leave the spool (never before: the slot no longer keeps them); the
   // growing .partial is uploaded every partial_interval when it changed.
-  auto upload = [&](bool final_pass) -> Status {
+  // The archive is current when nothing was left waiting.
+  auto upload = [&](bool final_pass) -> Result<bool> {
+    bool waiting = false;
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(spool, ec)) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
@@ -203,7 +266,10 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
         if (::stat(path.c_str(), &st) != 0) continue;
         const std::pair<int64_t, int64_t> now_seen{st.st_size, st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
         if (partial_seen[name] == now_seen) continue;
-        if (!final_pass && NowNs() - last_partial_upload < options.partial_interval_ns) continue;
+        if (!final_pass && NowNs() - last_partial_upload < options.partial_interval_ns) {
+          waiting = true;
+          continue;
+        }
         CAIRN_ASSIGN_OR_RETURN(Bytes data, ReadFile(path));
         CAIRN_RETURN_IF_ERROR(put_everywhere(name, data));
         partial_seen[name] = now_seen;
@@ -217,14 +283,14 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
       if (hooks.log) hooks.log("archived " + name);
       ::unlink(path.c_str());
     }
-    return Status::Ok();
+    return !waiting;
   };
 
   // What a previous run left in the spool goes out first; its .partial is
   // then dropped, so pg_receivewal starts from the slot (whole segments)
   // instead of resuming a file that may belong to a timeline the server has
   // left since (after a point-in-time overwrite).
-  CAIRN_RETURN_IF_ERROR(upload(true).WithContext("archiving what the spool " + spool + " holds"));
+  CAIRN_RETURN_IF_ERROR(upload(true).status().WithContext("archiving what the spool " + spool + " holds"));
   for (const auto& e : fs::directory_iterator(spool, ec))
     if (e.path().filename().string().ends_with(".partial")) fs::remove(e.path(), ec);
   {
@@ -236,41 +302,8 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
     if (!made.ok()) return made.status().WithContext("creating the replication slot for " + service);
   }
   if (hooks.log) hooks.log("streaming the WAL of " + service + " into " + std::to_string(open.size()) + " target(s)");
-  std::unique_ptr<Process> streamer;
-  int64_t restart_at = 0;
-  Status last_error;
-  while (!(hooks.context && hooks.context->Done())) {
-    if (!streamer && NowNs() >= restart_at) {
-      ProcessOptions o;
-      o.argv = commands[1].argv;
-      o.env = commands[1].env;
-      o.cwd = spool;
-      o.new_process_group = true;
-      auto started = Process::Start(std::move(o));
-      if (!started.ok()) return started.status();
-      streamer = std::move(started).value();
-    }
-    if (streamer && !streamer->Running()) {
-      Status exited = streamer->Wait();
-      if (hooks.warn) hooks.warn("pg_receivewal stopped (" + exited.message() + "); restarting it in 5 s");
-      streamer.reset();
-      restart_at = NowNs() + 5'000'000'000LL;
-    }
-    Status st = upload(false);
-    if (!st.ok() && st.message() != last_error.message() && hooks.warn)
-      hooks.warn("archiving WAL: " + st.message() + " (kept in " + spool + ", retrying)");
-    last_error = st;
-    if (hooks.context) hooks.context->SleepFor(std::chrono::milliseconds(500));
-    else std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  if (streamer) {
-    streamer->Signal(SIGTERM);
-    (void)streamer->Wait();
-  }
-  // What pg_receivewal wrote before it stopped goes out too.
-  Status st = upload(true);
-  if (!st.ok()) return st.WithContext("archiving the last WAL (kept in " + spool + ")");
-  return hooks.context ? hooks.context->Check() : Status::Ok();
+  // What pg_receivewal wrote before it stopped goes out too (RunStreamer's last pass).
+  return walops::RunStreamer(commands[1], "pg_receivewal", "WAL", open, *s, spool, hooks, options, status, upload);
 }
 
 // ---------------------------------------------------------------- status

@@ -15,12 +15,39 @@ namespace cairn::walops {
 bool IsPhysical(const RestorePoint& p);
 Result<Bytes> ReadFile(const std::string& path);
 
+// The streamer's status file in its spool (kWalStreamStatusFile), which
+// the daemon reads for the archive lag: {"head": newest upload,
+// "uploaded_ns": when, "current_ns": when a pass last found every byte the
+// tool had received archived}.
+class SpoolStatus {
+ public:
+  explicit SpoolStatus(std::string spool) : spool_(std::move(spool)) {}
+  void Uploaded(const std::string& name);
+  void Current();
+
+ private:
+  void Write() const;
+  std::string spool_, head_;
+  int64_t uploaded_ns_ = 0, current_ns_ = 0;
+};
+
+inline constexpr int64_t kStreamerRestartNs = 5'000'000'000LL;
+
+// Runs `command` (the streaming `tool`, working in `spool`) until the
+// context ends, restarting it 5 s after it stops, with a pass of `upload`
+// every half second and a last one after it stopped. A pass returns whether
+// the archive is current (nothing left waiting); while it is and the tool
+// runs, the status says so and the targets' heads are marked current.
+Status RunStreamer(const ToolCommand& command, const std::string& tool, const std::string& what,
+                   std::vector<std::unique_ptr<Target>>& targets, const ServiceConfig& service,
+                   const std::string& spool, const OpHooks& hooks, const WalStreamOptions& options,
+                   SpoolStatus& status, const std::function<Result<bool>(bool final_pass)>& upload);
+
 // Streams a MariaDB service's binary logs into `targets` until the
-// context ends (docs/pitr.md). `note_head` records the newest upload for
-// the daemon.
+// context ends (docs/pitr.md).
 Status StreamBinlog(const ServiceConfig& service, std::vector<std::unique_ptr<Target>>& targets,
                     const std::string& spool, const OpHooks& hooks, const WalStreamOptions& options,
-                    const std::function<void(const std::string&)>& note_head);
+                    SpoolStatus& status);
 
 // The recoverable window and gaps of a MariaDB archive (fills from_point,
 // from_ns and gaps of `out`).

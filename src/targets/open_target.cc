@@ -47,6 +47,9 @@ Result<WalListing> Target::ListWal(const std::string&) {
 Status Target::DeleteWal(const std::string&, const std::vector<std::string>&) {
   return Status::Unsupported("target " + config().name + " (" + config().type + ") cannot hold WAL archives");
 }
+Status Target::MarkWalCurrent(const std::string&, int64_t) {
+  return Status::Unsupported("target " + config().name + " (" + config().type + ") cannot hold WAL archives");
+}
 
 Json PartManifest(const CapturePart& part, uint64_t bytes, uint64_t files) {
   Json j = {{"name", part.name}, {"bytes", bytes}};

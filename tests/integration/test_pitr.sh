@@ -101,6 +101,17 @@ D2=$(json 'd["connection"]["data_dir"]' <<<"$OUT")
 assert_eq 251 "$(copy_count "$P2")" "latest replays everything archived, the .partial segment included"
 stop_copy "$D2"
 
+# A time after the last commit (the server idle since): PostgreSQL replays
+# everything without meeting a later commit. The archive was current then,
+# so the state at that time is the end of the archive.
+HEAD_TO=$("$CAIRN" -c "$CFG" wal status pg --json | json 'd[0]["to"]' || true)
+cx -c "$CFG" restore pg --at "$HEAD_TO" --mode new-instance --json
+assert_rc 0 "restore --at the archive's end, after the last commit (an idle server)"
+P4=$(json 'd["connection"]["port"]' <<<"$OUT")
+D4=$(json 'd["connection"]["data_dir"]' <<<"$OUT")
+assert_eq 251 "$(copy_count "$P4" 2>/dev/null)" "it holds every archived commit"
+stop_copy "$D4"
+
 # ---------------------------------------------------------------- outside the window
 expect_fail 1 'no base backup before .*recoverable window' "a time before the first base backup names the window" \
   -c "$CFG" restore pg --at "$BEFORE_BASE" --mode new-instance

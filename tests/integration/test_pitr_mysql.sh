@@ -54,8 +54,19 @@ now_utc() { python3 -c 'import datetime; print(datetime.datetime.now(datetime.ti
 copy_count() {  # copy_count SOCKET: rows of app.t in a restored copy
   mariadb --no-defaults --socket="$1" -uroot -N -B app -e "SELECT COUNT(*) FROM t"
 }
+restored_rows() {  # restored_rows AT DESC ROWS ROWS_DESC: restore --at AT as a new instance, count, stop it
+  local sock pid
+  cx -c "$CFG" restore db --at "$1" --mode new-instance --json
+  assert_rc 0 "$2"
+  sock=$(json 'd["connection"]["socket"]' <<<"$OUT")
+  pid=$(json 'd["connection"]["pid"]' <<<"$OUT")
+  on_exit "mdb_stop_pid '$pid'"
+  assert_eq "$3" "$(copy_count "$sock")" "$4"
+  RESTORED=$OUT
+  mdb_stop_pid "$pid"
+}
 start_streamer() {
-  "$CAIRN" -c "$CFG" wal stream db >>"$TMP/stream.log" 2>&1 &
+  "$CAIRN" -c "$CFG" wal stream db --mark-current-every 1 >>"$TMP/stream.log" 2>&1 &
   STREAMER=$!
   on_exit "kill $STREAMER 2>/dev/null || true"
 }
@@ -106,22 +117,22 @@ assert_match 'archived mysql-bin\.[0-9]{6}' "$(cat "$TMP/stream.log")" "the fini
 assert_eq 1 "$(find "$TMP/cairn-wal-db" -name 'mysql-bin.*' | wc -l)" "only the file being written stays in the spool"
 
 # ---------------------------------------------------------------- new instance at T1
-cx -c "$CFG" restore db --at "$T1" --mode new-instance --json
-assert_rc 0 "restore --at T1 as a new instance"
-S1=$(json 'd["connection"]["socket"]' <<<"$OUT")
-PID1=$(json 'd["connection"]["pid"]' <<<"$OUT")
-on_exit "mdb_stop_pid '$PID1'"
-assert_eq 200 "$(copy_count "$S1")" "the copy holds what was there at T1 (200 rows), not the DELETE 1.5 s after it"
-assert_match 'point-in-time' "$(json 'd["validation"]' <<<"$OUT")" "the validation says what it proved for a point in time"
-mdb_stop_pid "$PID1"
+restored_rows "$T1" "restore --at T1 as a new instance" 200 \
+  "the copy holds what was there at T1 (200 rows), not the DELETE 1.5 s after it"
+assert_match 'point-in-time' "$(json 'd["validation"]' <<<"$RESTORED")" "the validation says what it proved for a point in time"
 
-cx -c "$CFG" restore db --at latest --mode new-instance --json
-assert_rc 0 "restore --at latest as a new instance"
-S2=$(json 'd["connection"]["socket"]' <<<"$OUT")
-PID2=$(json 'd["connection"]["pid"]' <<<"$OUT")
-on_exit "mdb_stop_pid '$PID2'"
-assert_eq 251 "$(copy_count "$S2")" "latest replays everything archived, across the rotation, the file being written included"
-mdb_stop_pid "$PID2"
+# An idle server: nothing is uploaded, but the archive's end moves on (the
+# streamer marks it current), so a time after the last write is in the window.
+sleep 3
+IDLE=$(now_utc)
+TO=$(status_json | json 'd[0]["to"]' || true)
+assert_eq yes "$(python3 -c "
+import datetime, sys
+to = datetime.datetime.fromisoformat(sys.argv[1][:26].rstrip('Z') + '+00:00')
+print('yes' if (datetime.datetime.now(datetime.timezone.utc) - to).total_seconds() < 2.5 else 'no')" "$TO" 2>&1)" \
+  "the window of an idle server ends within seconds of now ($TO)"
+restored_rows "$IDLE" "restore --at a time after the last write (idle for 3 s)" 251 \
+  "it replays everything archived, across the rotation, the file being written included"
 
 # ---------------------------------------------------------------- outside the window
 expect_fail 1 'no base backup before .*recoverable window' "a time before the base backup names the window" \
@@ -143,13 +154,8 @@ wait_for 30 archived_to_end || true
 cx -c "$CFG" wal status db --json
 assert_eq "[]" "$(json 'd[0]["gaps"]' <<<"$OUT")" "after kill -9 of the streamer and a server restart: no gap"
 assert_eq "$BASE" "$(json 'd[0]["from_point"]' <<<"$OUT")" "the window still starts at the base backup"
-cx -c "$CFG" restore db --at latest --mode new-instance --json
-assert_rc 0 "restore --at latest after the restarts"
-S3=$(json 'd["connection"]["socket"]' <<<"$OUT")
-PID3=$(json 'd["connection"]["pid"]' <<<"$OUT")
-on_exit "mdb_stop_pid '$PID3'"
-assert_eq 253 "$(copy_count "$S3")" "every row, those written while the streamer was dead included, is recovered"
-mdb_stop_pid "$PID3"
+restored_rows latest "restore --at latest after the restarts" 253 \
+  "every row, those written while the streamer was dead included, is recovered"
 
 kill -TERM "$STREAMER"
 wait "$STREAMER"

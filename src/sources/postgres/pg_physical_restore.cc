@@ -254,17 +254,16 @@ Result<RestoreOutcome> PostgresSource::RestorePhysical(const RestoreRequest& req
     Status st = Extract(req, src, dir);
     if (st.ok()) st = PrepareNewInstance(dir, src, port, pw);
     if (st.ok() && req.recovery.enabled) st = PrepareRecovery(req, dir, pw);
-    if (st.ok()) {
-      Log(req, "starting PostgreSQL " + pg::MajorName(major) + " on 127.0.0.1:" + std::to_string(port));
-      st = StartServer(pg_ctl, dir, {});
-    }
+    if (st.ok()) Log(req, "starting PostgreSQL " + pg::MajorName(major) + " on 127.0.0.1:" + std::to_string(port));
+    if (st.ok() && !req.recovery.enabled) st = StartServer(pg_ctl, dir, {});
     if (st.ok() && req.recovery.enabled) {
       // The copy answers read-only before it promoted: wait for the end of
       // the replay (or its failure: a target past the archived WAL).
       Endpoint saved = ep_;
       ep_.host = !saved.host.empty() && saved.host[0] == '/' ? dir : "127.0.0.1";
       ep_.port = port;
-      st = WaitForPromotion(dir, dir + "/cairn-start.log");
+      st = RunTargetedRecovery(req, pg_ctl, dir, dir + "/cairn-start.log", pw,
+                               [&] { return StartServer(pg_ctl, dir, {}); });
       ep_ = saved;
       if (st.ok()) st = RemoveRecoverySettings(dir + "/postgresql.auto.conf", pw);
       if (!st.ok()) (void)StopServer(pg_ctl, dir);
@@ -399,8 +398,8 @@ Result<RestoreOutcome> PostgresSource::RestorePhysical(const RestoreRequest& req
     return st;
   }
   Log(req, "starting the restored cluster (server log: " + log_file + ")");
-  st = StartServer(pg_ctl, live, opts, ctl_dir, log_file);
-  if (st.ok()) st = WaitForPromotion(live, log_file);
+  st = RunTargetedRecovery(req, pg_ctl, live, log_file, pw,
+                           [&] { return StartServer(pg_ctl, live, opts, ctl_dir, log_file); });
   if (!st.ok()) {
     // Put the previous cluster back so the service keeps running.
     (void)StopServer(pg_ctl, live);

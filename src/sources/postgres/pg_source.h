@@ -210,6 +210,15 @@ class PostgresSource : public Source {
   // After a start in targeted recovery: waits until the server has promoted
   // itself (it accepts read-only connections before that).
   Status WaitForPromotion(const std::string& dir, const std::string& log_file);
+  // `start` (the server on `dir`, prepared by PrepareRecovery), then
+  // WaitForPromotion. A target time after the last archived commit makes
+  // PostgreSQL replay everything without meeting a later commit and refuse
+  // to end ("recovery ended before configured recovery target was
+  // reached"); the archive was current up to at least that time (PlanRecovery
+  // holds the time to the archive's head), so the end of the archive is the
+  // state at the target: the recovery is run again to the end (pg_wal.cc).
+  Status RunTargetedRecovery(const RestoreRequest& req, const std::string& pg_ctl, const std::string& dir,
+                             const std::string& log_file, const passwd* pw, const std::function<Status()>& start);
 
   // Takes Cairn's recovery settings out of postgresql.auto.conf again (the
   // server ignores them once promoted; they should not linger there).

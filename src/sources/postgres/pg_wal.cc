@@ -101,4 +101,30 @@ Status PostgresSource::PrepareRecovery(const RestoreRequest& req, const std::str
   return WriteOwnedFile(dir + "/postgresql.auto.conf", settings, pw, true);
 }
 
+Status PostgresSource::RunTargetedRecovery(const RestoreRequest& req, const std::string& pg_ctl,
+                                           const std::string& dir, const std::string& log_file, const passwd* pw,
+                                           const std::function<Status()>& start) {
+  const size_t log_before = ReadTextFile(log_file).size();  // pg_ctl -l appends
+  Status st = start();
+  if (st.ok()) st = WaitForPromotion(dir, log_file);
+  if (st.ok() || req.recovery.target_time_ns == 0) return st;
+  const std::string log = ReadTextFile(log_file);
+  if (log.size() < log_before ||
+      log.find("recovery ended before configured recovery target was reached", log_before) == std::string::npos)
+    return st;
+  (void)StopServer(pg_ctl, dir);
+  Log(req, "no archived transaction is later than " + PgTime(req.recovery.target_time_ns) +
+               ", and the archive was current then: recovering to the end of the archive");
+  // The same block without the target: replay to the end, then promote.
+  const std::string path = dir + "/postgresql.auto.conf";
+  CAIRN_RETURN_IF_ERROR(RemoveRecoverySettings(path, pw));
+  const std::string settings = std::string("\n") + kRecoveryBegin +
+                               "\nrestore_command = 'false'\nrecovery_target_action = 'promote'\n"
+                               "recovery_target_timeline = 'latest'\n" + kRecoveryEnd + "\n";
+  CAIRN_RETURN_IF_ERROR(WriteOwnedFile(path, settings, pw, true));
+  st = start();
+  if (st.ok()) st = WaitForPromotion(dir, log_file);
+  return st;
+}
+
 }  // namespace cairn::pgsrc

@@ -267,6 +267,10 @@ class RepositoryTarget : public Target {
     CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
     return DeleteWalObjects(*repo, service, names);
   }
+  Status MarkWalCurrent(const std::string& service, int64_t now_ns) override {
+    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
+    return TouchWalHead(*repo, service, now_ns).WithContext("target " + config_.name);
+  }
 
  private:
   RestorePoint PointOf(const Snapshot& s) const {

@@ -122,6 +122,22 @@ Result<WalListing> ListWalObjects(Repository& repo, const std::string& service) 
   return out;
 }
 
+Status TouchWalHead(Repository& repo, const std::string& service, int64_t now_ns) {
+  CAIRN_RETURN_IF_ERROR(CheckNames(service, "HEAD"));
+  const std::string key = Key(service, "HEAD");
+  auto stored = repo.storage().Get(key);
+  if (!stored.ok()) return stored.status().IsNotFound() ? Status::Ok() : stored.status();
+  CAIRN_ASSIGN_OR_RETURN(Bytes plain, Decode(repo, key, *stored));
+  Json j = Json::parse(plain.begin(), plain.end(), nullptr, false);
+  if (!j.is_object() || !j.contains("name")) return Status::Corruption(key + " is corrupt: not a head");
+  if (j.value("stored_ns", int64_t{0}) >= now_ns) return Status::Ok();
+  const std::string head = Json{{"name", j.value("name", "")}, {"stored_ns", now_ns}}.dump();
+  Status st;
+  Bytes sealed = Encode(repo, key, ByteView(reinterpret_cast<const uint8_t*>(head.data()), head.size()), &st);
+  CAIRN_RETURN_IF_ERROR(st);
+  return repo.storage().Put(key, sealed);
+}
+
 Status DeleteWalObjects(Repository& repo, const std::string& service, const std::vector<std::string>& names) {
   for (const std::string& name : names) {
     CAIRN_RETURN_IF_ERROR(CheckNames(service, name));

@@ -27,6 +27,9 @@ namespace cairn {
 // (util/binlog_names.h); nothing else (no paths).
 bool IsWalName(const std::string& name);
 
+// Moves the head's time to now_ns, keeping its name (Target::MarkWalCurrent).
+Status TouchWalHead(Repository& repo, const std::string& service, int64_t now_ns);
+
 Status PutWalObject(Repository& repo, const std::string& service, const std::string& name, ByteView data,
                     int64_t now_ns);
 Result<Bytes> GetWalObject(Repository& repo, const std::string& service, const std::string& name);
