@@ -184,6 +184,20 @@ export async function gotoService(page, name) {
   await page.getByRole('heading', { level: 1, name }).waitFor();
 }
 
+/** Waits until the Alerts link's badge shows as many open alerts as the API lists (none: no badge). */
+export async function alertsBadgeFollowsApi(page, { timeout = 15000 } = {}) {
+  const badge = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Alerts/ }).locator('.nav-count');
+  await eventually(
+    async () => {
+      const open = (await apiCall(page, 'GET', '/alerts?state=open&limit=100')).body.alerts.length;
+      const shown = (await badge.count()) ? Number(await badge.innerText()) : 0;
+      if (shown !== open) throw new Error(`the badge shows ${shown}, the API lists ${open} open`);
+      return true;
+    },
+    { timeout, message: 'the Alerts badge to show the open alerts' },
+  );
+}
+
 /** The restore points table's rows, as {id, time}. */
 export async function historyRows(page) {
   await page.getByTestId('history-table').waitFor();

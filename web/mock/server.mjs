@@ -270,7 +270,7 @@ async function api(req, res, url) {
             kind: pt.kind,
             time: pt.time,
             hostname: 'db1',
-            server_version: { postgres: '15.18', mysql: '10.11.6-MariaDB', redis: '7.0.15', sqlite: '3.40.1', volume: null }[s.type],
+            server_version: { postgres: '15.18', mysql: '10.11.6-MariaDB', redis: '7.0.15', sqlite: '3.40.1', volume: '' }[s.type], // the daemon writes "" for a volume
             cairn_version: '0.1.0',
             duration_s: pt.duration_s,
             size: pt.size,

@@ -61,6 +61,8 @@ export interface Validation {
   ok: boolean;
   exact: boolean;
   differences: string[];
+  /** Why only the structure was compared (e.g. a point-in-time recovery). */
+  structure_only?: string[];
 }
 
 export interface JobResult {
