@@ -122,7 +122,15 @@ export interface Service {
   health: Health;
   alerts_open: number;
   size: number | null;
-  pitr: { window_start: string; window_end: string; lag_s: number } | null;
+  pitr: Pitr | null;
+}
+
+/** The recoverable window of a service with continuous archiving (docs/pitr.md). */
+export interface Pitr {
+  window_start: string;
+  window_end: string;
+  /** Seconds since the newest archived WAL reached the repository. */
+  lag_s: number;
 }
 
 export interface ServiceDetail extends Service {

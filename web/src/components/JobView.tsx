@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorText } from '../api';
 import { isLive, useEvent } from '../events';
-import { bytes, duration, percent, plural, shortId } from '../format';
+import { bytes, duration, percent, plural, shortId, utcTime } from '../format';
 import { href, seg } from '../router';
 import type { Job } from '../types';
-import { CopyBlock, ErrorBox, Status } from './ui';
+import { CopyBlock, ErrorBox, Status, Time } from './ui';
 
 export const FINISHED = new Set(['succeeded', 'partial', 'failed', 'cancelled', 'interrupted']);
 
@@ -110,6 +110,8 @@ export function ResultView({ job }: { job: Job }) {
   const r = job.result;
   const overwrite = job.kind === 'restore' && (r?.mode ?? job.params.mode) === 'overwrite';
   const hasConnection = !!r?.connection && Object.keys(r.connection).length > 0;
+  // (the daemon's params hold "at": "" for a restore of a point)
+  const at = job.kind === 'restore' && typeof job.params.at === 'string' && job.params.at ? job.params.at : null;
   return (
     <div class="result" data-testid="job-result">
       <p class="result-head">
@@ -135,7 +137,19 @@ export function ResultView({ job }: { job: Job }) {
           ))}
         </ul>
       )}
-      {r?.point_id && job.service && (
+      {at && (
+        <p data-testid="recovered-to">
+          Point-in-time recovery to {at === 'latest' ? 'the latest archived state' : <Time iso={at} seconds />}
+          {at !== 'latest' && <> ({utcTime(at)})</>}
+          {r?.point_id && job.service ? (
+            <>
+              , replayed over base backup <PointLink service={job.service} id={r.point_id} />
+            </>
+          ) : null}
+          .
+        </p>
+      )}
+      {!at && r?.point_id && job.service && (
         <p>
           Restore point <PointLink service={job.service} id={r.point_id} />
         </p>

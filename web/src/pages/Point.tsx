@@ -6,7 +6,7 @@ import { useApi, useTitle } from '../hooks';
 import { bytes, duration, kindLabel, localTime, shortId } from '../format';
 import { href, seg } from '../router';
 import type { FileListing, Point, ServiceDetail } from '../types';
-import { RestoreDialog } from '../components/Actions';
+import { RestoreDialog } from '../components/RestoreDialog';
 import { Empty, ErrorBox, Loading, PageTitle, Status, Time } from '../components/ui';
 import { VerifiedText } from './Service';
 
