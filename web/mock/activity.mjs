@@ -3,6 +3,7 @@
 
 import crypto from 'node:crypto';
 import { JOB_SECONDS } from './options.mjs';
+import { recoveryBase, recoveryValidation } from './pitr.mjs';
 import { T0, HOUR, DAY, iso, TYPE_PARTS, services, genPoint, makePoint, newestPoint, newestGood, findPoint } from './data.mjs';
 
 // ---------------------------------------------------------------- jobs, alerts, events
@@ -342,10 +343,32 @@ export function connectionFor(s, asName, port) {
   }
 }
 
+/** Where the service itself answers: an overwrite restore leaves it there. */
+function ownConnection(s) {
+  const l = s.location;
+  switch (s.type) {
+    case 'postgres':
+      return { host: l.host, port: l.port, databases: l.databases.join(', '), user: 'postgres' };
+    case 'mysql':
+      return { socket: l.socket, databases: l.databases.join(', ') };
+    case 'redis':
+      return { host: l.host, port: l.port };
+    case 'sqlite':
+      return { path: l.path };
+    default:
+      return Object.fromEntries(s.volumes.map((v, i) => [`path${s.volumes.length > 1 ? i + 1 : ''}`, v]));
+  }
+}
+
 export function startRestore(s, body, kind = 'restore') {
-  const p = body.at ? newestGood(s) : findPoint(s, body.point || 'latest');
   const mode = kind === 'drill' ? 'new-instance' : body.mode;
-  const j = newJob(s, kind, 'api', { targets: body.target ? [body.target] : p.targets.slice(0, 1), params: { point: body.point ?? null, mode, as: body.as ?? null, port: body.port ?? null, at: body.at ?? null } });
+  const at = kind === 'drill' ? null : (body.at ?? null);
+  const target = body.target ?? s.targets[0];
+  // A point-in-time recovery picks its base backup; one outside the window fails the job.
+  const base = at ? recoveryBase(s, at, target) : { point: findPoint(s, body.point || 'latest') };
+  const p = base.point ?? newestGood(s);
+  const j = newJob(s, kind, 'api', { targets: body.target ? [body.target] : p.targets.slice(0, 1), params: { point: body.point ?? null, mode, as: body.as ?? null, port: body.port ?? null, at } });
+  const refuse = () => base.error ?? null;
   const phases = [];
   let safety = null;
   if (mode === 'overwrite') {
@@ -355,6 +378,7 @@ export function startRestore(s, body, kind = 'restore') {
       bytes: p.size * 0.3,
       log: 'taking a safety backup of the current data first',
       enter: () => {
+        if (base.error) return base.error;
         const sp = makePoint(s, { id: crypto.randomBytes(8).toString('hex'), time: Date.now(), kind: 'safety', size: p.size, added: Math.round(p.size * 0.003), duration_s: 1.2 });
         s.extra.unshift(sp);
         safety = sp;
@@ -364,11 +388,14 @@ export function startRestore(s, body, kind = 'restore') {
       },
     });
   }
-  p.parts.forEach((part) => phases.push({ phase: 'restoring', part: part.name, target: j.targets[0], share: (mode === 'overwrite' ? 0.5 : 0.8) / p.parts.length, bytes: part.bytes, files: part.files ?? undefined }));
-  phases.push({ phase: 'validating', share: 0.2, bytes: 0, log: 'comparing the restored data with the fingerprint taken at backup time' });
+  p.parts.forEach((part, i) =>
+    phases.push({ phase: 'restoring', part: part.name, target: j.targets[0], share: (mode === 'overwrite' ? 0.5 : 0.8) / p.parts.length, bytes: part.bytes, files: part.files ?? undefined, enter: i === 0 ? refuse : undefined }),
+  );
+  if (at) phases.push({ phase: 'replaying WAL', share: 0.15, bytes: 0, log: `replaying the archived WAL up to ${at === 'latest' ? 'its end' : at}, then promoting` });
+  phases.push({ phase: 'validating', share: 0.2, bytes: 0, log: at ? 'validating: every database of the recovered server answers' : 'comparing the restored data with the fingerprint taken at backup time' });
   runJob(j, s, phases, (ok) => {
     if (!ok) return;
-    const c = mode === 'new-instance' ? connectionFor(s, body.as, body.port) : { conn: null, stop: null };
+    const c = mode === 'new-instance' ? connectionFor(s, body.as, body.port) : { conn: ownConnection(s), stop: null };
     j.point_id = p.id;
     j.bytes_read = p.size;
     j.result = {
@@ -377,15 +404,17 @@ export function startRestore(s, body, kind = 'restore') {
       summary:
         kind === 'drill'
           ? `restore drill of point ${p.id.slice(0, 8)} passed in ${j.duration_s} s`
-          : mode === 'overwrite'
-            ? `${s.name} overwritten with point ${p.id.slice(0, 8)}`
-            : `point ${p.id.slice(0, 8)} restored beside ${s.name}`,
+          : at
+            ? `${mode === 'overwrite' ? s.name + ' recovered' : 'recovered beside ' + s.name} to ${at === 'latest' ? 'the end of the archive' : at} over base backup ${p.id.slice(0, 8)}`
+            : mode === 'overwrite'
+              ? `${s.name} overwritten with point ${p.id.slice(0, 8)}`
+              : `point ${p.id.slice(0, 8)} restored beside ${s.name}`,
       connection: kind === 'drill' ? null : c.conn,
       stop_hint: kind === 'drill' ? null : c.stop,
-      validation: { ok: true, exact: true, differences: [] },
+      validation: at ? recoveryValidation(12) : { ok: true, exact: true, differences: [] },
       safety_point_id: safety ? safety.id : null,
     };
-    log(j, 'info', 'validation passed: exact match');
+    log(j, 'info', at ? 'validation passed: the recovered server answered' : 'validation passed: exact match');
     if (kind === 'drill') {
       const v = { at: iso(Date.now()), duration_s: j.duration_s, outcome: 'passed' };
       s.verifiedOverride.set(p.id, v);

@@ -161,7 +161,8 @@ export function seedDefault() {
     newest: T0 - 23 * 60e3,
     size: 48 << 20,
     location: { host: '127.0.0.1', port: 5432, databases: ['app'] },
-    pitr: { window_start: iso(T0 - 7 * DAY), window_end: iso(T0 - 2000), lag_s: 2.1 },
+    // continuous archiving (method: physical, archive: stream): the window's start; it ends now (pitr.mjs)
+    pitr: { window_start: iso(T0 - 7 * DAY) },
   });
   addService({
     name: 'notes',

@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { PORT, HOST, PASSWORD, SEED_SERVICES, SEED_POINTS, DIST, SESSION_IDLE_S } from './options.mjs';
 import { T0, DAY, iso, services, pointCount, pointAt, newestGood, findPoint, seedDefault, seedMany } from './data.mjs';
 import { jobs, jobsById, logs, alerts, clients, config, emit, log, finish, seedJobs, svcBusy, startBackup, startRestore } from './activity.mjs';
+import { restoreRequestError } from './pitr.mjs';
 import { health, serviceDetail, servicesView, calendar, historyView, fileTree, fileContent, scheduleList } from './views.mjs';
 
 const TOKENS = { 'cairn-read-token': 'read', 'cairn-operate-token': 'operate', 'cairn-admin-token': 'admin' };
@@ -235,7 +236,10 @@ async function api(req, res, url) {
     if (rest === '/restores' && m === 'POST') {
       const body = await readBody(req).catch((e) => e);
       if (body instanceof Error) return err(res, body.status || 400, body.message);
-      if (body.mode !== 'new-instance' && body.mode !== 'overwrite') return err(res, 400, 'mode must be new-instance or overwrite');
+      body.mode ??= 'new-instance';
+      if (body.mode !== 'new-instance' && body.mode !== 'overwrite') return err(res, 400, 'field \'mode\' must be "new-instance" or "overwrite"');
+      const bad = restoreRequestError(s, body);
+      if (bad) return err(res, 400, bad);
       if (!need(body.mode === 'overwrite' ? 'admin' : 'operate')) return;
       if (body.mode === 'overwrite' && body.confirm !== s.name) return err(res, 409, `overwrite not confirmed: confirm must be the service name ${s.name}; nothing changed`);
       const pt = body.at ? newestGood(s) : findPoint(s, body.point || 'latest');

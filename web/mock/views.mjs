@@ -5,6 +5,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { HOUR, DAY, iso, services, pointCount, pointAt, newestPoint, newestGood } from './data.mjs';
 import { jobs, alerts, config } from './activity.mjs';
+import { pitrWindow } from './pitr.mjs';
 
 // ---------------------------------------------------------------- views
 
@@ -80,7 +81,7 @@ export function serviceView(s) {
     health: h,
     alerts_open: alerts.filter((a) => a.service === s.name && !a.resolved_at).length,
     size: last ? last.size : null,
-    pitr: s.pitr ? { ...s.pitr, window_end: iso(Date.now() - 2000) } : null,
+    pitr: pitrWindow(s),
   };
 }
 
