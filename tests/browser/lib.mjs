@@ -6,8 +6,9 @@
 //   CAIRN_URL              the dashboard (a `cairn serve`, or the mock), default http://127.0.0.1:8421
 //   CAIRN_ADMIN_PASSWORD   the admin password, default "admin"
 //   CAIRN_SCREENSHOTS      where every test saves its screenshots, default $TMPDIR/cairn-screenshots
-//   CAIRN_SQLITE_SERVICE, CAIRN_POSTGRES_SERVICE, CAIRN_VOLUME_SERVICE
-//                          the services the flows use (defaults: the mock's notes, app-db, uploads)
+//   CAIRN_SQLITE_SERVICE, CAIRN_POSTGRES_SERVICE, CAIRN_VOLUME_SERVICE, CAIRN_PITR_SERVICE
+//                          the services the flows use (defaults: the mock's notes, app-db, uploads, app-db;
+//                          the PITR one has continuous archiving and a recoverable window)
 //   CAIRN_VOLUME_FILE      a file inside the volume service's points, default /srv/app/uploads/readme.txt
 //   CAIRN_VOLUME_FILE_TEXT text that file contains, default "Uploads of the app"
 //   CAIRN_BREAK_CMD, CAIRN_FIX_CMD
@@ -36,6 +37,8 @@ export const SVC = {
   sqlite: process.env.CAIRN_SQLITE_SERVICE || 'notes',
   postgres: process.env.CAIRN_POSTGRES_SERVICE || 'app-db',
   volume: process.env.CAIRN_VOLUME_SERVICE || 'uploads',
+  // PostgreSQL with method: physical and archive: stream (a recoverable window)
+  pitr: process.env.CAIRN_PITR_SERVICE || 'app-db',
 };
 export const SLOW_SERVICE = process.env.CAIRN_SLOW_SERVICE || SVC.volume;
 export const VOLUME_FILE = process.env.CAIRN_VOLUME_FILE || '/srv/app/uploads/readme.txt';
