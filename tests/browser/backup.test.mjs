@@ -1,7 +1,7 @@
 // "Back up now" with live progress and the result; an alert when a backup fails, cleared by the next success.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { JOB_TIMEOUT, SVC, apiCall, axe, breakService, eventually, gotoService, historyRows, launch, open, shot, signIn } from './lib.mjs';
+import { JOB_TIMEOUT, SVC, alertsBadgeFollowsApi, apiCall, axe, breakService, eventually, gotoService, historyRows, launch, open, shot, signIn } from './lib.mjs';
 
 let browser;
 before(async () => (browser = await launch()));
@@ -112,6 +112,9 @@ test('an alert appears when a backup fails and clears after the next success', a
     await eventually(async () => (await page.getByTestId('open-alerts').locator(`[data-service="${SVC.sqlite}"]`).count()) === 0, { message: 'no open alert of the service', timeout: 20000 });
     await page.getByTestId('resolved-alerts').locator(`[data-service="${SVC.sqlite}"]`).first().waitFor();
     assert.match(await page.getByTestId('resolved-alerts').locator(`[data-service="${SVC.sqlite}"]`).first().innerText(), /resolved/);
+    // the nav badge follows live (no reload): it counts the open alerts the API lists, none resolved
+    await alertsBadgeFollowsApi(page, { timeout: 10000 });
+    await shot(page, 'alerts-resolved-badge', { fullPage: false });
     await shot(page, 'alerts-resolved');
   } finally {
     if (!fixed) await breakService(SVC.sqlite, false);

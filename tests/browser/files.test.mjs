@@ -16,6 +16,12 @@ test('download one file from a volume point', async () => {
   const rows = await historyRows(page);
   await page.getByTestId('point-row').first().getByRole('link', { name: /Browse files of point/ }).click();
   await page.getByRole('heading', { level: 1, name: new RegExp(`Restore point ${rows[0].id.slice(0, 8)}`) }).waitFor();
+  // the point's details: every row has a value (a volume has no server version: no such row)
+  await page.getByRole('region', { name: 'Point' }).locator('dl').waitFor(); // the point has loaded
+  const rowsShown = await page.getByRole('region', { name: 'Point' }).locator('dl dt').evaluateAll((dts) => dts.map((dt) => [dt.textContent.trim(), (dt.nextElementSibling?.textContent ?? '').trim()]));
+  assert.ok(rowsShown.length >= 5, `the point's details (${JSON.stringify(rowsShown)})`);
+  for (const [label, value] of rowsShown) assert.ok(value !== '', `the row “${label}” has a value`);
+  assert.ok(!rowsShown.some(([label]) => label === 'Server version'), 'no “Server version” row for a volume');
   const browserBox = page.getByTestId('file-browser');
   await browserBox.getByTestId('files-table').waitFor();
 

@@ -6,8 +6,9 @@
 //   CAIRN_URL              the dashboard (a `cairn serve`, or the mock), default http://127.0.0.1:8421
 //   CAIRN_ADMIN_PASSWORD   the admin password, default "admin"
 //   CAIRN_SCREENSHOTS      where every test saves its screenshots, default $TMPDIR/cairn-screenshots
-//   CAIRN_SQLITE_SERVICE, CAIRN_POSTGRES_SERVICE, CAIRN_VOLUME_SERVICE
-//                          the services the flows use (defaults: the mock's notes, app-db, uploads)
+//   CAIRN_SQLITE_SERVICE, CAIRN_POSTGRES_SERVICE, CAIRN_VOLUME_SERVICE, CAIRN_PITR_SERVICE
+//                          the services the flows use (defaults: the mock's notes, app-db, uploads, app-db;
+//                          the PITR one has continuous archiving and a recoverable window)
 //   CAIRN_VOLUME_FILE      a file inside the volume service's points, default /srv/app/uploads/readme.txt
 //   CAIRN_VOLUME_FILE_TEXT text that file contains, default "Uploads of the app"
 //   CAIRN_BREAK_CMD, CAIRN_FIX_CMD
@@ -36,6 +37,8 @@ export const SVC = {
   sqlite: process.env.CAIRN_SQLITE_SERVICE || 'notes',
   postgres: process.env.CAIRN_POSTGRES_SERVICE || 'app-db',
   volume: process.env.CAIRN_VOLUME_SERVICE || 'uploads',
+  // PostgreSQL with method: physical and archive: stream (a recoverable window)
+  pitr: process.env.CAIRN_PITR_SERVICE || 'app-db',
 };
 export const SLOW_SERVICE = process.env.CAIRN_SLOW_SERVICE || SVC.volume;
 export const VOLUME_FILE = process.env.CAIRN_VOLUME_FILE || '/srv/app/uploads/readme.txt';
@@ -182,6 +185,20 @@ export async function breakService(service, breakIt) {
 export async function gotoService(page, name) {
   await page.goto(`${BASE}/#/services/${encodeURIComponent(name)}`);
   await page.getByRole('heading', { level: 1, name }).waitFor();
+}
+
+/** Waits until the Alerts link's badge shows as many open alerts as the API lists (none: no badge). */
+export async function alertsBadgeFollowsApi(page, { timeout = 15000 } = {}) {
+  const badge = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /Alerts/ }).locator('.nav-count');
+  await eventually(
+    async () => {
+      const open = (await apiCall(page, 'GET', '/alerts?state=open&limit=100')).body.alerts.length;
+      const shown = (await badge.count()) ? Number(await badge.innerText()) : 0;
+      if (shown !== open) throw new Error(`the badge shows ${shown}, the API lists ${open} open`);
+      return true;
+    },
+    { timeout, message: 'the Alerts badge to show the open alerts' },
+  );
 }
 
 /** The restore points table's rows, as {id, time}. */

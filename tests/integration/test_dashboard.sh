@@ -4,7 +4,9 @@
 #
 #   - PostgreSQL on loopback (pg_lib.sh), an SQLite file, a volume with a known
 #     file; services `app-db`, `notes`, `uploads` and `slow` (PostgreSQL with
-#     a bandwidth limit: a backup that runs long enough to cancel);
+#     a bandwidth limit: a backup that runs long enough to cancel) and
+#     `pitr-db` (the same cluster, method: physical with archive: stream: the
+#     daemon streams its WAL, and a base backup gives it a recoverable window);
 #   - one daemon on a free port with a backup of each (and a restore drill of
 #     app-db), so there is history;
 #   - a second daemon on a catalog seeded by cairn_catalog_bench (200
@@ -117,6 +119,16 @@ services:
     bandwidth_limit: 512K
     targets: [local]
     verify: false
+  pitr-db:
+    type: postgres
+    method: physical
+    archive: stream
+    socket: $PG_SOCK
+    port: $PG_PORT
+    data_dir: $PG_DIR/data
+    temp_dir: $TMP
+    targets: [local]
+    verify: false
 server:
   data_dir: $DATA
   max_concurrent_jobs: 2
@@ -138,7 +150,20 @@ start_daemon() {  # start_daemon CONFIG LOG -> PORT (global), pid in BG_PIDS
   return 1
 }
 
+# The daemon's WAL streamer (a process group of its own) and the copies that
+# point-in-time restores start (in temp_dir) must not outlive the test.
+# "strea[m]": the pattern must not match the command line of pgrep's own shell.
+stop_pitr_leftovers() {
+  local p d
+  for p in $(pgrep -f -- "$CONFIG wal strea[m]" || true); do kill "$p" 2>/dev/null || true; done
+  for d in "$TMP"/cairn-pg-*; do
+    [[ -f $d/postmaster.pid ]] && pg_as "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1
+  done
+  return 0
+}
+on_exit stop_pitr_leftovers
 start_daemon "$CONFIG" "$TMP/serve.log" || finish
+DAEMON_PID=${BG_PIDS[-1]}
 URL=http://127.0.0.1:$PORT
 ok "cairn serve answers on $URL"
 ADMIN_TOKEN=$("$CAIRN" -c "$CONFIG" token create dash-admin --role admin | tail -n 1)
@@ -189,6 +214,24 @@ for svc in app-db notes uploads; do
 done
 phase "history in place"
 
+# Point-in-time recovery (docs/pitr.md): archiving first (the daemon's
+# streamer holds the replication slot), then a base backup, then a sync (on
+# SIGHUP) works out the recoverable window the service page shows.
+slot_active() {
+  [[ $(psql_at "$PG_SOCK" "$PG_PORT" postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'cairn_pitr_db'") == t ]] ||
+    { sleep 0.5; return 1; }
+}
+if wait_for 60 slot_active; then ok "the daemon streams the WAL of pitr-db (replication slot cairn_pitr_db active)"
+else fail "the daemon streams the WAL of pitr-db" "$(tail -n 20 "$TMP/serve.log")"; fi
+id=$(api POST /services/pitr-db/backups '{}' | json 'd["job_id"]')
+assert_eq succeeded "$(wait_job "$id")" "a physical base backup of pitr-db (job $id)"
+psql_at "$PG_SOCK" "$PG_PORT" app "INSERT INTO orders VALUES (20001, 'after the base backup', 1)" >/dev/null
+kill -HUP "$DAEMON_PID"
+pitr_shown() { [[ $(api GET /services/pitr-db | json 'd["pitr"] is not None') == true ]] || { sleep 0.5; return 1; }; }
+if wait_for 90 pitr_shown; then ok "pitr-db has a recoverable window ($(api GET /services/pitr-db | json 'd["pitr"]'))"
+else fail "pitr-db has a recoverable window" "$(api GET /services/pitr-db | json 'd["pitr"]')"; fi
+phase "pitr-db archived, its window in place"
+
 # ------------------------------------------------------------------ the timing data set
 PERF_URL=
 if [[ ! -x $SEEDER ]]; then
@@ -229,6 +272,7 @@ mkdir -p "$SHOTS"
 export CAIRN_URL=$URL CAIRN_ADMIN_PASSWORD=$ADMIN_PASSWORD CAIRN_READ_TOKEN=$READ_TOKEN
 export CAIRN_SCREENSHOTS=$SHOTS
 export CAIRN_SQLITE_SERVICE=notes CAIRN_POSTGRES_SERVICE=app-db CAIRN_VOLUME_SERVICE=uploads CAIRN_SLOW_SERVICE=slow
+export CAIRN_PITR_SERVICE=pitr-db
 export CAIRN_VOLUME_FILE=$VOL/docs/readme.txt CAIRN_VOLUME_FILE_TEXT=$VOLUME_TEXT
 # As root a chmod does not stop a read: the file moves away and back.
 export CAIRN_BREAK_CMD="mv '$SQLITE' '$SQLITE.away'" CAIRN_FIX_CMD="mv '$SQLITE.away' '$SQLITE'"
@@ -244,6 +288,10 @@ set +e
 node_rc=$?
 set -e
 phase "browser tests ended (exit $node_rc)"
+# The point-in-time restore's copy is a running PostgreSQL: stop it, and the
+# daemon (which stops its WAL streamer).
+stop_pitr_leftovers
+kill -TERM "$DAEMON_PID" 2>/dev/null || true
 
 count() { grep -E "^# $1 [0-9]+" "$TAP" | tail -n 1 | awk '{print $3}'; }
 tests=$(count tests) pass=$(count pass) failn=$(count fail) skipped=$(count skipped) todo=$(count todo) cancelled=$(count cancelled)

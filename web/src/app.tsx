@@ -1,5 +1,5 @@
 import { createContext } from 'preact';
-import { useCallback, useContext, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, currentSession, errorText, onAuthProblem, signOut } from './api';
 import { onConnection, startEvents, stopEvents, useEvent } from './events';
 import { useDebounced } from './hooks';
@@ -27,6 +27,21 @@ export const AppCtx = createContext<AppState>(null as unknown as AppState);
 export const useApp = () => useContext(AppCtx);
 
 const RANK: Record<Role, number> = { read: 0, operate: 1, admin: 2 };
+
+function sameAlerts(a: Alert[], b: Alert[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.id === b[i].id && x.last_seen === b[i].last_seen && x.acked_at === b[i].acked_at);
+}
+
+/** The open alerts after an `alert` event: a resolved one leaves, an open one is added or replaced. */
+function withAlert(open: Alert[], a: Alert): Alert[] {
+  const rest = open.filter((x) => x.id !== a.id);
+  if (a.resolved_at) return rest.length === open.length ? open : rest;
+  const i = open.findIndex((x) => x.id === a.id);
+  if (i < 0) return [a, ...open];
+  const next = open.slice();
+  next[i] = a;
+  return next;
+}
 
 export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
@@ -124,29 +139,43 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
       })
       .catch(() => {});
   }, []);
+  // Answers that were asked before the newest `alert` event or a newer request
+  // are stale: they must not bring back an alert that has been resolved since.
+  const alertsAsked = useRef(0);
   const loadAlerts = useCallback(() => {
+    const asked = ++alertsAsked.current;
     api
       .get<{ alerts: Alert[] }>('/alerts?state=open&limit=100')
-      .then((r) =>
-        setOpenAlerts((old) =>
-          old.length === r.alerts.length && old.every((a, i) => a.id === r.alerts[i].id && a.last_seen === r.alerts[i].last_seen && a.acked_at === r.alerts[i].acked_at) ? old : r.alerts,
-        ),
-      )
+      .then((r) => {
+        if (asked === alertsAsked.current) setOpenAlerts((old) => (sameAlerts(old, r.alerts) ? old : r.alerts));
+      })
       .catch(() => {});
   }, []);
   useEffect(() => {
     loadConfig();
     loadAlerts();
+    // a stream that stalls without closing loses events too: check once a minute
+    const resync = window.setInterval(loadAlerts, 60000);
     // events sent while the stream was down are lost: catch up on every (re)connect
-    return onConnection((up) => {
+    const off = onConnection((up) => {
       if (up) {
         loadConfig();
         loadAlerts();
       }
     });
+    return () => {
+      clearInterval(resync);
+      off();
+    };
   }, []);
   const reloadAlerts = useDebounced(loadAlerts, 300);
-  useEvent('alert', reloadAlerts);
+  useEvent('alert', (a: Alert) => {
+    // The event itself says whether the alert is open: the badge and the
+    // banner follow it at once, and the list is fetched again to be sure.
+    alertsAsked.current++;
+    setOpenAlerts((old) => withAlert(old, a));
+    reloadAlerts();
+  });
   useEvent('config', (c: ConfigStatus) => {
     setConfig(c);
     if (c.ok) setUnavailable(false);

@@ -61,6 +61,8 @@ export interface Validation {
   ok: boolean;
   exact: boolean;
   differences: string[];
+  /** Why only the structure was compared (e.g. a point-in-time recovery). */
+  structure_only?: string[];
 }
 
 export interface JobResult {
@@ -120,7 +122,15 @@ export interface Service {
   health: Health;
   alerts_open: number;
   size: number | null;
-  pitr: { window_start: string; window_end: string; lag_s: number } | null;
+  pitr: Pitr | null;
+}
+
+/** The recoverable window of a service with continuous archiving (docs/pitr.md). */
+export interface Pitr {
+  window_start: string;
+  window_end: string;
+  /** Seconds since the newest archived WAL reached the repository. */
+  lag_s: number;
 }
 
 export interface ServiceDetail extends Service {

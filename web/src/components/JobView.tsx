@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, errorText } from '../api';
 import { isLive, useEvent } from '../events';
-import { bytes, duration, percent, plural, shortId } from '../format';
+import { bytes, duration, percent, plural, shortId, utcTime } from '../format';
 import { href, seg } from '../router';
 import type { Job } from '../types';
-import { CopyBlock, ErrorBox, Status } from './ui';
+import { CopyBlock, ErrorBox, Status, Time } from './ui';
 
 export const FINISHED = new Set(['succeeded', 'partial', 'failed', 'cancelled', 'interrupted']);
 
@@ -97,9 +97,21 @@ function connectionText(c: Record<string, unknown>): string {
   return lines.join('\n');
 }
 
+function PointLink({ service, id }: { service: string; id: string }) {
+  return (
+    <a href={href(`/services/${seg(service)}/points/${seg(id)}`)}>
+      <code>{shortId(id)}</code>
+    </a>
+  );
+}
+
 /** What a finished job did: backup targets, restore validation and connection info. */
 export function ResultView({ job }: { job: Job }) {
   const r = job.result;
+  const overwrite = job.kind === 'restore' && (r?.mode ?? job.params.mode) === 'overwrite';
+  const hasConnection = !!r?.connection && Object.keys(r.connection).length > 0;
+  // (the daemon's params hold "at": "" for a restore of a point)
+  const at = job.kind === 'restore' && typeof job.params.at === 'string' && job.params.at ? job.params.at : null;
   return (
     <div class="result" data-testid="job-result">
       <p class="result-head">
@@ -125,12 +137,21 @@ export function ResultView({ job }: { job: Job }) {
           ))}
         </ul>
       )}
-      {r?.point_id && job.service && (
+      {at && (
+        <p data-testid="recovered-to">
+          Point-in-time recovery to {at === 'latest' ? 'the latest archived state' : <Time iso={at} seconds />}
+          {at !== 'latest' && <> ({utcTime(at)})</>}
+          {r?.point_id && job.service ? (
+            <>
+              , replayed over base backup <PointLink service={job.service} id={r.point_id} />
+            </>
+          ) : null}
+          .
+        </p>
+      )}
+      {!at && r?.point_id && job.service && (
         <p>
-          Restore point{' '}
-          <a href={href(`/services/${seg(job.service)}/points/${seg(r.point_id)}`)}>
-            <code>{shortId(r.point_id)}</code>
-          </a>
+          Restore point <PointLink service={job.service} id={r.point_id} />
         </p>
       )}
       {r?.safety_point_id && (
@@ -144,7 +165,9 @@ export function ResultView({ job }: { job: Job }) {
           {r.validation.ok
             ? r.validation.exact
               ? 'Validation passed: the restored data matches the fingerprint taken at backup time exactly.'
-              : 'Validation passed (structure-only: the service changed during the capture).'
+              : r.validation.structure_only?.length
+                ? `Validation passed (structure only): ${r.validation.structure_only.join('; ')}.`
+                : 'Validation passed (structure-only: the service changed during the capture).'
             : `Validation failed: ${r.validation.differences.length} difference(s).`}
           {!r.validation.ok && r.validation.differences.length > 0 && (
             <ul class="small">
@@ -155,13 +178,23 @@ export function ResultView({ job }: { job: Job }) {
           )}
         </div>
       )}
-      {r?.connection && Object.keys(r.connection).length > 0 && (
-        <div class="connection" data-testid="connection">
-          <h3>How to connect to the new instance</h3>
-          <CopyBlock text={connectionText(r.connection)} label="Connection info" testid="connection-text" />
+      {overwrite && job.status === 'succeeded' && (
+        <div class="connection" data-testid="overwritten">
+          <h3>{job.service ?? 'The service'} now runs on the restored data</h3>
+          <p>
+            The restored data replaced the data in place: clients connect as before
+            {hasConnection ? ', here:' : '.'}
+          </p>
+          {hasConnection && <CopyBlock text={connectionText(r.connection!)} label="Connection info" testid="connection-text" />}
         </div>
       )}
-      {r?.stop_hint && (
+      {!overwrite && hasConnection && (
+        <div class="connection" data-testid="connection">
+          <h3>How to connect to the new instance</h3>
+          <CopyBlock text={connectionText(r.connection!)} label="Connection info" testid="connection-text" />
+        </div>
+      )}
+      {!overwrite && r?.stop_hint && (
         <div>
           <h3>When you are done with it</h3>
           <CopyBlock text={r.stop_hint} label="Stop command" />

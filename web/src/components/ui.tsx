@@ -214,8 +214,9 @@ export function Dialog({
       back();
       // Focus can still fall to <body> when the browser removes the closed
       // dialog after this cleanup (seen against the real daemon, 1 run in 3):
-      // give it back once more after that.
+      // give it back once more after that, and again after the next frame.
       window.setTimeout(back, 0);
+      requestAnimationFrame(() => window.setTimeout(back, 0));
     };
   }, []);
   const onCancel = (e: Event) => {

@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { BASE, enc } from '../api';
 import { useApp } from '../app';
@@ -5,9 +6,18 @@ import { useApi, useTitle } from '../hooks';
 import { bytes, duration, kindLabel, localTime, shortId } from '../format';
 import { href, seg } from '../router';
 import type { FileListing, Point, ServiceDetail } from '../types';
-import { RestoreDialog } from '../components/Actions';
+import { RestoreDialog } from '../components/RestoreDialog';
 import { Empty, ErrorBox, Loading, PageTitle, Status, Time } from '../components/ui';
 import { VerifiedText } from './Service';
+
+/** The manifest's facts worth a row; one without a value (a volume has no server version) has none. */
+function manifestRows(m: Record<string, unknown>): [string, string][] {
+  const rows: [string, unknown][] = [
+    ['Server version', m.server_version],
+    ['Host', m.hostname],
+  ];
+  return rows.filter((r): r is [string, string] => typeof r[1] === 'string' && r[1].trim() !== '');
+}
 
 export function PointPage({ name, point, path }: { name: string; point: string; path: string }) {
   useTitle(`${name} · point ${shortId(point)}`);
@@ -70,18 +80,12 @@ export function PointPage({ name, point, path }: { name: string; point: string; 
                 <dd>
                   <VerifiedText v={pt.verified} />
                 </dd>
-                {typeof m.server_version === 'string' && (
-                  <>
-                    <dt>Server version</dt>
-                    <dd>{m.server_version}</dd>
-                  </>
-                )}
-                {typeof m.hostname === 'string' && (
-                  <>
-                    <dt>Host</dt>
-                    <dd>{m.hostname}</dd>
-                  </>
-                )}
+                {manifestRows(m).map(([label, value]) => (
+                  <Fragment key={label}>
+                    <dt>{label}</dt>
+                    <dd>{value}</dd>
+                  </Fragment>
+                ))}
               </dl>
               {pt.inexact_reasons.length > 0 && (
                 <div class="note-warn">

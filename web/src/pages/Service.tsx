@@ -7,15 +7,17 @@ import { bytes, duration, kindLabel, localTime, plural, scheduleText, shortId, u
 import { href, seg } from '../router';
 import type { History, Job, Point, PointsPage, ServiceDetail } from '../types';
 import { Chart } from '../components/LazyChart';
-import { BackupDialog, RestoreDialog } from '../components/Actions';
+import { BackupDialog } from '../components/BackupDialog';
+import { RestoreDialog } from '../components/RestoreDialog';
 import { JobPanel } from '../components/JobView';
+import { PitrWindow } from '../components/PitrWindow';
 import { Check, Empty, ErrorBox, HealthBadge, Loading, PageTitle, Status, Time } from '../components/ui';
 
 export function ServicePage({ name }: { name: string }) {
   useTitle(name);
   const app = useApp();
   const svc = useApi<ServiceDetail>(`/services/${enc(name)}`);
-  const [dialog, setDialog] = useState<null | 'backup' | { restore: Point | null }>(null);
+  const [dialog, setDialog] = useState<null | 'backup' | { restore: Point | null; atTime?: boolean }>(null);
   const [jobs, setJobs] = useState<number[]>([]);
   const [histTick, setHistTick] = useState(0);
   const [drillMsg, setDrillMsg] = useState<string | null>(null);
@@ -160,14 +162,6 @@ export function ServicePage({ name }: { name: string }) {
                 </dd>
               </>
             )}
-            {s.pitr && (
-              <>
-                <dt>Point-in-time window</dt>
-                <dd>
-                  <Time iso={s.pitr.window_start} /> to <Time iso={s.pitr.window_end} /> (lag {duration(s.pitr.lag_s)})
-                </dd>
-              </>
-            )}
           </dl>
         </section>
         <section aria-labelledby="ret-h" class="card">
@@ -196,13 +190,14 @@ export function ServicePage({ name }: { name: string }) {
             </tbody>
           </table>
         </section>
+        {s.pitr && <PitrWindow pitr={s.pitr} canRestore={app.can('operate')} onRestore={() => setDialog({ restore: null, atTime: true })} />}
       </div>
 
       <Charts name={name} freshness={s.freshness_s} tick={histTick} />
       <HistoryTable service={s} tick={histTick} onRestore={(p) => setDialog({ restore: p })} />
 
       {dialog === 'backup' && <BackupDialog service={s} onClose={() => setDialog(null)} onStarted={(id) => setJobs((l) => [id, ...l.filter((x) => x !== id)].slice(0, 3))} />}
-      {dialog && typeof dialog === 'object' && <RestoreDialog service={s} point={dialog.restore} onClose={() => setDialog(null)} />}
+      {dialog && typeof dialog === 'object' && <RestoreDialog service={s} point={dialog.restore} atTime={dialog.atTime} onClose={() => setDialog(null)} />}
     </div>
   );
 }

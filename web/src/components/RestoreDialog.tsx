@@ -4,57 +4,8 @@ import { useApp } from '../app';
 import { bytes, localTime, shortId, utcTime } from '../format';
 import type { Point, PointsPage, ServiceDetail } from '../types';
 import { JobPanel } from './JobView';
+import { PitrChoice, initialPitrState, pitrTarget, pitrTargetText, type PitrState } from './PitrChoice';
 import { Dialog, ErrorBox } from './ui';
-
-/** "Back up now": every target, or one. */
-export function BackupDialog({ service, onClose, onStarted }: { service: ServiceDetail; onClose: () => void; onStarted: (id: number) => void }) {
-  const [target, setTarget] = useState<string>('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const r = await api.post<{ job_id: number }>(`/services/${enc(service.name)}/backups`, target ? { target } : {});
-      onStarted(r.job_id);
-      onClose();
-    } catch (err) {
-      setError(errorText(err));
-      setBusy(false);
-    }
-  };
-  return (
-    <Dialog title={`Back up ${service.name} now`} onClose={onClose} testid="backup-dialog">
-      <form onSubmit={submit}>
-        <fieldset>
-          <legend>Targets</legend>
-          <label class="radio">
-            <input type="radio" name="target" value="" checked={target === ''} onChange={() => setTarget('')} />
-            All targets ({service.targets.join(', ')})
-          </label>
-          {service.targets.length > 1 &&
-            service.targets.map((t) => (
-              <label class="radio" key={t}>
-                <input type="radio" name="target" value={t} checked={target === t} onChange={() => setTarget(t)} />
-                Only {t}
-              </label>
-            ))}
-        </fieldset>
-        <p class="hint">Each target gets its own restore point. Progress is shown live on the service page.</p>
-        <ErrorBox error={error} />
-        <div class="dialog-actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={busy}>
-            {busy ? 'Starting…' : 'Start backup'}
-          </button>
-        </div>
-      </form>
-    </Dialog>
-  );
-}
 
 const SERVER_TYPES = new Set(['postgres', 'mysql', 'redis']);
 
@@ -76,10 +27,19 @@ function pointLabel(p: Point): string {
   return `${localTime(p.time)} · ${p.kind} · ${bytes(p.size)} · ${shortId(p.id)}${p.status !== 'complete' ? ` (${p.status})` : ''}`;
 }
 
-/** Restore: choose a point and a mode; an overwrite names what it replaces and needs the service name typed. */
-export function RestoreDialog({ service, point, onClose }: { service: ServiceDetail; point: Point | null; onClose: () => void }) {
+type Source = 'point' | 'time';
+
+/**
+ * Restore: choose a point, or (for a service with continuous archiving) a
+ * point in time; then a mode. An overwrite names what it replaces and needs
+ * the service name typed.
+ */
+export function RestoreDialog({ service, point, atTime, onClose }: { service: ServiceDetail; point: Point | null; atTime?: boolean; onClose: () => void }) {
   const app = useApp();
   const canOverwrite = app.can('admin');
+  const pitr = service.pitr;
+  const [source, setSource] = useState<Source>(atTime && pitr ? 'time' : 'point');
+  const [pitrChoice, setPitrState] = useState<PitrState | null>(null);
   const [points, setPoints] = useState<Point[] | null>(point ? [point] : null);
   const [pointId, setPointId] = useState<string>(point ? point.id : 'latest');
   const [mode, setMode] = useState<'new-instance' | 'overwrite'>('new-instance');
@@ -89,8 +49,7 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
   const [confirm, setConfirm] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const [jobId, setJobId] = useState<number | null>(null);
-  const [pitrAt, setPitrAt] = useState('');
+  const [started, setStarted] = useState<{ job: number; from: string } | null>(null);
 
   // Without a preselected point, offer the newest page of points.
   useEffect(() => {
@@ -101,13 +60,26 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
       .catch((e) => setError(errorText(e)));
   }, []);
 
-  const chosen = points?.find((p) => p.id === pointId) ?? null;
+  // (the window can arrive with a reload of the service while the dialog is open)
+  const pitrState = pitrChoice ?? (pitr ? initialPitrState(pitr) : null);
+  const byTime = source === 'time' && pitr !== null && pitrState !== null;
+  const timeTarget = byTime ? pitrTarget(pitrState, pitr) : null;
+  const chosen = byTime ? null : (points?.find((p) => p.id === pointId) ?? null);
   const confirmed = confirm === service.name;
   const replaces = replacedThings(service, chosen);
   const targets = chosen ? chosen.targets : service.targets;
+  const fromText = byTime
+    ? pitrTargetText(pitrState, pitr)
+    : chosen
+      ? `point ${shortId(chosen.id)} from ${localTime(chosen.time)} (${utcTime(chosen.time)})`
+      : 'the newest complete point';
 
   const submit = async (e: Event) => {
     e.preventDefault();
+    if (timeTarget?.error) {
+      setError(timeTarget.error);
+      return;
+    }
     if (mode === 'overwrite' && !confirmed) {
       setError(`Type ${service.name} to confirm the overwrite.`);
       return;
@@ -116,16 +88,16 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
     setError(null);
     try {
       const body = {
-        point: pitrAt ? null : pointId,
+        point: byTime ? null : pointId,
         mode,
         confirm: mode === 'overwrite' ? confirm : null,
         target: target || null,
         as: mode === 'new-instance' && asName ? asName : null,
         port: mode === 'new-instance' && port ? Number(port) : null,
-        at: pitrAt ? new Date(pitrAt).toISOString() : null,
+        at: timeTarget ? timeTarget.at : null,
       };
       const r = await api.post<{ job_id: number }>(`/services/${enc(service.name)}/restores`, body);
-      setJobId(r.job_id);
+      setStarted({ job: r.job_id, from: fromText });
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -133,21 +105,13 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
     }
   };
 
-  if (jobId !== null) {
+  if (started !== null) {
     return (
       <Dialog title={`Restore of ${service.name}`} onClose={onClose} wide testid="restore-dialog">
-        <p>
-          {mode === 'overwrite' ? 'Overwriting' : 'Restoring as a new instance'} from{' '}
-          {chosen ? (
-            <span title={utcTime(chosen.time)}>point {shortId(chosen.id)}</span>
-          ) : pitrAt ? (
-            `the state at ${new Date(pitrAt).toLocaleString()}`
-          ) : (
-            'the newest point'
-          )}
-          .
+        <p data-testid="restore-from">
+          {mode === 'overwrite' ? 'Overwriting' : 'Restoring as a new instance'} from {started.from}.
         </p>
-        <JobPanel id={jobId} title={`Restore job ${jobId}`} inDialog />
+        <JobPanel id={started.job} title={`Restore job ${started.job}`} inDialog />
         <div class="dialog-actions">
           <button type="button" class="btn" onClick={onClose}>
             Close
@@ -158,29 +122,41 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
   }
 
   const isServer = SERVER_TYPES.has(service.type);
+  const timeBlocked = timeTarget !== null && timeTarget.error !== null;
   return (
     <Dialog title={`Restore ${service.name}`} onClose={onClose} wide testid="restore-dialog">
       <form onSubmit={submit} noValidate>
-        <div class="field">
-          <label for="restore-point">Restore point</label>
-          <select id="restore-point" value={pointId} onChange={(e) => setPointId((e.target as HTMLSelectElement).value)} disabled={!!pitrAt}>
-            {!point && <option value="latest">The newest complete point (latest)</option>}
-            {(points ?? []).map((p) => (
-              <option key={p.id} value={p.id}>
-                {pointLabel(p)}
-              </option>
-            ))}
-          </select>
-        </div>
-        {service.pitr && (
+        {pitr && (
+          <fieldset>
+            <legend>Restore from</legend>
+            <label class="radio">
+              <input type="radio" name="source" value="point" checked={source === 'point'} onChange={() => setSource('point')} />
+              <span>
+                <strong>A backup</strong>: one of the points in the history
+              </span>
+            </label>
+            <label class="radio">
+              <input type="radio" name="source" value="time" checked={source === 'time'} onChange={() => setSource('time')} />
+              <span>
+                <strong>A point in time</strong>: a base backup with the archived changes replayed up to that moment
+              </span>
+            </label>
+          </fieldset>
+        )}
+        {!byTime && (
           <div class="field">
-            <label for="restore-at">Or a point in time (optional)</label>
-            <input id="restore-at" type="datetime-local" value={pitrAt} onInput={(e) => setPitrAt((e.target as HTMLInputElement).value)} aria-describedby="restore-at-hint" />
-            <p class="hint" id="restore-at-hint">
-              Recoverable from {localTime(service.pitr.window_start)} to {localTime(service.pitr.window_end)} (your time zone).
-            </p>
+            <label for="restore-point">Restore point</label>
+            <select id="restore-point" value={pointId} onChange={(e) => setPointId((e.target as HTMLSelectElement).value)}>
+              {!point && <option value="latest">The newest complete point (latest)</option>}
+              {(points ?? []).map((p) => (
+                <option key={p.id} value={p.id}>
+                  {pointLabel(p)}
+                </option>
+              ))}
+            </select>
           </div>
         )}
+        {byTime && <PitrChoice pitr={pitr} state={pitrState} onChange={setPitrState} />}
         <fieldset>
           <legend>How</legend>
           <label class="radio">
@@ -236,9 +212,7 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
                 <li key={r}>{r}</li>
               ))}
             </ul>
-            <p>
-              with the data of {chosen ? <>point {shortId(chosen.id)} from {localTime(chosen.time)}</> : pitrAt ? 'the chosen point in time' : 'the newest complete point'}.
-            </p>
+            <p>with {byTime ? fromText : `the data of ${fromText}`}.</p>
             <p>
               <strong>A safety backup of the current data is taken first</strong> (a restore point of kind “safety”). If it fails, nothing is restored.
             </p>
@@ -263,11 +237,11 @@ export function RestoreDialog({ service, point, onClose }: { service: ServiceDet
             Cancel
           </button>
           {mode === 'overwrite' ? (
-            <button type="submit" class="btn btn-danger" disabled={busy || !confirmed}>
+            <button type="submit" class="btn btn-danger" disabled={busy || !confirmed || timeBlocked}>
               {busy ? 'Starting…' : `Overwrite ${service.name}`}
             </button>
           ) : (
-            <button type="submit" class="btn btn-primary" disabled={busy || (!points && !point)}>
+            <button type="submit" class="btn btn-primary" disabled={busy || timeBlocked || (!byTime && !points && !point)}>
               {busy ? 'Starting…' : 'Restore as a new instance'}
             </button>
           )}
