@@ -55,6 +55,7 @@ struct AlertsConfig {
   double small_backup_ratio = 0.5;  // a point smaller than this share of the previous one alerts
   double disk_full_percent = 90;    // a local target's file system this full (percent) alerts
   double stuck_factor = 3;          // a job running longer than this x its p95 duration alerts
+  double archive_lag_seconds = 300; // a continuous archive (archive: stream) further behind than this alerts
 };
 
 struct Config {

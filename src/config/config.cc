@@ -622,7 +622,8 @@ Status ParseAlerts(const Json& raw, const std::string& origin, AlertsConfig* out
   if (raw.is_null()) return Status::Ok();
   if (!raw.is_object()) return Status::InvalidArgument(where + ": expected a mapping");
   static const std::vector<KeySpec> kKeys = {
-      {"small_backup_ratio", Kind::kNumber}, {"disk_full_percent", Kind::kNumber}, {"stuck_factor", Kind::kNumber}};
+      {"small_backup_ratio", Kind::kNumber}, {"disk_full_percent", Kind::kNumber}, {"stuck_factor", Kind::kNumber},
+      {"archive_lag_seconds", Kind::kNumber}};
   CAIRN_RETURN_IF_ERROR(CheckKeys(raw, kKeys, where));
   auto number = [&](const char* key) { return raw.contains(key) ? Number(raw[key]) : std::nullopt; };
   if (auto r = number("small_backup_ratio")) {
@@ -637,6 +638,11 @@ Status ParseAlerts(const Json& raw, const std::string& origin, AlertsConfig* out
   if (auto f = number("stuck_factor")) {
     if (*f < 1 || *f > 1000) return Status::InvalidArgument(where + ": stuck_factor must be between 1 and 1000");
     out->stuck_factor = *f;
+  }
+  if (auto l = number("archive_lag_seconds")) {
+    if (*l < 10 || *l > 7 * 86400)
+      return Status::InvalidArgument(where + ": archive_lag_seconds must be between 10 and 604800 (a week)");
+    out->archive_lag_seconds = *l;
   }
   return Status::Ok();
 }
@@ -874,7 +880,8 @@ Json DescribeConfig(const Config& config) {
   }
   const Json alerts = {{"small_backup_ratio", config.alerts.small_backup_ratio},
                        {"disk_full_percent", config.alerts.disk_full_percent},
-                       {"stuck_factor", config.alerts.stuck_factor}};
+                       {"stuck_factor", config.alerts.stuck_factor},
+                       {"archive_lag_seconds", config.alerts.archive_lag_seconds}};
   return {{"file", config.path},   {"targets", targets}, {"services", services}, {"notifications", notifications},
           {"alerts", alerts},      {"warnings", config.warnings}};
 }

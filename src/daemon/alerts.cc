@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cairn/system.h"
 #include "util/human.h"
 
 namespace cairn {
@@ -22,7 +23,7 @@ bool IsSafety(PointKind k) { return k == PointKind::kSafety; }
 std::string FirstSeenKey(const std::string& service) { return "alerts.first_seen." + service; }
 
 constexpr AlertRule kConditionRules[] = {AlertRule::kOverdue, AlertRule::kStuck, AlertRule::kTargetFull,
-                                         AlertRule::kTargetUnreachable};
+                                         AlertRule::kTargetUnreachable, AlertRule::kArchiveBehind};
 
 }  // namespace
 
@@ -135,7 +136,7 @@ void AlertEngine::JobEnded(const JobRecord& job, const AlertThresholds& threshol
     case JobKind::kRestore:
       if (job.status == JobStatus::kFailed)
         Raise(AlertRule::kJobFailed, Severity::kWarning, job.service, "",
-              "the restore " + what + " of " + job.service + " failed: " + job.error);
+              "the " + what + " of " + job.service + " failed: " + job.error);
       else if (job.status == JobStatus::kSucceeded)
         Resolve(AlertRule::kJobFailed, job.service, "");
       break;
@@ -246,12 +247,13 @@ void AlertEngine::ChannelHealth(const std::string& channel, bool failing, const 
 // ---------------------------------------------------------- condition rules
 
 void AlertEngine::Evaluate(const Config& config, const std::map<std::string, ServiceSchedules>& schedules,
-                           const AlertThresholds& thresholds) {
+                           const AlertThresholds& thresholds, const std::vector<ArchiveState>& archives) {
   std::lock_guard lock(mu_);
   const int64_t now = clock_->NowNs();
   EvaluateOverdue(config, schedules, now);
   EvaluateStuck(thresholds, now);
   EvaluateFull(config, thresholds);
+  EvaluateArchives(archives, thresholds, now);
   // Conditions about services or targets the configuration no longer has
   // cannot clear by themselves.
   std::vector<Key> open(open_.begin(), open_.end());
@@ -351,6 +353,37 @@ void AlertEngine::EvaluateFull(const Config& config, const AlertThresholds& thre
               "the file system of target " + t.name + " (" + t.location + ") is " + pct +
                   ": backups fail when it is full.");
   }
+}
+
+void AlertEngine::EvaluateArchives(const std::vector<ArchiveState>& archives, const AlertThresholds& thresholds,
+                                   int64_t now) {
+  std::set<std::string> watched;
+  for (const ArchiveState& a : archives) {
+    watched.insert(a.service);
+    // Never current: counted from when the daemon began streaming it.
+    const int64_t since = a.current_ns > 0 ? a.current_ns : a.watched_ns;
+    const bool behind = since > 0 && now - since > thresholds.archive_lag_ns;
+    if (!behind && a.gap.empty()) {
+      Resolve(AlertRule::kArchiveBehind, a.service, "");
+      continue;
+    }
+    RaiseOnce(AlertRule::kArchiveBehind, Severity::kWarning, a.service, "",
+              !a.gap.empty()
+                  ? "the continuous archive of " + a.service + " has a gap (" + a.gap +
+                        " is missing): no point in time after it can be reached from an older base backup."
+                  : a.current_ns > 0
+                        ? "the continuous archive of " + a.service + " is " + FormatAge(now - since) +
+                              " behind (alert at " + FormatAge(thresholds.archive_lag_ns) +
+                              "): its streamer is down or cannot keep up, and a restore to a point in time cannot "
+                              "reach past " + FormatTime(since).substr(0, 19) + "Z."
+                        : "the continuous archive of " + a.service + " has received nothing in the " +
+                              FormatAge(now - since) + " since the daemon began streaming it: its streamer cannot "
+                              "start.");
+  }
+  std::vector<Key> open(open_.begin(), open_.end());
+  for (const Key& k : open)
+    if (std::get<0>(k) == AlertRule::kArchiveBehind && !watched.count(std::get<1>(k)))
+      Resolve(std::get<0>(k), std::get<1>(k), std::get<2>(k));
 }
 
 }  // namespace cairn

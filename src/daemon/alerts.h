@@ -49,6 +49,17 @@ struct AlertThresholds {
   double stuck_factor = 3;
   int stuck_min_samples = 3;
   int64_t stuck_floor_ns = 60'000'000'000;
+  // A continuous archive whose newest data (upload, or the streamer's mark
+  // that it is current) is older than this.
+  int64_t archive_lag_ns = 300'000'000'000;
+};
+
+// What the daemon knows of one continuous archive (archive: stream).
+struct ArchiveState {
+  std::string service;
+  int64_t current_ns = 0;  // newest upload or mark that it is current; 0 = never
+  int64_t watched_ns = 0;  // since when the daemon streams it
+  std::string gap;         // the first missing file after a base backup (the last sync's view)
 };
 
 // Percentage of a file system's space in use, as df counts it (space kept
@@ -76,7 +87,7 @@ class AlertEngine {
   void SyncEnded(const Json& result);
   // The condition rules, now.
   void Evaluate(const Config& config, const std::map<std::string, ServiceSchedules>& schedules,
-                const AlertThresholds& thresholds);
+                const AlertThresholds& thresholds, const std::vector<ArchiveState>& archives = {});
   // A notification channel started or stopped failing (the notifier's callback).
   void ChannelHealth(const std::string& channel, bool failing, const std::string& error);
 
@@ -95,6 +106,7 @@ class AlertEngine {
                        int64_t now);
   void EvaluateStuck(const AlertThresholds& thresholds, int64_t now);
   void EvaluateFull(const Config& config, const AlertThresholds& thresholds);
+  void EvaluateArchives(const std::vector<ArchiveState>& archives, const AlertThresholds& thresholds, int64_t now);
   double P95(const std::string& service, JobKind kind, int min_samples);
 
   Catalog& catalog_;

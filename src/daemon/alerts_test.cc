@@ -336,3 +336,55 @@ TEST_F(AlertsTest, AFailingNotificationChannelAlertsOnceAndResolves) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+TEST_F(AlertsTest, AContinuousArchiveThatFallsBehindOrHasAGapAlertsUntilItIsCurrent) {
+  thresholds_.archive_lag_ns = 300 * kSecond;
+  ArchiveState a{"app-db", clock_.NowNs(), clock_.NowNs(), ""};
+  auto evaluate = [&](std::vector<ArchiveState> archives) {
+    engine_->Evaluate(config_, schedules_, thresholds_, archives);
+  };
+  evaluate({a});
+  EXPECT_TRUE(Open().empty());
+  clock_.Advance(240 * kSecond);  // 4 min behind: under the threshold
+  evaluate({a});
+  EXPECT_TRUE(Open().empty());
+  clock_.Advance(120 * kSecond);
+  evaluate({a});
+  auto open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].rule, AlertRule::kArchiveBehind);
+  EXPECT_EQ(open[0].service, "app-db");
+  EXPECT_NE(open[0].message.find("behind"), std::string::npos) << open[0].message;
+  EXPECT_NE(open[0].message.find("streamer is down"), std::string::npos) << open[0].message;
+  a.current_ns = clock_.NowNs();  // the streamer caught up
+  evaluate({a});
+  EXPECT_TRUE(Open().empty());
+  EXPECT_EQ(sent_.back().event, AlertEvent::kResolved);
+
+  a.gap = "mysql-bin.000002";
+  evaluate({a});
+  open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_NE(open[0].message.find("has a gap (mysql-bin.000002 is missing)"), std::string::npos) << open[0].message;
+  a.gap.clear();  // a new base backup opened a window again
+  evaluate({a});
+  EXPECT_TRUE(Open().empty());
+
+  // A streamer that never delivered anything counts from when it was first streamed.
+  a.current_ns = 0;
+  a.watched_ns = clock_.NowNs();
+  clock_.Advance(360 * kSecond);
+  evaluate({a});
+  open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_NE(open[0].message.find("cannot start"), std::string::npos) << open[0].message;
+  // The service no longer archives: nothing can clear the condition, so it resolves.
+  evaluate({});
+  EXPECT_TRUE(Open().empty());
+}
+
+}  // namespace
+}  // namespace cairn

@@ -36,6 +36,7 @@ std::string RotationKey(const std::string& target) { return "check.rotation." + 
 // The alert thresholds of the configuration's `alerts:` section.
 AlertThresholds ThresholdsOf(const Config& config) {
   AlertThresholds t;
+  t.archive_lag_ns = static_cast<int64_t>(config.alerts.archive_lag_seconds * 1e9);
   t.small_backup_ratio = config.alerts.small_backup_ratio;
   t.disk_full_percent = config.alerts.disk_full_percent;
   t.stuck_factor = config.alerts.stuck_factor;
@@ -298,13 +299,44 @@ void Daemon::OnJobEnd(JobId id, const JobOutcome& outcome) {
   if (!service.empty()) Publish(ApiEvent{"service", {{"name", service}}});
 }
 
+// The newest upload of the service's streamer, or the last moment it found
+// the archive current (an idle server writes nothing, and lags nothing):
+// from the status file in its spool; 0 when there is none.
+int64_t Daemon::ArchiveCurrentNs(const ServiceConfig& s) {
+  std::ifstream in(WalSpoolDir(s) + "/" + kWalStreamStatusFile);
+  const Json status = Json::parse(in, nullptr, false);
+  if (!status.is_object()) return 0;
+  return std::max(status.value("uploaded_ns", int64_t{0}), status.value("current_ns", int64_t{0}));
+}
+
+std::vector<ArchiveState> Daemon::Archives(const Config& config) {
+  Json cached;
+  {
+    std::lock_guard lock(pitr_mu_);
+    cached = pitr_;
+  }
+  std::vector<ArchiveState> out;
+  const int64_t now = clock_->NowNs();
+  for (const ServiceConfig& s : config.services) {
+    if (!ArchivesContinuously(s)) continue;
+    ArchiveState a;
+    a.service = s.name;
+    a.current_ns = ArchiveCurrentNs(s);
+    a.watched_ns = archive_watched_.emplace(s.name, now).first->second;  // AlertLoop's thread only
+    if (cached.is_object() && cached.contains(s.name) && cached[s.name].is_object())
+      a.gap = cached[s.name].value("gap", "");
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 void Daemon::AlertLoop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
     auto c = config_;
     auto s = schedules_;
     lock.unlock();
-    if (c && s) alerts_.Evaluate(*c, *s, ThresholdsOf(*c));
+    if (c && s) alerts_.Evaluate(*c, *s, ThresholdsOf(*c), Archives(*c));
     lock.lock();
     cv_.wait_for(lock, std::chrono::nanoseconds(options_.alert_interval_ns), [&] { return stop_; });
   }
@@ -325,14 +357,8 @@ std::vector<PitrMetrics> Daemon::PitrWindows() {
     PitrMetrics m;
     m.service = name;
     m.window_start_ns = w.value("window_start_ns", int64_t{0});
-    m.window_end_ns = w.value("window_end_ns", int64_t{0});
-    std::ifstream in(WalSpoolDir(*s) + "/" + kWalStreamStatusFile);
-    Json status = Json::parse(in, nullptr, false);
-    // The newest upload, or the last moment the streamer found the archive
-    // current (an idle server writes nothing, and lags nothing).
-    if (status.is_object())
-      m.window_end_ns = std::max({m.window_end_ns, status.value("uploaded_ns", int64_t{0}),
-                                  status.value("current_ns", int64_t{0})});
+    if (!m.window_start_ns) continue;  // a gap, no window
+    m.window_end_ns = std::max(w.value("window_end_ns", int64_t{0}), ArchiveCurrentNs(*s));
     m.lag_s = m.window_end_ns ? std::max(0.0, static_cast<double>(clock_->NowNs() - m.window_end_ns) / 1e9) : 0;
     out.push_back(m);
   }

@@ -112,6 +112,9 @@ class Daemon : public DaemonApi {
   // The recoverable window of each streamed service: its start from the
   // last sync, its end the later of that and the streamer's newest upload.
   std::vector<PitrMetrics> PitrWindows();
+  static int64_t ArchiveCurrentNs(const ServiceConfig& service);
+  // The continuous archives' states for the alert rules (AlertLoop's thread).
+  std::vector<ArchiveState> Archives(const Config& config);
   void StartSync();                                   // requires mu_
   void Publish(const ApiEvent& event);
   void PublishJob(JobId id);
@@ -165,6 +168,7 @@ class Daemon : public DaemonApi {
   WalStreamers streamers_;
   std::mutex pitr_mu_;
   Json pitr_ = Json::object();  // the last sync's "pitr" result
+  std::map<std::string, int64_t> archive_watched_;  // service -> first seen streamed (AlertLoop only)
 
   mutable std::mutex views_mu_;
   Views views_;

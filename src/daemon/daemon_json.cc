@@ -69,6 +69,9 @@ std::string AlertHint(AlertRule rule, const std::string& service, const std::str
       return "Open the drill's log: the restore point of " + svc + " may not be restorable; back up now and verify again.";
     case AlertRule::kNotificationFailing:
       return "Fix the notification channel's address or credentials, then send a test notification.";
+    case AlertRule::kArchiveBehind:
+      return "Run cairn wal status " + svc + "; if the streamer stopped, read the daemon's log for why (server "
+             "settings, privileges, a full spool disk); after a gap, take a base backup of " + svc + " to open a new window.";
   }
   return "";
 }

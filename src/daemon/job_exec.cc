@@ -260,6 +260,14 @@ class Job {
           pitr[s.name] = {{"window_start_ns", w.from_ns}, {"window_end_ns", w.to_ns}, {"target", w.target}};
           break;
         }
+      // Nothing recoverable because of a gap (a gap before the newest
+      // complete base only shrank the window): the alert engine's concern.
+      if (!pitr.contains(s.name))
+        for (const WalTargetStatus& w : *status)
+          if (w.status.ok() && !w.gaps.empty()) {
+            pitr[s.name] = {{"gap", w.gaps.front()}, {"target", w.target}};
+            break;
+          }
     }
     return Finish("succeeded", Status::Ok(), {{"unreachable", unreachable}, {"missing", missing}, {"pitr", pitr}});
   }

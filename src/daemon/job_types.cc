@@ -44,7 +44,7 @@ constexpr std::array<std::pair<PointKind, std::string_view>, 4> kPointKinds{{{Po
                                                                             {PointKind::kDrill, "drill"}}};
 constexpr std::array<std::pair<PointStatus, std::string_view>, 3> kPointStatuses{
     {{PointStatus::kComplete, "complete"}, {PointStatus::kIncomplete, "incomplete"}, {PointStatus::kDamaged, "damaged"}}};
-constexpr std::array<std::pair<AlertRule, std::string_view>, 9> kAlertRules{
+constexpr std::array<std::pair<AlertRule, std::string_view>, 10> kAlertRules{
     {{AlertRule::kJobFailed, "job_failed"},
      {AlertRule::kOverdue, "overdue"},
      {AlertRule::kStuck, "stuck"},
@@ -53,7 +53,8 @@ constexpr std::array<std::pair<AlertRule, std::string_view>, 9> kAlertRules{
      {AlertRule::kTargetFull, "target_full"},
      {AlertRule::kCheckFailed, "check_failed"},
      {AlertRule::kDrillFailed, "drill_failed"},
-     {AlertRule::kNotificationFailing, "notification_failing"}}};
+     {AlertRule::kNotificationFailing, "notification_failing"},
+     {AlertRule::kArchiveBehind, "archive_behind"}}};
 constexpr std::array<std::pair<Severity, std::string_view>, 2> kSeverities{
     {{Severity::kWarning, "warning"}, {Severity::kCritical, "critical"}}};
 constexpr std::array<std::pair<Role, std::string_view>, 3> kRoles{

@@ -34,6 +34,7 @@ enum class AlertRule {
   kCheckFailed,
   kDrillFailed,
   kNotificationFailing,
+  kArchiveBehind,  // a continuous archive (docs/pitr.md) lags, its streamer is down, or it has a gap
 };
 enum class Severity { kWarning, kCritical };
 // What an API token or a session may do; each role includes the ones before.

@@ -36,7 +36,7 @@ TEST(JobTypesTest, EveryEnumRoundTripsThroughItsTextForm) {
   ExpectRoundTrip({PointStatus::kComplete, PointStatus::kIncomplete}, ParsePointStatus);
   ExpectRoundTrip({AlertRule::kJobFailed, AlertRule::kOverdue, AlertRule::kStuck, AlertRule::kSmallBackup,
                    AlertRule::kTargetUnreachable, AlertRule::kTargetFull, AlertRule::kCheckFailed,
-                   AlertRule::kDrillFailed, AlertRule::kNotificationFailing},
+                   AlertRule::kDrillFailed, AlertRule::kNotificationFailing, AlertRule::kArchiveBehind},
                   ParseAlertRule);
   ExpectRoundTrip({Severity::kWarning, Severity::kCritical}, ParseSeverity);
   ExpectRoundTrip({Role::kRead, Role::kOperate, Role::kAdmin}, ParseRole);

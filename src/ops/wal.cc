@@ -164,7 +164,7 @@ Status RunStreamer(const ToolCommand& command, const std::string& tool, const st
                    const std::string& spool, const OpHooks& hooks, const WalStreamOptions& options,
                    SpoolStatus& status, const std::function<Result<bool>(bool final_pass)>& upload) {
   std::unique_ptr<Process> streamer;
-  int64_t restart_at = 0, marked_at = 0;
+  int64_t restart_at = 0, marked_at = 0, started_at = 0;
   std::string last_error;
   while (!(hooks.context && hooks.context->Done())) {
     if (!streamer && NowNs() >= restart_at) {
@@ -176,6 +176,7 @@ Status RunStreamer(const ToolCommand& command, const std::string& tool, const st
       auto started = Process::Start(std::move(o));
       if (!started.ok()) return started.status();
       streamer = std::move(started).value();
+      started_at = NowNs();
     }
     if (streamer && !streamer->Running()) {
       Status exited = streamer->Wait();  // its message ends with the tool's last error line
@@ -187,8 +188,10 @@ Status RunStreamer(const ToolCommand& command, const std::string& tool, const st
     if (!pass.ok() && pass.status().message() != last_error && hooks.warn)
       hooks.warn("archiving " + what + ": " + pass.status().message() + " (kept in " + spool + ", retrying)");
     last_error = pass.ok() ? "" : pass.status().message();
-    // Current only while the tool runs: a stopped streamer receives nothing.
-    if (pass.ok() && *pass && streamer && streamer->Running()) {
+    // Current only while the tool runs, and has run for a while: a stopped
+    // streamer receives nothing, and one that cannot connect runs for a
+    // moment before it gives up (every restart).
+    if (pass.ok() && *pass && streamer && streamer->Running() && NowNs() - started_at >= kStreamerSettleNs) {
       status.Current();
       if (NowNs() - marked_at >= options.mark_current_interval_ns) {
         marked_at = NowNs();

@@ -32,6 +32,7 @@ class SpoolStatus {
 };
 
 inline constexpr int64_t kStreamerRestartNs = 5'000'000'000LL;
+inline constexpr int64_t kStreamerSettleNs = 3'000'000'000LL;
 
 // Runs `command` (the streaming `tool`, working in `spool`) until the
 // context ends, restarting it 5 s after it stops, with a pass of `upload`

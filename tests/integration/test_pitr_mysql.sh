@@ -124,7 +124,9 @@ assert_match 'point-in-time' "$(json 'd["validation"]' <<<"$RESTORED")" "the val
 # An idle server: nothing is uploaded, but the archive's end moves on (the
 # streamer marks it current), so a time after the last write is in the window.
 sleep 3
-IDLE=$(now_utc)
+# 1.5 s ago: the head is marked current every second here (every 30 s by
+# default), so the window ends up to a second before now.
+IDLE=$(python3 -c 'import datetime; print((datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1.5)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))')
 TO=$(status_json | json 'd[0]["to"]' || true)
 assert_eq yes "$(python3 -c "
 import datetime, sys
@@ -182,5 +184,37 @@ cx -c "$CFG" wal status db --json
 assert_lt "$(json 'd[0]["files"]' <<<"$OUT")" "$FILES_BEFORE" "binary logs older than the kept base backup were removed"
 assert_eq "[]" "$(json 'd[0]["gaps"]' <<<"$OUT")" "the gap went with them: the window starts at the kept base backup"
 assert_ne "$BASE" "$(json 'd[0]["from_point"]' <<<"$OUT")" "and the window now starts at the kept base backup"
+
+# ---------------------------------------------------------------- cairn serve: the streamer, the window, the alert
+SPORT=$(mdb_free_port)
+printf 'server:\n  listen: 127.0.0.1:%s\n  data_dir: %s\nalerts:\n  archive_lag_seconds: 10\n' "$SPORT" "$TMP/daemon" >>"$CFG"
+"$CAIRN" -c "$CFG" serve >"$TMP/serve.log" 2>&1 &
+DAEMON=$!
+on_exit "kill $DAEMON 2>/dev/null || true"
+streamers() { { pgrep -f -- "wal strea[m] db" || true; } | wc -l; }
+has_streamer() { [[ $(streamers) -ge 1 ]]; }
+wait_for 30 has_streamer || true
+assert_eq 1 "$(streamers)" "the daemon runs one binary log streamer for the MariaDB service"
+TOKEN=$("$CAIRN" -c "$CFG" token create pitr --role read | grep -o 'cairn_[A-Za-z0-9_-]*' | head -1)
+api() { curl -s -H "Authorization: Bearer $TOKEN" "$@"; }
+pitr_shown() { api "http://127.0.0.1:$SPORT/api/v1/services/db" | grep -q '"pitr":{'; }
+kill -HUP "$DAEMON"  # reload and sync: the window is computed by the sync
+wait_for 60 pitr_shown || true
+assert_match '^20' "$(api "http://127.0.0.1:$SPORT/api/v1/services/db" | json 'd["pitr"]["window_start"]')" \
+  "the service shows its recoverable window"
+# The server goes away: the streamer cannot receive, the archive falls behind.
+mdb_stop "$MDIR"
+behind() { api "http://127.0.0.1:$SPORT/api/v1/alerts?state=open" | grep -q '"rule":"archive_behind"'; }
+wait_for 60 behind || true
+ALERTS=$(api "http://127.0.0.1:$SPORT/api/v1/alerts?state=open")
+assert_match '"rule":"archive_behind".*"service":"db"|"service":"db".*"rule":"archive_behind"' "$ALERTS" \
+  "an archive that falls behind (server down) raises archive_behind"
+mdb_start "$MDIR" "${BINLOG_OPTS[@]}" || die "restart MariaDB"
+resolved() { ! behind; }
+wait_for 90 resolved || true
+assert_cmd "it resolves once the streamer is current again" resolved
+kill -TERM "$DAEMON"
+wait "$DAEMON" || true
+assert_eq 0 "$(streamers)" "stopping the daemon stops its streamer"
 
 finish
