@@ -56,6 +56,14 @@ std::string WalStart(const RestorePoint& p) {
   return src.is_object() ? src.value("wal_start", "") : "";
 }
 
+// The last WAL segment the base backup's tar holds itself (wal_end; "" for
+// points made before Cairn recorded it): the archive need not hold it or
+// the ones before it from wal_start on.
+std::string WalEnd(const RestorePoint& p) {
+  const Json src = p.manifest.value("source", Json::object());
+  return src.is_object() ? src.value("wal_end", "") : "";
+}
+
 
 // Segments older than what the oldest kept physical point needs; none when a
 // kept physical point does not say where its WAL starts (made before Cairn
@@ -94,10 +102,14 @@ void SegmentWindow(const WalListing& listing, const std::vector<RestorePoint>& p
   for (const RestorePoint& p : points) {
     Segment start;
     if (!walops::IsPhysical(p) || !ParseSegment(WalStart(p), &start) || !any) continue;
+    Segment in_base{};
+    const bool has_end = ParseSegment(WalEnd(p), &in_base);
     // Segments from the point's start to the newest one, on its timeline
-    // and the later ones (where a timeline begins, it starts anew).
+    // and the later ones (where a timeline begins, it starts anew); those
+    // the base backup holds itself do not count.
     std::vector<std::string> missing;
     for (uint64_t n = start.segno; n <= newest.segno; ++n) {
+      if (has_end && n <= in_base.segno) continue;
       bool found = false;
       for (uint32_t tli = start.tli; tli <= newest.tli && !found; ++tli)
         found = have.count(SegmentName(tli, n)) || have.count(SegmentName(tli, n) + ".partial");
@@ -274,6 +286,11 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
           continue;
         }
         CAIRN_ASSIGN_OR_RETURN(Bytes data, ReadFile(path));
+        // pg_receivewal pads the growing segment with zeros to its full
+        // 16 MiB; what follows the last written byte is stored as nothing
+        // (the recovery pads it back), so each upload costs what was
+        // written, not 16 MiB of compression and encryption every 2 s.
+        while (!data.empty() && data.back() == 0) data.pop_back();
         CAIRN_RETURN_IF_ERROR(put_everywhere(name, data));
         partial_seen[name] = now_seen;
         last_partial_upload = NowNs();

@@ -191,7 +191,8 @@ class PhysicalCapture : public Capture {
     ProcessOptions o;
     // One tar on stdout with the WAL needed to make it consistent (fetch:
     // streaming WAL would need a second output).
-    o.argv = {basebackup_, "-w", "-D", "-", "-Ft", "-X", "fetch", "-c", "fast"};
+    // -v: its start and end WAL positions, which say what WAL the tar holds.
+    o.argv = {basebackup_, "-w", "-v", "-D", "-", "-Ft", "-X", "fetch", "-c", "fast"};
     o.env = ctx_.ep.Env(false);
     o.cwd = "/";
     o.low_priority = true;
@@ -214,6 +215,11 @@ class PhysicalCapture : public Capture {
       Abort();
       return st;
     }
+    // "write-ahead log start point: 0/2000028 on timeline 1" ... "end point:
+    // 0/2000138": the tar holds the WAL segments of that range, which the
+    // archive then need not (docs/pitr.md: a base taken before the streamer
+    // ran is no gap).
+    if (std::string end = pg::BaseBackupWalEnd(tool_->captured_stderr()); !end.empty()) source_["wal_end"] = end;
     tool_.reset();
     Result<Json> items = job_->Join();
     if (!items.ok()) {

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <optional>
 #include <sstream>
+
+#include "sources/postgres/pg_wal_names.h"
 
 namespace cairn::pg {
 namespace {
@@ -426,6 +429,30 @@ std::string WorkName(const std::string& database, const std::string& what, const
   if (name.size() <= kMaxNameBytes) return name;
   const std::string tail = "_cairn_" + what + "_" + Hash8(database + "\n" + suffix);
   return CutUtf8(database, kMaxNameBytes - tail.size()) + tail;
+}
+
+std::string BaseBackupWalEnd(const std::string& output) {
+  // "<hex>/<hex>" at `pos`: the LSN, and where it ends.
+  auto lsn_at = [&](size_t pos, size_t* end) -> std::optional<uint64_t> {
+    char* stop = nullptr;
+    const uint64_t hi = std::strtoull(output.c_str() + pos, &stop, 16);
+    const size_t slash = static_cast<size_t>(stop - output.c_str());
+    if (slash == pos || slash >= output.size() || output[slash] != '/') return std::nullopt;
+    const uint64_t lo = std::strtoull(output.c_str() + slash + 1, &stop, 16);
+    *end = static_cast<size_t>(stop - output.c_str());
+    if (*end == slash + 1) return std::nullopt;
+    return (hi << 32) | lo;
+  };
+  const std::string start_key = "write-ahead log start point: ", end_key = "write-ahead log end point: ",
+                    tl_key = " on timeline ";
+  const size_t s = output.find(start_key), e = output.find(end_key);
+  if (s == std::string::npos || e == std::string::npos) return "";
+  size_t at = 0;
+  if (!lsn_at(s + start_key.size(), &at) || output.compare(at, tl_key.size(), tl_key) != 0) return "";
+  const unsigned long tli = std::strtoul(output.c_str() + at + tl_key.size(), nullptr, 10);
+  const auto end = lsn_at(e + end_key.size(), &at);
+  if (!end || tli == 0 || tli > 0xffffffffUL) return "";
+  return pgwal::SegmentName(static_cast<uint32_t>(tli), *end / (16ull << 20));
 }
 
 }  // namespace cairn::pg

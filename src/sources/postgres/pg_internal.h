@@ -92,4 +92,9 @@ std::string NewInstanceName(const std::string& database, const std::string& new_
 // "<db>_cairn_<what>_<suffix>", shortened with a hash when too long.
 std::string WorkName(const std::string& database, const std::string& what, const std::string& suffix);
 
+// From pg_basebackup -v's output, the WAL segment its end point lies in
+// ("write-ahead log end point: 0/2000138" on the start line's timeline), as
+// a 24-digit name; "" when the output does not say.
+std::string BaseBackupWalEnd(const std::string& output);
+
 }  // namespace cairn::pg

@@ -196,3 +196,22 @@ TEST(PgNames, NewInstanceAndWorkNames) {
 
 }  // namespace
 }  // namespace cairn::pg
+
+namespace cairn::pg {
+namespace {
+
+TEST(PgInternalTest, BaseBackupWalEndNamesTheSegmentOfTheEndPoint) {
+  const std::string out =
+      "pg_basebackup: initiating base backup, waiting for checkpoint to complete\n"
+      "pg_basebackup: checkpoint completed\n"
+      "pg_basebackup: write-ahead log start point: 0/2000028 on timeline 2\n"
+      "pg_basebackup: write-ahead log end point: 1/5000138\n"
+      "pg_basebackup: base backup completed\n";
+  EXPECT_EQ(BaseBackupWalEnd(out), "000000020000000100000005");
+  EXPECT_EQ(BaseBackupWalEnd("pg_basebackup: base backup completed\n"), "");
+  EXPECT_EQ(BaseBackupWalEnd("write-ahead log start point: 0/2000028 on timeline 1\n"), "");  // no end
+  EXPECT_EQ(BaseBackupWalEnd("write-ahead log start point: zz on timeline 1\nwrite-ahead log end point: 0/1\n"), "");
+}
+
+}  // namespace
+}  // namespace cairn::pg
