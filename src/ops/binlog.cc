@@ -69,9 +69,7 @@ Status StreamBinlog(const ServiceConfig& service, std::vector<std::unique_ptr<Ta
     CAIRN_ASSIGN_OR_RETURN(WalListing listing, targets[i]->ListWal(service.name));
     const Archive archive = Pieces(listing.names);
     for (const auto& [name, pieces] : archive) {
-      uint64_t covered = 0;
-      (void)binlog::Chain(pieces, &covered);
-      archived[i][name] = covered;
+      archived[i][name] = binlog::Chain(pieces).covered;
     }
     const auto files = Files(archive);
     if (files.empty()) {
@@ -170,11 +168,8 @@ void BinlogWindow(const WalListing& listing, const std::vector<RestorePoint>& po
   // Per file: the gapless prefix, and whether pieces lie beyond it.
   std::map<std::string, std::pair<uint64_t, bool>> cover;
   for (const auto& [name, pieces] : archive) {
-    uint64_t covered = 0;
-    (void)binlog::Chain(pieces, &covered);
-    bool beyond = false;
-    for (const auto& p : pieces) beyond = beyond || p.end > covered;
-    cover[name] = {covered, beyond};
+    const binlog::Chained chain = binlog::Chain(pieces);
+    cover[name] = {chain.covered, chain.hole};
   }
   // The window opens at the oldest physical point from whose position on
   // every file up to the newest is there without a hole (each file whole

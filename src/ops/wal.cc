@@ -134,6 +134,30 @@ void Window(const ServiceConfig& service, const WalListing& listing, const std::
   SegmentWindow(listing, points, out);
 }
 
+// What retention removes from `service`'s archive: everything older than
+// the oldest kept physical point needs; nothing when a kept physical point
+// does not say where its log starts (made before Cairn recorded it).
+std::vector<std::string> ToForget(const ServiceConfig& service, const WalListing& listing,
+                                  const std::vector<RestorePoint>& points) {
+  return service.type == "mysql" ? walops::BinlogToForget(listing, points) : SegmentsToForget(listing, points);
+}
+
+// One target's archive of a service with the restore points it serves,
+// read together (status, retention and recovery all need both).
+struct Archive {
+  std::unique_ptr<Target> target;
+  WalListing listing;
+  std::vector<RestorePoint> points;
+};
+
+Result<Archive> ReadArchive(const TargetConfig& config, const std::string& service) {
+  Archive a;
+  CAIRN_ASSIGN_OR_RETURN(a.target, OpenTarget(config));
+  CAIRN_ASSIGN_OR_RETURN(a.listing, a.target->ListWal(service));
+  CAIRN_ASSIGN_OR_RETURN(a.points, a.target->List(service));
+  return a;
+}
+
 }  // namespace
 
 namespace walops {
@@ -335,18 +359,16 @@ Result<std::vector<WalTargetStatus>> WalStatusOf(const Config& config, const std
   for (const TargetConfig& t : WalTargets(config, *s, hooks)) {
     WalTargetStatus ws;
     ws.target = t.name;
-    auto target = OpenTarget(t);
-    auto listing = target.ok() ? (*target)->ListWal(service) : Result<WalListing>(target.status());
-    auto points = target.ok() ? (*target)->List(service) : Result<std::vector<RestorePoint>>(target.status());
-    if (!listing.ok() || !points.ok()) {
-      ws.status = !listing.ok() ? listing.status() : points.status();
+    auto archive = ReadArchive(t, service);
+    if (!archive.ok()) {
+      ws.status = archive.status();
       out.push_back(std::move(ws));
       continue;
     }
-    ws.files = listing->names.size();
-    ws.head = listing->head;
-    ws.to_ns = listing->head_ns;
-    Window(*s, *listing, *points, &ws);
+    ws.files = archive->listing.names.size();
+    ws.head = archive->listing.head;
+    ws.to_ns = archive->listing.head_ns;
+    Window(*s, archive->listing, archive->points, &ws);
     ws.lag_ns = ws.to_ns > 0 ? std::max<int64_t>(0, NowNs() - ws.to_ns) : 0;
     out.push_back(std::move(ws));
   }
@@ -378,23 +400,14 @@ Result<std::vector<WalForgetResult>> ForgetWal(const Config& config, const std::
   for (const TargetConfig& t : WalTargets(config, *s, hooks)) {
     WalForgetResult r;
     r.target = t.name;
-    auto target = OpenTarget(t);
-    auto listing = target.ok() ? (*target)->ListWal(service) : Result<WalListing>(target.status());
-    auto points = target.ok() ? (*target)->List(service) : Result<std::vector<RestorePoint>>(target.status());
-    if (!listing.ok() || !points.ok()) {
-      r.status = !listing.ok() ? listing.status() : points.status();
+    auto archive = ReadArchive(t, service);
+    if (!archive.ok()) {
+      r.status = archive.status();
       out.push_back(std::move(r));
       continue;
     }
-    // Everything older than the oldest kept physical point's start goes;
-    // a kept physical point that does not say where its WAL starts (made
-    // before Cairn recorded it) keeps everything.
-    if (s->type == "mysql") {
-      r.removed = walops::BinlogToForget(*listing, *points);
-    } else {
-      r.removed = SegmentsToForget(*listing, *points);
-    }
-    if (!dry_run && !r.removed.empty()) r.status = (*target)->DeleteWal(service, r.removed);
+    r.removed = ToForget(*s, archive->listing, archive->points);
+    if (!dry_run && !r.removed.empty()) r.status = archive->target->DeleteWal(service, r.removed);
     if (hooks.log && !r.removed.empty())
       hooks.log(t.name + ": " + (dry_run ? "would remove " : "removed ") + std::to_string(r.removed.size()) +
                 " archived log file(s) older than the oldest kept base backup");
@@ -418,17 +431,13 @@ Result<RecoveryPlan> PlanRecovery(const Config& config, const std::string& servi
   Status last = Status::NotFound("service " + service + " has no repository target with a WAL archive");
   for (const TargetConfig& t : WalTargets(config, *s, hooks)) {
     if (!only_target.empty() && t.name != only_target) continue;
-    auto target = OpenTarget(t);
-    if (!target.ok()) {
-      last = target.status();
+    auto archive = ReadArchive(t, service);
+    if (!archive.ok()) {
+      last = archive.status();
       continue;
     }
-    auto points = (*target)->List(service);
-    auto listing = (*target)->ListWal(service);
-    if (!points.ok() || !listing.ok()) {
-      last = !points.ok() ? points.status() : listing.status();
-      continue;
-    }
+    const std::vector<RestorePoint>* points = &archive->points;
+    const WalListing* listing = &archive->listing;
     const RestorePoint* base = nullptr;
     bool any_physical = false;
     for (const RestorePoint& p : *points) {
@@ -475,7 +484,7 @@ Result<RecoveryPlan> PlanRecovery(const Config& config, const std::string& servi
     plan.target_ns = target_ns;
     plan.wal_names = listing->names;
     // One opened target for every fetch (opening derives the key: slow).
-    std::shared_ptr<Target> from(std::move(*target));
+    std::shared_ptr<Target> from(std::move(archive->target));
     plan.fetch = [from, service](const std::string& name, const std::string& path) -> Status {
       CAIRN_ASSIGN_OR_RETURN(Bytes data, from->GetWal(service, name));
       const std::string temp = path + ".cairn-tmp";

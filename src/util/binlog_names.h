@@ -116,25 +116,30 @@ inline bool Before(const FileName& a, const FileName& b) {
   return a.base != b.base ? a.base < b.base : a.seq < b.seq;
 }
 
-// Of the pieces of one file, a chain that covers [0, *covered) without a
+// Of the pieces of one file, a chain that covers [0, covered) without a
 // hole, in order; each link contributes its bytes from the previous link's
 // end (pieces may overlap after a streamer resumed: the bytes are the same).
-// Pieces that begin past a hole are left out: what follows a hole cannot be
-// replayed.
-inline std::vector<Piece> Chain(std::vector<Piece> pieces, uint64_t* covered) {
+// Pieces that begin past a hole are left out of the chain (what follows a
+// hole cannot be replayed); `hole` says whether there are any.
+struct Chained {
+  std::vector<Piece> links;
+  uint64_t covered = 0;
+  bool hole = false;
+};
+
+inline Chained Chain(std::vector<Piece> pieces) {
   std::sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) { return a.start < b.start; });
-  std::vector<Piece> out;
-  uint64_t at = 0;
+  Chained out;
   size_t i = 0;
   for (;;) {
     const Piece* best = nullptr;
-    for (; i < pieces.size() && pieces[i].start <= at; ++i)
-      if (pieces[i].end > at && (!best || pieces[i].end > best->end)) best = &pieces[i];
+    for (; i < pieces.size() && pieces[i].start <= out.covered; ++i)
+      if (pieces[i].end > out.covered && (!best || pieces[i].end > best->end)) best = &pieces[i];
     if (!best) break;
-    out.push_back(*best);
-    at = best->end;
+    out.links.push_back(*best);
+    out.covered = best->end;
   }
-  *covered = at;
+  for (const Piece& p : pieces) out.hole = out.hole || p.end > out.covered;
   return out;
 }
 

@@ -85,22 +85,24 @@ Piece P(uint64_t start, uint64_t end) {
 }
 
 TEST(BinlogNamesTest, ChainCoversFromZeroAndStopsAtAHole) {
-  uint64_t covered = 0;
-  auto chain = Chain({P(100, 200), P(0, 100), P(300, 400)}, &covered);
-  EXPECT_EQ(covered, 200u);
-  ASSERT_EQ(chain.size(), 2u);
-  EXPECT_EQ(chain[0].start, 0u);
-  EXPECT_EQ(chain[1].start, 100u);
+  Chained chain = Chain({P(100, 200), P(0, 100), P(300, 400)});
+  EXPECT_EQ(chain.covered, 200u);
+  EXPECT_TRUE(chain.hole);  // 300-400 lies past the hole at 200
+  ASSERT_EQ(chain.links.size(), 2u);
+  EXPECT_EQ(chain.links[0].start, 0u);
+  EXPECT_EQ(chain.links[1].start, 100u);
   // Overlaps (a resumed streamer) are bridged by the longest reach.
-  chain = Chain({P(0, 100), P(50, 150), P(0, 120), P(150, 160)}, &covered);
-  EXPECT_EQ(covered, 160u);
-  ASSERT_EQ(chain.size(), 3u);
-  EXPECT_EQ(chain[0].end, 120u);
-  EXPECT_EQ(chain[1].end, 150u);
-  // Nothing from zero: nothing covered.
-  chain = Chain({P(4, 10)}, &covered);
-  EXPECT_EQ(covered, 0u);
-  EXPECT_TRUE(chain.empty());
+  chain = Chain({P(0, 100), P(50, 150), P(0, 120), P(150, 160)});
+  EXPECT_EQ(chain.covered, 160u);
+  EXPECT_FALSE(chain.hole);
+  ASSERT_EQ(chain.links.size(), 3u);
+  EXPECT_EQ(chain.links[0].end, 120u);
+  EXPECT_EQ(chain.links[1].end, 150u);
+  // Nothing from zero: nothing covered, and what there is lies past a hole.
+  chain = Chain({P(4, 10)});
+  EXPECT_EQ(chain.covered, 0u);
+  EXPECT_TRUE(chain.hole);
+  EXPECT_TRUE(chain.links.empty());
 }
 
 }  // namespace

@@ -172,25 +172,20 @@ class Daemon:
         return Client(self.port, cookie=cookie, csrf=r.json["csrf_token"])
 
 
+def _proc_fields(pid, name):
+    """The NUL-separated fields of /proc/PID/NAME; None when the process is gone."""
+    try:
+        with open("/proc/%s/%s" % (pid, name), "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return None
+
+
 def job_processes():
     """Pids of running `cairn __job` processes started by this test's daemons."""
-    out = []
     tag = ("CAIRN_TEST_RUN=" + RUN_TAG).encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"__job" not in args:
-            continue
-        try:
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if tag in env:
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if b"__job" in (_proc_fields(pid, "cmdline") or []) and tag in (_proc_fields(pid, "environ") or []):
             out.append(int(pid))
     return out

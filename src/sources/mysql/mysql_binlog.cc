@@ -133,15 +133,15 @@ Status ReplayBinlogs(const RestoreRequest& req, const Client& instance, const st
       return Status::NotFound("the archive lacks binary log(s) between " + file + " and " + name +
                               ": cannot replay past the gap");
     ++expect;
-    uint64_t covered = 0;
-    const std::vector<binlog::Piece> chain = binlog::Chain(pieces, &covered);
-    if (seq == start.seq && covered < pos)
-      return Status::NotFound("the archive holds binary log " + name + " only up to byte " + std::to_string(covered) +
+    const binlog::Chained chain = binlog::Chain(pieces);
+    if (seq == start.seq && chain.covered < pos)
+      return Status::NotFound("the archive holds binary log " + name + " only up to byte " +
+                              std::to_string(chain.covered) +
                               ", short of the base backup's position " + std::to_string(pos));
     const std::string path = work_dir + "/" + name, piece_path = path + ".piece";
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     uint64_t at = 0;
-    for (const binlog::Piece& p : chain) {
+    for (const binlog::Piece& p : chain.links) {
       const std::string piece = binlog::PieceName(name, p.start, p.end);
       CAIRN_RETURN_IF_ERROR(r.fetch_wal(piece, piece_path).WithContext("fetching archived binary log " + piece));
       std::ifstream in(piece_path, std::ios::binary);
@@ -153,9 +153,7 @@ Status ReplayBinlogs(const RestoreRequest& req, const Client& instance, const st
     out.close();
     if (!out) return Status::IOError("cannot write " + path);
     files.push_back(path);
-    bool beyond = false;
-    for (const auto& p : pieces) beyond = beyond || p.end > covered;
-    if (beyond) break;  // a hole inside this file: replay what comes before it (the window said so)
+    if (chain.hole) break;  // a hole inside this file: replay what comes before it (the window said so)
   }
   if (req.log)
     req.log("fetched " + std::to_string(files.size()) + " archived binary log(s); replaying from " + file + ":" +
