@@ -189,3 +189,29 @@ def job_processes():
         if b"__job" in (_proc_fields(pid, "cmdline") or []) and tag in (_proc_fields(pid, "environ") or []):
             out.append(int(pid))
     return out
+
+
+def _pgid(pid):
+    stat = _proc_fields(pid, "stat")
+    if not stat:
+        return None
+    # The command name sits in parentheses and may hold spaces: fields count after it.
+    fields = stat[0].rsplit(b")", 1)[-1].split()
+    return int(fields[2]) if len(fields) > 2 else None
+
+
+def group_processes(pgid):
+    """Pids of running processes in process group PGID (a job and the tools it runs)."""
+    return [int(pid) for pid in filter(str.isdigit, os.listdir("/proc")) if _pgid(pid) == pgid]
+
+
+def job_running(tool):
+    """Pid of this test's job process whose group runs TOOL (e.g. pg_dump), or None.
+
+    Other jobs (a 2 s schedule) may run at the same moment; the tool tells them apart."""
+    for pid in job_processes():
+        for member in group_processes(pid):
+            argv = _proc_fields(member, "cmdline") or []
+            if argv and os.path.basename(argv[0].decode(errors="replace")) == tool:
+                return pid
+    return None
