@@ -136,16 +136,39 @@ struct WalStreamOptions {
 };
 
 // Where the streamer of `service` spools WAL, and the file in it where it
-// notes its newest upload ({"head": name, "uploaded_ns": ns}) for the daemon.
+// notes its newest upload ({"head": name, "uploaded_ns": ns, "current_ns":
+// ns, "trouble": what is wrong now}) for the daemon.
 std::string WalSpoolDir(const ServiceConfig& service);
 inline constexpr char kWalStreamStatusFile[] = "cairn-status.json";
 
 // Streams a PostgreSQL service's WAL into every repository target of it
 // (pg_receivewal on a replication slot, restarted when it stops) until the
 // context is cancelled: completed segments leave the spool only once every
-// target holds them, the current one is uploaded as .partial.
+// target holds them, the current one is uploaded as .partial. MariaDB
+// binary logs the same way; for `archive: command` it only watches the
+// server's archiver (the lag the daemon reports).
 Status StreamWal(const Config& config, const std::string& service, const OpHooks& hooks,
                  const WalStreamOptions& options = {});
+
+// `archive: command` (docs/pitr.md). PushWal is the archive_command: it
+// stores the file at `path` (%p) in every repository target of the service
+// and succeeds only once all of them hold it durably; the label files of
+// base backups (*.backup) are skipped. GetWal is the restore_command: it
+// writes archived file `name` (%f) to `dest` (%p) atomically, from the
+// first target (or `only_target`) that has it; a segment archived only as
+// .partial comes back padded to its full size. NotFound when no target
+// has it; IOError when a target could not be read and no other had it
+// (recovery must stop, not end early).
+struct WalPushResult {
+  std::string name;
+  uint64_t bytes = 0;
+  bool skipped = false;              // a base backup's label file
+  std::vector<std::string> targets;  // the targets that hold it now
+};
+Result<WalPushResult> PushWal(const Config& config, const std::string& service, const std::string& path,
+                              const OpHooks& hooks);
+Status GetWal(const Config& config, const std::string& service, const std::string& name, const std::string& dest,
+              const std::string& only_target, const OpHooks& hooks);
 
 struct WalTargetStatus {
   std::string target;

@@ -44,13 +44,24 @@ struct ServiceConfig {
   Json verify;                         // restore drills: a schedule mapping; null = the type's default; false = off
 };
 
-// Whether the service archives its log continuously (`archive: stream`,
-// docs/pitr.md): PostgreSQL WAL or MariaDB binary logs, streamed by
-// `cairn wal stream`, the base of restore --at.
-inline bool ArchivesContinuously(const ServiceConfig& s) {
-  return (s.type == "postgres" || s.type == "mysql") && s.settings.is_object() &&
-         s.settings.value("archive", std::string("off")) == "stream";
+// How a service feeds its log into the archive (docs/pitr.md): `archive:
+// stream` (the daemon streams PostgreSQL WAL or MariaDB binary logs),
+// `archive: command` (PostgreSQL's archive_command runs `cairn wal push`;
+// the daemon only watches the server's archiver), or off.
+enum class ArchiveMode { kOff, kStream, kCommand };
+
+inline ArchiveMode ArchiveModeOf(const ServiceConfig& s) {
+  if ((s.type != "postgres" && s.type != "mysql") || !s.settings.is_object()) return ArchiveMode::kOff;
+  const std::string mode = s.settings.value("archive", std::string("off"));
+  if (mode == "stream") return ArchiveMode::kStream;
+  if (mode == "command" && s.type == "postgres") return ArchiveMode::kCommand;
+  return ArchiveMode::kOff;
 }
+
+// Whether the service archives its log continuously, the base of restore
+// --at: the daemon runs `cairn wal stream` for it (streaming, or watching
+// PostgreSQL's archiver in command mode).
+inline bool ArchivesContinuously(const ServiceConfig& s) { return ArchiveModeOf(s) != ArchiveMode::kOff; }
 
 // A capture in progress. The target consumes parts() in order, then calls
 // Finish() exactly once; a capture destroyed without Finish() aborts
@@ -203,6 +214,11 @@ class Source {
     (void)dir, (void)resume_from;
     return Status::Unsupported("continuous archiving is not available for this service type");
   }
+  // The server's own archiver (`archive: command`), for the daemon's lag:
+  // {"last_archived", "last_archived_ns", "last_failed", "last_failed_ns",
+  // "current"}: names of log files, times in ns (0 = never), `current` the
+  // file being written. Unsupported for types without one.
+  virtual Result<Json> ArchiverStatus() { return Status::Unsupported("this service type has no archiver to watch"); }
 };
 
 // Builds the source for a service's type; InvalidArgument for unknown types

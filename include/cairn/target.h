@@ -128,7 +128,8 @@ class Target {
   // is a .partial (the streamer rewrites it as it grows); a full segment
   // that exists with other content is an error, never overwritten.
   virtual Status PutWal(const std::string& service, const std::string& name, ByteView data);
-  // NotFound when the archive does not hold it.
+  // NotFound when the archive does not hold it (never when the target
+  // itself is missing or unreadable: recovery ends at the first NotFound).
   virtual Result<Bytes> GetWal(const std::string& service, const std::string& name);
   // Every archived name, sorted, and the newest upload (the archive's head).
   virtual Result<WalListing> ListWal(const std::string& service);

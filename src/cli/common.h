@@ -24,6 +24,8 @@ using json = nlohmann::json;
 
 constexpr int kExitFailure = 1;
 constexpr int kExitPartial = 3;
+// wal get: a target could not be read; PostgreSQL stops recovery on an exit status above 125.
+constexpr int kExitWalUnreadable = 126;
 
 // Carries a Status out of a command to main's single error printer.
 struct CommandError {

@@ -393,6 +393,49 @@ void AddServiceCommands(CLI::App& app, int& exit_code) {
     // Stopped by a signal after the last upload: the normal way to end.
     if (!st.ok() && !(st.code() == StatusCode::kAborted && context.Done())) throw CommandError{st};
   });
+  // archive: command: PostgreSQL calls these, one process per file.
+  static std::string wal_path, wal_name, wal_target;
+  auto* wal_push = wal->add_subcommand(
+      "push", "archive_command of an archive: command service: store WAL file PATH (%p) in every repository target");
+  wal_push->add_option("SERVICE", wal_service, "Service name")->required();
+  wal_push->add_option("PATH", wal_path, "The WAL file (%p)")->required();
+  add_output(wal_push);
+  wal_push->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    ServiceOrThrow(c, wal_service);
+    WalPushResult pushed = ValueOrThrow(PushWal(c, wal_service, wal_path, Hooks(g)));
+    if (g.json)
+      std::cout << Dump(Json{{"name", pushed.name}, {"bytes", pushed.bytes}, {"skipped", pushed.skipped},
+                             {"targets", pushed.targets}})
+                << "\n";
+  });
+  auto* wal_get = wal->add_subcommand(
+      "get", "restore_command of an archive: command service: write archived WAL file NAME (%f) to DEST (%p); "
+             "exit 1 when it is not archived, 126 when a target cannot be read (recovery stops instead of ending early)");
+  wal_get->add_option("SERVICE", wal_service, "Service name")->required();
+  wal_get->add_option("NAME", wal_name, "The WAL file's name (%f)")->required();
+  wal_get->add_option("DEST", wal_path, "Where to write it (%p)")->required();
+  wal_get->add_option("--target", wal_target, "Only this target");
+  wal_get->callback([&] {
+    Config c = LoadConfigOrThrow(g);
+    ServiceOrThrow(c, wal_service);
+    Status st = GetWal(c, wal_service, wal_name, wal_path, wal_target, Hooks(g));
+    if (st.IsNotFound()) {
+      // The normal end of an archive recovery: PostgreSQL asks for the next
+      // file until there is none. One quiet line, exit 1.
+      std::fprintf(stderr, "%s\n", st.message().c_str());
+      exit_code = kExitFailure;
+      return;
+    }
+    if (st.code() == StatusCode::kIOError) {
+      // PostgreSQL treats an exit status above 125 as fatal: recovery stops
+      // rather than promoting on what may be an incomplete archive.
+      std::fprintf(stderr, "error: %s\n", st.message().c_str());
+      exit_code = kExitWalUnreadable;
+      return;
+    }
+    if (!st.ok()) throw CommandError{st};
+  });
   auto* wal_status = wal->add_subcommand("status", "The recoverable window, the archive lag and any gap, per target");
   wal_status->add_option("SERVICE", wal_service, "Service name")->required();
   add_output(wal_status);

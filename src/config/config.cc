@@ -379,10 +379,13 @@ Status ParseServices(const Json& services, const std::vector<std::string>& order
       return Status::InvalidArgument(where + ": a volume service needs paths");
     if ((sc.type == "postgres" || sc.type == "mysql") && s.contains("archive")) {  // docs/pitr.md
       const std::string archive = s["archive"].is_string() ? s["archive"].get<std::string>() : "";
-      if (archive != "off" && archive != "stream")
-        return Status::InvalidArgument(where + ": archive must be off or stream");
-      if (archive == "stream" && s.value("method", std::string("logical")) != "physical")
-        return Status::InvalidArgument(where + ": archive: stream needs method: physical");
+      if (archive != "off" && archive != "stream" && archive != "command")
+        return Status::InvalidArgument(where + ": archive must be off, stream or command");
+      if (archive == "command" && sc.type != "postgres")
+        return Status::InvalidArgument(where + ": archive: command is PostgreSQL's archive_command; a " + sc.type +
+                                       " service streams its log (archive: stream)");
+      if (archive != "off" && s.value("method", std::string("logical")) != "physical")
+        return Status::InvalidArgument(where + ": archive: " + archive + " needs method: physical");
     }
     ResolvePaths(base_dir, s);
     CAIRN_ASSIGN_OR_RETURN(sc.volumes, StringList(s.value("volumes", Json()), where + ": volumes"));

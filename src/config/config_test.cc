@@ -225,3 +225,39 @@ TEST(FingerprintTest, ScopedReasonMakesOnlyThatDatabaseStructureOnly) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+TEST(ConfigTest, ArchiveModesAreCheckedOnLoadAndReadAsAnEnum) {
+  auto load = [](const std::string& type, const std::string& extra) {
+    return ParseConfig("targets: {t: {location: /r, password: p}}\nservices: {s: {type: " + type + ", " + extra + "}}",
+                       "t.yaml", "/tmp");
+  };
+  auto command = load("postgres", "method: physical, archive: command");
+  ASSERT_TRUE(command.ok()) << command.status().message();
+  EXPECT_EQ(ArchiveModeOf(command->services[0]), ArchiveMode::kCommand);
+  EXPECT_TRUE(ArchivesContinuously(command->services[0]));
+  auto stream = load("mysql", "method: physical, archive: stream");
+  ASSERT_TRUE(stream.ok()) << stream.status().message();
+  EXPECT_EQ(ArchiveModeOf(stream->services[0]), ArchiveMode::kStream);
+  auto off = load("postgres", "method: physical");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(ArchiveModeOf(off->services[0]), ArchiveMode::kOff);
+  EXPECT_FALSE(ArchivesContinuously(off->services[0]));
+
+  auto logical = load("postgres", "archive: command");
+  ASSERT_FALSE(logical.ok());
+  EXPECT_NE(logical.status().message().find("archive: command needs method: physical"), std::string::npos)
+      << logical.status().message();
+  auto mysql = load("mysql", "method: physical, archive: command");
+  ASSERT_FALSE(mysql.ok());
+  EXPECT_NE(mysql.status().message().find("archive: command is PostgreSQL's archive_command"), std::string::npos)
+      << mysql.status().message();
+  auto unknown = load("postgres", "method: physical, archive: push");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("archive must be off, stream or command"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn

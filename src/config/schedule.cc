@@ -26,18 +26,6 @@ uint64_t Mix(std::string_view key, int64_t t) {
   return z ^ (z >> 31);
 }
 
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 Result<int64_t> Duration(const nlohmann::json& v, const std::string& where, const std::string& key) {
   if (v.is_number()) return Status::InvalidArgument(where + ": " + key + ": needs a unit, e.g. '" +
                                                     v.dump() + "s' or '" + v.dump() + "m'");

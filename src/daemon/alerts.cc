@@ -375,10 +375,12 @@ void AlertEngine::EvaluateArchives(const std::vector<ArchiveState>& archives, co
                         ? "the continuous archive of " + a.service + " is " + FormatAge(now - since) +
                               " behind (alert at " + FormatAge(thresholds.archive_lag_ns) +
                               "): its streamer is down or cannot keep up, and a restore to a point in time cannot "
-                              "reach past " + FormatTime(since).substr(0, 19) + "Z."
+                              "reach past " + FormatTime(since).substr(0, 19) + "Z." +
+                              (a.trouble.empty() ? std::string() : " The streamer says: " + a.trouble)
                         : "the continuous archive of " + a.service + " has received nothing in the " +
                               FormatAge(now - since) + " since the daemon began streaming it: its streamer cannot "
-                              "start.");
+                              "start." +
+                              (a.trouble.empty() ? std::string() : " The streamer says: " + a.trouble));
   }
   std::vector<Key> open(open_.begin(), open_.end());
   for (const Key& k : open)

@@ -60,6 +60,7 @@ struct ArchiveState {
   int64_t current_ns = 0;  // newest upload or mark that it is current; 0 = never
   int64_t watched_ns = 0;  // since when the daemon streams it
   std::string gap;         // the first missing file after a base backup (the last sync's view)
+  std::string trouble;     // what the streamer last found wrong ("" = nothing), for the message
 };
 
 // Percentage of a file system's space in use, as df counts it (space kept

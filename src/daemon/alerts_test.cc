@@ -384,6 +384,18 @@ TEST_F(AlertsTest, AContinuousArchiveThatFallsBehindOrHasAGapAlertsUntilItIsCurr
   // The service no longer archives: nothing can clear the condition, so it resolves.
   evaluate({});
   EXPECT_TRUE(Open().empty());
+
+  // What the streamer found wrong is in the message, e.g. a failing archive_command.
+  a.current_ns = clock_.NowNs();
+  clock_.Advance(360 * kSecond);
+  a.trouble = "PostgreSQL's archive_command fails for 000000010000000000000007";
+  evaluate({a});
+  open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_NE(open[0].message.find("behind"), std::string::npos) << open[0].message;
+  EXPECT_NE(open[0].message.find("The streamer says: PostgreSQL's archive_command fails for 000000010000000000000007"),
+            std::string::npos)
+      << open[0].message;
 }
 
 }  // namespace

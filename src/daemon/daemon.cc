@@ -309,6 +309,13 @@ int64_t Daemon::ArchiveCurrentNs(const ServiceConfig& s) {
   return std::max(status.value("uploaded_ns", int64_t{0}), status.value("current_ns", int64_t{0}));
 }
 
+// What the streamer last found wrong, from the same status file ("" = nothing).
+std::string Daemon::ArchiveTrouble(const ServiceConfig& s) {
+  std::ifstream in(WalSpoolDir(s) + "/" + kWalStreamStatusFile);
+  const Json status = Json::parse(in, nullptr, false);
+  return status.is_object() ? status.value("trouble", "") : "";
+}
+
 std::vector<ArchiveState> Daemon::Archives(const Config& config) {
   Json cached;
   {
@@ -322,6 +329,7 @@ std::vector<ArchiveState> Daemon::Archives(const Config& config) {
     ArchiveState a;
     a.service = s.name;
     a.current_ns = ArchiveCurrentNs(s);
+    a.trouble = ArchiveTrouble(s);
     a.watched_ns = archive_watched_.emplace(s.name, now).first->second;  // AlertLoop's thread only
     if (cached.is_object() && cached.contains(s.name) && cached[s.name].is_object())
       a.gap = cached[s.name].value("gap", "");
@@ -358,8 +366,15 @@ std::vector<PitrMetrics> Daemon::PitrWindows() {
     m.service = name;
     m.window_start_ns = w.value("window_start_ns", int64_t{0});
     if (!m.window_start_ns) continue;  // a gap, no window
-    m.window_end_ns = std::max(w.value("window_end_ns", int64_t{0}), ArchiveCurrentNs(*s));
-    m.lag_s = m.window_end_ns ? std::max(0.0, static_cast<double>(clock_->NowNs() - m.window_end_ns) / 1e9) : 0;
+    // A streamer that is current has everything the server wrote: the
+    // window reaches now. With archive_command the file being written is
+    // not archived yet, so the window ends at the newest upload while the
+    // lag counts from the last moment nothing was waiting.
+    const int64_t window_end = w.value("window_end_ns", int64_t{0}), current = ArchiveCurrentNs(*s);
+    const bool streamed = ArchiveModeOf(*s) == ArchiveMode::kStream;
+    m.window_end_ns = streamed ? std::max(window_end, current) : window_end;
+    const int64_t lag_from = std::max(window_end, current);
+    m.lag_s = lag_from ? std::max(0.0, static_cast<double>(clock_->NowNs() - lag_from) / 1e9) : 0;
     out.push_back(m);
   }
   return out;

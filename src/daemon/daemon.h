@@ -113,6 +113,7 @@ class Daemon : public DaemonApi {
   // last sync, its end the later of that and the streamer's newest upload.
   std::vector<PitrMetrics> PitrWindows();
   static int64_t ArchiveCurrentNs(const ServiceConfig& service);
+  static std::string ArchiveTrouble(const ServiceConfig& service);
   // The continuous archives' states for the alert rules (AlertLoop's thread).
   std::vector<ArchiveState> Archives(const Config& config);
   void StartSync();                                   // requires mu_

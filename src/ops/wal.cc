@@ -27,29 +27,6 @@ using pgwal::ParseSegment;
 using pgwal::Segment;
 using pgwal::SegmentName;
 
-Result<const ServiceConfig*> WalService(const Config& config, const std::string& name) {
-  const ServiceConfig* s = config.FindService(name);
-  if (!s) return Status::NotFound("no service named '" + name + "' in " + config.path);
-  if (s->type != "postgres" && s->type != "mysql")
-    return Status::Unsupported("service " + name + " is of type " + s->type +
-                               ": continuous archiving is available for PostgreSQL and MariaDB services");
-  return s;
-}
-
-// The service's targets that hold WAL archives (repositories; Borg cannot).
-std::vector<TargetConfig> WalTargets(const Config& config, const ServiceConfig& s, const OpHooks& hooks) {
-  std::vector<TargetConfig> out;
-  for (const std::string& name : s.targets) {
-    const TargetConfig* t = config.FindTarget(name);
-    if (!t || t->type != "repository") continue;
-    TargetConfig c = *t;
-    c.context = hooks.context;
-    out.push_back(std::move(c));
-  }
-  return out;
-}
-
-
 // The physical points' oldest needed WAL file: the manifest's wal_start.
 std::string WalStart(const RestorePoint& p) {
   const Json src = p.manifest.value("source", Json::object());
@@ -162,6 +139,29 @@ Result<Archive> ReadArchive(const TargetConfig& config, const std::string& servi
 
 namespace walops {
 
+Result<const ServiceConfig*> WalService(const Config& config, const std::string& name) {
+  const ServiceConfig* s = config.FindService(name);
+  if (!s) return Status::NotFound("no service named '" + name + "' in " + config.path);
+  if (s->type != "postgres" && s->type != "mysql")
+    return Status::Unsupported("service " + name + " is of type " + s->type +
+                               ": continuous archiving is available for PostgreSQL and MariaDB services");
+  return s;
+}
+
+// The service's targets that hold WAL archives (repositories; Borg cannot).
+std::vector<TargetConfig> WalTargets(const Config& config, const ServiceConfig& s, const OpHooks& hooks) {
+  std::vector<TargetConfig> out;
+  for (const std::string& name : s.targets) {
+    const TargetConfig* t = config.FindTarget(name);
+    if (!t || t->type != "repository") continue;
+    TargetConfig c = *t;
+    c.context = hooks.context;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+
 bool IsPhysical(const RestorePoint& p) {
   const Json src = p.manifest.value("source", Json::object());
   return src.is_object() && src.value("method", "") == "physical" && p.status == "complete";
@@ -180,13 +180,27 @@ void SpoolStatus::Uploaded(const std::string& name) {
   Write();
 }
 
+void SpoolStatus::Archived(const std::string& name, int64_t ns) {
+  if (name == head_ && ns == uploaded_ns_) return;
+  head_ = name;
+  uploaded_ns_ = ns;
+  Write();
+}
+
+void SpoolStatus::Trouble(const std::string& what) {
+  if (what == trouble_) return;
+  trouble_ = what;
+  Write();
+}
+
 void SpoolStatus::Current() {
   current_ns_ = NowNs();
   Write();
 }
 
 void SpoolStatus::Write() const {
-  const std::string text = Json{{"head", head_}, {"uploaded_ns", uploaded_ns_}, {"current_ns", current_ns_}}.dump();
+  const std::string text = Json{{"head", head_}, {"uploaded_ns", uploaded_ns_}, {"current_ns", current_ns_},
+                                {"trouble", trouble_}}.dump();
   const std::string path = spool_ + "/" + kWalStreamStatusFile, temp = path + ".tmp";
   {
     std::ofstream out(temp, std::ios::trunc);
@@ -217,6 +231,7 @@ Status RunStreamer(const ToolCommand& command, const std::string& tool, const st
     if (streamer && !streamer->Running()) {
       Status exited = streamer->Wait();  // its message ends with the tool's last error line
       if (hooks.warn) hooks.warn(tool + " stopped (" + exited.message() + "); restarting it in 5 s");
+      status.Trouble(tool + " stopped: " + exited.message());
       streamer.reset();
       restart_at = NowNs() + kStreamerRestartNs;
     }
@@ -224,10 +239,12 @@ Status RunStreamer(const ToolCommand& command, const std::string& tool, const st
     if (!pass.ok() && pass.status().message() != last_error && hooks.warn)
       hooks.warn("archiving " + what + ": " + pass.status().message() + " (kept in " + spool + ", retrying)");
     last_error = pass.ok() ? "" : pass.status().message();
+    if (!pass.ok()) status.Trouble("archiving " + what + ": " + last_error);
     // Current only while the tool runs, and has run for a while: a stopped
     // streamer receives nothing, and one that cannot connect runs for a
     // moment before it gives up (every restart).
     if (pass.ok() && *pass && streamer && streamer->Running() && NowNs() - started_at >= kStreamerSettleNs) {
+      status.Trouble("");
       status.Current();
       if (NowNs() - marked_at >= options.mark_current_interval_ns) {
         marked_at = NowNs();
@@ -250,6 +267,8 @@ Status RunStreamer(const ToolCommand& command, const std::string& tool, const st
 
 using walops::IsPhysical;
 using walops::ReadFile;
+using walops::WalService;
+using walops::WalTargets;
 
 std::string WalSpoolDir(const ServiceConfig& s) {
   return (s.temp_dir.empty() ? std::string("/var/tmp") : s.temp_dir) + "/cairn-wal-" + s.name;
@@ -276,6 +295,7 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
   ::chmod(spool.c_str(), 0700);
 
   walops::SpoolStatus status(spool);
+  if (ArchiveModeOf(*s) == ArchiveMode::kCommand) return walops::WatchArchiver(*s, hooks, options, status);
   if (s->type == "mysql") return walops::StreamBinlog(*s, open, spool, hooks, options, status);
   CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(*s));
   CAIRN_ASSIGN_OR_RETURN(std::vector<ToolCommand> commands, source->WalStreamCommands(spool, ""));
@@ -462,13 +482,14 @@ Result<RecoveryPlan> PlanRecovery(const Config& config, const std::string& servi
     }
     // The chosen base must reach the archive's end without a hole: what
     // follows a gap cannot be replayed (and a time before the gap is not in
-    // the window either, which begins after the last gap). MariaDB only:
-    // a PostgreSQL base backup carries the WAL of its own run, which the
-    // archive may lack without harm (a base taken while no streamer ran),
-    // and PostgreSQL itself refuses a target it cannot reach.
+    // the window either, which begins after the last gap). A PostgreSQL
+    // base backup made before Cairn recorded the WAL it holds (wal_end) is
+    // left to PostgreSQL, which refuses a target it cannot reach: the
+    // archive may lack that base's own WAL without harm.
     WalTargetStatus from_base;
-    if (s->type == "mysql") Window(*s, *listing, {*base}, &from_base);
-    if (s->type == "mysql" && from_base.from_point.empty()) {
+    const bool knows_gaps = s->type == "mysql" || !WalEnd(*base).empty();
+    if (knows_gaps) Window(*s, *listing, {*base}, &from_base);
+    if (knows_gaps && from_base.from_point.empty()) {
       last = Status::InvalidArgument("the archive on " + t.name + " has a gap after base backup " + base->id +
                                      " (missing " + (from_base.gaps.empty() ? std::string("its start") : from_base.gaps.front()) +
                                      "): " + window);

@@ -11,6 +11,12 @@
 
 namespace cairn::walops {
 
+// The service `name` if it can archive its log (PostgreSQL, MariaDB).
+Result<const ServiceConfig*> WalService(const Config& config, const std::string& name);
+// The service's targets that hold WAL archives (repositories; Borg cannot),
+// with the hooks' context.
+std::vector<TargetConfig> WalTargets(const Config& config, const ServiceConfig& s, const OpHooks& hooks);
+
 // The physical restore points' facts continuous archiving relies on.
 bool IsPhysical(const RestorePoint& p);
 Result<Bytes> ReadFile(const std::string& path);
@@ -23,11 +29,15 @@ class SpoolStatus {
  public:
   explicit SpoolStatus(std::string spool) : spool_(std::move(spool)) {}
   void Uploaded(const std::string& name);
+  // An upload someone else made at `ns` (PostgreSQL's archive_command).
+  void Archived(const std::string& name, int64_t ns);
   void Current();
+  // What is wrong now ("" = nothing): the daemon puts it in its alert.
+  void Trouble(const std::string& what);
 
  private:
   void Write() const;
-  std::string spool_, head_;
+  std::string spool_, head_, trouble_;
   int64_t uploaded_ns_ = 0, current_ns_ = 0;
 };
 
@@ -43,6 +53,13 @@ Status RunStreamer(const ToolCommand& command, const std::string& tool, const st
                    std::vector<std::unique_ptr<Target>>& targets, const ServiceConfig& service,
                    const std::string& spool, const OpHooks& hooks, const WalStreamOptions& options,
                    SpoolStatus& status, const std::function<Result<bool>(bool final_pass)>& upload);
+
+// `archive: command`: watches the server's archiver (pg_stat_archiver)
+// until the context ends, so the status says when it last archived and
+// whether it is current (nothing waiting), and a failing archive_command
+// is logged once per new failure.
+Status WatchArchiver(const ServiceConfig& service, const OpHooks& hooks, const WalStreamOptions& options,
+                     SpoolStatus& status);
 
 // Streams a MariaDB service's binary logs into `targets` until the
 // context ends (docs/pitr.md).

@@ -40,6 +40,7 @@ services:
   pg:
     type: postgres
     method: physical
+    archive: stream
     socket: $PG_SOCK
     port: $PG_PORT
     data_dir: $PGD/data
@@ -131,6 +132,12 @@ assert_rc 0 "restore --at T1 over the live cluster"
 assert_eq 200 "$(q 'select count(*) from t')" "the live cluster is back at T1"
 assert_eq f "$(q 'select pg_is_in_recovery()')" "and promoted"
 assert_nomatch 'recovery_target' "$(cat "$PGD/data/postgresql.auto.conf")" "the recovery settings are removed again"
+# pg_basebackup copies no slot; the restore creates the streamer's again,
+# holding the WAL from before the promotion, so nothing written on the new
+# timeline is lost before the streamer reconnects.
+SWITCH=$(awk 'NF >= 2 {p = $2} END {print p}' "$PGD/data/pg_wal/00000002.history" 2>/dev/null || true)
+assert_eq t "$(q "select restart_lsn <= '${SWITCH:-0/0}'::pg_lsn from pg_replication_slots where slot_name = 'cairn_pg'")" \
+  "the overwrite recreated the streamer's slot, reserving WAL from before the promotion ($SWITCH)"
 
 # ---------------------------------------------------------------- retention follows the base backups
 FILES_BEFORE=$("$CAIRN" -c "$CFG" wal status pg --json | json 'd[0]["files"]' || true)
@@ -144,26 +151,22 @@ assert_ne "$BASE" "$(json 'd[0]["from_point"]' <<<"$OUT")" "the window now start
 
 # ---------------------------------------------------------------- cairn serve streams archive: stream services
 expect_fail 1 'archive: stream needs method: physical' "archive: stream on a logical service is refused at load" \
-  -c <(sed 's/method: physical/method: logical\n    archive: stream/' "$CFG") config check
-sed -i 's/    method: physical/    method: physical\n    archive: stream/' "$CFG"
+  -c <(sed 's/method: physical/method: logical/' "$CFG") config check
 SPORT=$(pg_free_port)
 printf 'server:\n  listen: 127.0.0.1:%s\n  data_dir: %s\n' "$SPORT" "$TMP/daemon" >>"$CFG"
 "$CAIRN" -c "$CFG" serve >"$TMP/serve.log" 2>&1 &
 DAEMON=$!
 on_exit "kill $DAEMON 2>/dev/null || true"
 # "strea[m]": the pattern must not match the command line of the pgrep's own shell.
-streamers() { { pgrep -f -- "wal strea[m] pg" || true; } | wc -l; }
+streamers() { { pgrep -f -- "$CFG wal strea[m] pg" || true; } | wc -l; }
 has_streamer() { [[ $(streamers) -ge 1 ]]; }
 wait_for 30 has_streamer || true
 assert_eq 1 "$(streamers)" "the daemon runs one WAL streamer for the service"
-# After the overwrite the cluster has no slot (pg_basebackup copies none) and
-# the second base backup above was taken while nothing streamed: the WAL
-# between it and the streamer's start is not archived. A base backup now,
-# with the streamer running, is what the recovery below starts from (as
-# docs/pitr.md tells operators to do after an overwrite).
+# The second base backup above was taken after the overwrite while nothing
+# streamed: the slot the overwrite recreated kept its WAL, so the recovery
+# below starts from it with nothing missing.
 receiving() { [[ $(q "select count(*) from pg_stat_replication") -ge 1 ]]; }
 wait_for 30 receiving || true
-must_ok "a base backup while the daemon streams" -c "$CFG" backup pg
 HEAD_BEFORE=$("$CAIRN" -c "$CFG" wal status pg --json | json 'd[0]["head"]' || true)
 q "insert into t select g, 'daemon ' || g from generate_series(1000, 1100) g" >/dev/null
 q "select pg_switch_wal()" >/dev/null
@@ -174,9 +177,9 @@ head_reached() { "$CAIRN" -c "$CFG" wal status pg --json 2>/dev/null | grep -q "
 wait_for 60 head_reached || true
 HEAD_AFTER=$("$CAIRN" -c "$CFG" wal status pg --json | json 'd[0]["head"]' || true)
 assert_ne "$HEAD_BEFORE" "$HEAD_AFTER" "WAL written while the daemon runs reaches the archive"
-STREAMER_PID=$(pgrep -f -- "wal strea[m] pg" | head -1)
+STREAMER_PID=$(pgrep -f -- "$CFG wal strea[m] pg" | head -1)
 kill -9 "$STREAMER_PID"
-another_streamer() { { pgrep -f -- "wal strea[m] pg" || true; } | grep -qv "^$STREAMER_PID\$"; }
+another_streamer() { { pgrep -f -- "$CFG wal strea[m] pg" || true; } | grep -qv "^$STREAMER_PID\$"; }
 wait_for 30 another_streamer || true
 assert_eq 1 "$(streamers)" "a streamer that dies is restarted"
 # The same recovery through the REST API, as a job of the daemon.

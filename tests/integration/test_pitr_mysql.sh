@@ -95,6 +95,24 @@ sleep 1
 must_ok "a physical base backup" -c "$CFG" backup db --json
 BASE=$(json 'd["point_id"]' <<<"$OUT")
 
+# A logical point records, per database, where the binary log stood at that
+# database's snapshot (a repository of its own: the points above stay alone).
+sed -e "s#location: .*#location: $TMP/repo-logical#" -e 's/method: physical/method: logical/' -e '/archive: stream/d' \
+  "$CFG" >"$TMP/logical.yaml"
+read -r LOG_FILE LOG_POS < <(mdb "$MDB_SOCK" -e "SHOW MASTER STATUS" | cut -f1,2)
+must_ok "a logical backup" -c "$TMP/logical.yaml" backup db --json
+LPID=$(json 'd["point_id"]' <<<"$OUT")
+cx repo snapshots --repo "$TMP/repo-logical" --password-file "$TMP/pass" --json
+RECORDED=$(python3 -c '
+import json, sys
+for s in json.loads(sys.stdin.read()):
+    if (s.get("service") or {}).get("point_id") == sys.argv[1]:
+        for d in s["service"]["source"]["databases"]:
+            if d["name"] == "app":
+                print(d.get("binlog_file", "-"), d.get("binlog_pos", "-"))
+' "$LPID" <<<"$OUT" 2>&1 || true)
+assert_eq "$LOG_FILE $LOG_POS" "$RECORDED" "a logical point records the binary log position of its database's snapshot"
+
 q "INSERT INTO t SELECT seq, CONCAT('a ', seq) FROM seq_101_to_200" || fail "insert a"
 sleep 1.5
 T1=$(now_utc)
@@ -159,6 +177,27 @@ assert_eq "$BASE" "$(json 'd[0]["from_point"]' <<<"$OUT")" "the window still sta
 restored_rows latest "restore --at latest after the restarts" 253 \
   "every row, those written while the streamer was dead included, is recovered"
 
+# ---------------------------------------------------------------- a replay that fails leaves nothing behind
+# The same tools, but a mariadb-binlog that fails: the server restored from
+# the base backup must not be left running as if it were the result.
+mkdir -p "$TMP/badbin"
+for f in /usr/bin/mariadb* /usr/sbin/mariadb* /usr/bin/mysql* /usr/bin/mbstream /usr/sbin/mysqld; do [[ -e $f ]] && ln -sf "$f" "$TMP/badbin/"; done
+for t in mariadb-binlog mysqlbinlog; do
+  rm -f "$TMP/badbin/$t"
+  printf '#!/bin/sh
+echo "%s: simulated replay failure" >&2
+exit 1
+' "$t" >"$TMP/badbin/$t"
+  chmod 755 "$TMP/badbin/$t"
+done
+sed 's#^    temp_dir: .*#&\n    bin_dir: '"$TMP"'/badbin#' "$CFG" >"$TMP/badbin.yaml"
+DIRS_BEFORE=$(find "$TMP" -maxdepth 1 -type d | sort)
+RUNNING_BEFORE=$({ pgrep -f -- "mariadb[d].*--datadir=$TMP/" || true; } | sort)
+expect_fail 1 'point-in-time recovery failed; the new instance was stopped and removed.*simulated replay failure' \
+  "a failed replay is an error that says the new instance is gone" -c "$TMP/badbin.yaml" restore db --at latest --mode new-instance
+assert_eq "$RUNNING_BEFORE" "$({ pgrep -f -- "mariadb[d].*--datadir=$TMP/" || true; } | sort)" "no server is left running"
+assert_eq "$DIRS_BEFORE" "$(find "$TMP" -maxdepth 1 -type d | sort)" "and no new instance directory is left"
+
 kill -TERM "$STREAMER"
 wait "$STREAMER"
 assert_eq 0 "$?" "the streamer ends with 0 on SIGTERM after its last upload"
@@ -191,7 +230,7 @@ printf 'server:\n  listen: 127.0.0.1:%s\n  data_dir: %s\nalerts:\n  archive_lag_
 "$CAIRN" -c "$CFG" serve >"$TMP/serve.log" 2>&1 &
 DAEMON=$!
 on_exit "kill $DAEMON 2>/dev/null || true"
-streamers() { { pgrep -f -- "wal strea[m] db" || true; } | wc -l; }
+streamers() { { pgrep -f -- "$CFG wal strea[m] db" || true; } | wc -l; }
 has_streamer() { [[ $(streamers) -ge 1 ]]; }
 wait_for 30 has_streamer || true
 assert_eq 1 "$(streamers)" "the daemon runs one binary log streamer for the MariaDB service"

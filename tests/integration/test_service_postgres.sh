@@ -82,6 +82,17 @@ echo "pg_restore: error: simulated failure" >&2
 exit 1
 EOF
 chmod 755 "$TMP/badrestore/pg_restore"
+# Tools that note their environment, and whether their password file holds
+# the password, before they run the real program.
+mkdir -p "$TMP/spybin"
+for t in psql pg_dump pg_dumpall pg_restore; do
+  cat >"$TMP/spybin/$t" <<EOF
+#!/bin/sh
+{ echo "== \$0"; env; [ -n "\$PGPASSFILE" ] && grep -qF "$PGPW" "\$PGPASSFILE" && echo PASSFILE_HOLDS_IT; } >>"$TMP/spy.log"
+exec "$PG_BIN/$t" "\$@"
+EOF
+  chmod 755 "$TMP/spybin/$t"
+done
 DOWN_PORT=$(pg_free_port)
 CFG=$TMP/cairn.yaml
 cat >"$CFG" <<EOF
@@ -129,6 +140,14 @@ services:
     host: 127.0.0.1
     port: $PORT
     password_file: $TMP/badpw
+  spy:
+    type: postgres
+    targets: [local]
+    host: 127.0.0.1
+    port: $PORT
+    password_file: $TMP/pgpw
+    databases: [app]
+    bin_dir: $TMP/spybin
   notools:
     type: postgres
     targets: [local]
@@ -171,6 +190,15 @@ assert_eq "appuser" "$(q postgres "select pg_get_userbyid(datdba) from pg_databa
   "restored database keeps its owner"
 assert_match 'search_path=app, public' "$(q postgres "select array_to_string(setconfig, ';') from pg_db_role_setting s
   join pg_database d on d.oid = s.setdatabase where d.datname = '$NEW_APP'")" "restored database keeps its settings"
+
+# ---------------------------------------------------------------- the password never in a child's environment
+must_ok "a backup whose password authenticates over TCP" -c "$CFG" backup spy --json
+SPY=$(cat "$TMP/spy.log" 2>/dev/null || true)
+assert_match '== .*pg_dump' "$SPY" "the tools ran (through the spy)"
+assert_nomatch "$PGPW|PGPASSWORD" "$SPY" "no tool's environment holds the password"
+assert_match 'PASSFILE_HOLDS_IT' "$SPY" "they read it from a password file (PGPASSFILE)"
+SPYFILE=$(grep -o 'PGPASSFILE=.*' "$TMP/spy.log" | head -1 | cut -d= -f2- || true)
+assert_not_exists "${SPYFILE:-/nonexistent}" "the password file is gone once the command ended"
 
 # ---------------------------------------------------------------- consistent backup under load
 (cd /tmp && exec "$PG_BIN/pgbench" -h "$SOCK" -p "$PORT" -U postgres -c 2 -T 5 -n bench >"$TMP/pgbench.log" 2>&1) &

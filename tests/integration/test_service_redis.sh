@@ -45,6 +45,17 @@ printf '%s\n' "$PW_SECRET" >"$TMP/redis.pw"
 printf 'not the password\n' >"$TMP/wrong.pw"
 DOWN_PORT=$(redis_free_port)
 
+# A redis-cli that notes its environment before it runs the real one (found
+# beside the service's redis_server setting).
+mkdir -p "$TMP/rspy"
+ln -s "$(command -v redis-server)" "$TMP/rspy/redis-server"
+cat >"$TMP/rspy/redis-cli" <<EOF
+#!/bin/sh
+{ echo "== redis-cli \$*"; env; } >>"$TMP/rspy.log"
+exec "$(command -v redis-cli)" "\$@"
+EOF
+chmod 755 "$TMP/rspy/redis-cli"
+
 printf '%s\n' "$PW" >"$TMP/repo.pw"
 mkdir -p "$TMP/scratch"
 CFG=$TMP/cairn.yaml
@@ -65,6 +76,13 @@ services:
     type: redis
     port: $PW_PORT
     password_file: $TMP/redis.pw
+    temp_dir: $TMP/scratch
+    targets: [local]
+  spy:
+    type: redis
+    port: $PW_PORT
+    password_file: $TMP/redis.pw
+    redis_server: $TMP/rspy/redis-server
     temp_dir: $TMP/scratch
     targets: [local]
   wrongpw:
@@ -210,6 +228,10 @@ assert_eq "true" "$(json 'd["validation"]["ok"]' <<<"$OUT")" "protected new inst
 assert_match "NOAUTH" "$(redis-cli -p "$PPORT" get guarded 2>&1)" "new instance keeps the password requirement"
 assert_eq "yes" "$(REDIS_PW=$PW_SECRET rcli "$PPORT" get guarded)" "new instance opens with the service's password"
 assert_nomatch "$PW_SECRET" "$(ps -eo args)" "the password appears on no command line"
+must_ok "backup of the protected server through a redis-cli that notes its environment" -c "$CFG" backup spy
+assert_match '== redis-cli .*--rdb' "$(cat "$TMP/rspy.log" 2>/dev/null || true)" "redis-cli --rdb ran"
+assert_nomatch "$PW_SECRET|REDISCLI_AUTH" "$(cat "$TMP/rspy.log" 2>/dev/null || true)" \
+  "the password is in no environment of redis-cli (it reads it on stdin)"
 assert_eq "600" "$(stat -c %a "$TMP/inst-pw/redis.conf")" "config file with requirepass is private"
 redis_stop "$TMP/inst-pw"
 

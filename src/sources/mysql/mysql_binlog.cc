@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -42,6 +43,27 @@ std::string StopDatetime(int64_t ns) {
 }
 
 }  // namespace
+
+bool ParseSnapshotBinlogPosition(const std::vector<std::string>& rows, std::string* file, uint64_t* pos) {
+  std::string name, position;
+  for (const std::string& row : rows) {
+    const size_t tab = row.find('\t');
+    if (tab == std::string::npos) continue;
+    std::string key = row.substr(0, tab);
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (key == "binlog_snapshot_file") name = row.substr(tab + 1);
+    if (key == "binlog_snapshot_position") position = row.substr(tab + 1);
+  }
+  if (name.empty() || position.empty() || !binlog::ParseFile(name, nullptr)) return false;
+  uint64_t v = 0;
+  for (char c : position) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *file = name;
+  *pos = v;
+  return true;
+}
 
 bool ParseBackupBinlogPosition(const std::string& text, std::string* file, uint64_t* pos) {
   const std::string key = "MySQL binlog position: filename '";

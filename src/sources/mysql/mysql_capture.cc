@@ -14,19 +14,6 @@
 namespace cairn::mysql {
 namespace {
 
-// A readable in-memory file holding `text` (a script for a client's stdin).
-Result<int> ScriptFile(const std::string& text) {
-  int fd = ::memfd_create("cairn-script", MFD_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create a memory file");
-  Status st = WriteFully(fd, AsBytes(text), -1, "cannot fill a memory file");
-  if (!st.ok()) {
-    ::close(fd);
-    return st;
-  }
-  ::lseek(fd, 0, SEEK_SET);
-  return fd;
-}
-
 // Reads `fd` byte by byte up to a line equal to `marker` (nothing after it
 // is consumed: the rest of the stream is the part).
 Status ReadMarker(int fd, const std::string& marker) {
@@ -126,6 +113,10 @@ class LogicalCapture : public Capture {
                            {"file", d.file},
                            {"charset", d.db.charset},
                            {"collation", d.db.collation}});
+      if (!d.binlog_file.empty()) {
+        databases.back()["binlog_file"] = d.binlog_file;
+        databases.back()["binlog_pos"] = d.binlog_pos;
+      }
       if (d.rows_part.empty()) continue;
       Json names = Json::array();
       for (const TableInfo& t : d.exact_tables) names.push_back(t.name);
@@ -221,6 +212,15 @@ class LogicalCapture : public Capture {
     Status st =
         session_->Send("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY;\nSELECT '" + snap_marker + "';\n");
     if (st.ok()) st = session_->ReadUntil(snap_marker, 60).status();
+    // Where the binary log stood at this snapshot (MariaDB keeps it per
+    // transaction), recorded with the database's dump (docs/pitr.md).
+    const std::string pos_marker = "cairn-binlog-" + std::to_string(i);
+    if (st.ok()) st = session_->Send("SHOW STATUS LIKE 'binlog_snapshot_%';\nSELECT '" + pos_marker + "';\n");
+    if (st.ok()) {
+      auto rows = session_->ReadUntil(pos_marker, 60);
+      if (rows.ok()) (void)ParseSnapshotBinlogPosition(*rows, &dbs_[i].binlog_file, &dbs_[i].binlog_pos);
+      else st = rows.status();
+    }
     if (!st.ok()) {
       unlock();
       return st;
@@ -317,7 +317,7 @@ class LogicalCapture : public Capture {
                          "SELECT 'cairn-rows-ready';\n" + ExactRowsHeader();
     for (const TableInfo& t : dbs_[i].exact_tables) script += ExactRowsSql(t);
     script += "COMMIT;\n";
-    CAIRN_ASSIGN_OR_RETURN(int in, ScriptFile(script));
+    CAIRN_ASSIGN_OR_RETURN(int in, MemoryFile("cairn-script", script));
     CAIRN_ASSIGN_OR_RETURN(std::string tool, client_->Tool({"mariadb", "mysql"}, "mariadb-client"));
     ProcessOptions o;
     o.argv = client_->Argv(tool, {"--batch", "--raw", "--skip-column-names", "--quick", "--max-allowed-packet=1G"});

@@ -14,6 +14,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
 
 #include "sources/mysql/mysql_internal.h"
 
@@ -35,28 +38,6 @@ bool Executable(const std::string& path) { return ::access(path.c_str(), X_OK) =
 std::string Endpoint::Where() const {
   if (!socket.empty()) return "socket " + socket;
   return host + ":" + std::to_string(port);
-}
-
-// ---------------------------------------------------------------- PrivateDir
-
-Result<std::unique_ptr<PrivateDir>> PrivateDir::Create(const std::string& base) {
-  std::string root = base;
-  if (root.empty()) {
-    const char* t = std::getenv("TMPDIR");
-    root = t && *t ? t : "/tmp";
-  }
-  std::string templ = root + "/cairn-mysql-XXXXXX";
-  std::vector<char> buf(templ.begin(), templ.end());
-  buf.push_back('\0');
-  if (!::mkdtemp(buf.data())) return Status::FromErrno(errno, "cannot create a private directory in " + root);
-  std::unique_ptr<PrivateDir> d(new PrivateDir());
-  d->path_ = buf.data();
-  return d;
-}
-
-PrivateDir::~PrivateDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
 }
 
 Status WriteToChild(int fd, const std::string& data) {
@@ -85,7 +66,7 @@ Client::Client(Endpoint endpoint, std::string user, std::string password, std::s
       temp_base_(std::move(temp_base)) {}
 
 Status Client::Init() {
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<PrivateDir> dir, PrivateDir::Create(temp_base_));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<PrivateDir> dir, PrivateDir::Create(temp_base_, "cairn-mysql"));
   dir_ = std::move(dir);
   if (password_.empty()) return Status::Ok();
   std::string path = dir_->path() + "/client.cnf";
@@ -392,6 +373,27 @@ Result<pid_t> StartDetached(const std::vector<std::string>& args) {
   if (n != sizeof server || server <= 0) return Status::IOError("cannot start " + args[0] + ": fork failed");
   if (m == sizeof exec_errno) return Status::FromErrno(exec_errno, "cannot run " + args[0]);
   return server;
+}
+
+namespace {
+// Running, and not a zombie waiting for its reaper (init, not us).
+bool Alive(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return false;
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+}  // namespace
+
+bool StopDetached(pid_t pid, int wait_s) {
+  if (pid <= 0) return false;
+  if (::kill(pid, SIGTERM) != 0) return errno == ESRCH;
+  for (int i = 0; i < wait_s * 10; ++i) {
+    if (!Alive(pid)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return !Alive(pid);
 }
 
 Result<int> FreePort() {

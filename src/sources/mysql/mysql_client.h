@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/private_dir.h"
 #include "cairn/status.h"
 #include "util/process.h"
 
@@ -29,18 +30,6 @@ struct Endpoint {
   std::string socket;  // preferred when set
   // "127.0.0.1:3306" or "socket /run/mysqld/mysqld.sock", for messages.
   std::string Where() const;
-};
-
-// A directory only this process can enter (mode 700), removed with its
-// content when the object goes away.
-class PrivateDir {
- public:
-  static Result<std::unique_ptr<PrivateDir>> Create(const std::string& base);
-  ~PrivateDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 
@@ -145,6 +134,9 @@ class DumpLog {
 // Starts a server that must outlive Cairn: double fork, new session, stdio on
 // /dev/null, no inherited descriptors. Returns its pid.
 Result<pid_t> StartDetached(const std::vector<std::string>& argv);
+// Stops such a server: SIGTERM, then up to `wait_s` seconds for it to exit
+// (an exited server init has not reaped yet counts as stopped). Whether it did.
+bool StopDetached(pid_t pid, int wait_s = 60);
 
 // A TCP port on 127.0.0.1 nobody listens on right now.
 Result<int> FreePort();

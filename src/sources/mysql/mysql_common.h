@@ -63,6 +63,9 @@ struct DbPart {
   // into a part of its own, written by the server (ExactRowsSql).
   std::vector<TableInfo> exact_tables;
   std::string rows_part, rows_file;
+  // Where the binary log stood at the database's snapshot ("" = logging off).
+  std::string binlog_file;
+  uint64_t binlog_pos = 0;
 };
 
 Result<bool> SettingBool(const ServiceConfig& c, const std::string& key, bool fallback);
@@ -145,6 +148,11 @@ std::unique_ptr<Capture> MakePhysicalCapture(std::unique_ptr<Client> client, std
 // "MySQL binlog position: filename 'mysql-bin.000001', position '1043'" in
 // mariadb-backup's output: where the copy's binary log continues.
 bool ParseBackupBinlogPosition(const std::string& backup_output, std::string* file, uint64_t* pos);
+// The rows of SHOW STATUS LIKE 'binlog_snapshot_%' in a transaction begun
+// WITH CONSISTENT SNAPSHOT ("Binlog_snapshot_file\tmysql-bin.000002",
+// "Binlog_snapshot_position\t1043"): where the binary log stood at that
+// snapshot. False when binary logging is off (an empty file) or unparsable.
+bool ParseSnapshotBinlogPosition(const std::vector<std::string>& rows, std::string* file, uint64_t* pos);
 // The command that streams the server's binary logs into `dir` from
 // `resume` ("" = the oldest the server has), after checking that binary
 // logging is on. The command uses `c`'s option file: keep `c` alive.

@@ -566,9 +566,18 @@ class MysqlSource : public Source {
       at.socket = sock;
       CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> inst, c->For(at));
       Status st = ReplayBinlogs(req, *inst, data, dir + "/binlog");
-      if (!st.ok())
-        return st.WithContext("point-in-time recovery: the server restored from the base backup runs on 127.0.0.1:" +
-                              std::to_string(port) + " (pid " + std::to_string(pid) + ")");
+      if (!st.ok()) {
+        // A server at some moment between the base and the target is no
+        // restore of either: stop it and remove the new instance (the
+        // original was never touched), so nothing half-recovered is left
+        // running for someone to take as the result.
+        const bool stopped = StopDetached(pid);
+        if (stopped) keep = false;
+        return st.WithContext(stopped ? "point-in-time recovery failed; the new instance was stopped and removed"
+                                      : "point-in-time recovery failed; the server restored from the base backup "
+                                        "would not stop: it still runs on 127.0.0.1:" + std::to_string(port) +
+                                            " (pid " + std::to_string(pid) + ")");
+      }
       std::error_code e;
       fs::remove_all(dir + "/binlog", e);
       replayed = " with the archived binary logs replayed";

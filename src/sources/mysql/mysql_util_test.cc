@@ -296,6 +296,15 @@ TEST(MysqlBinlogTest, BackupOutputNamesWhereTheBinaryLogContinues) {
   EXPECT_EQ(pos, 1043u);
   // Binary logging off: no such line; a malformed one is not guessed at.
   EXPECT_FALSE(ParseBackupBinlogPosition("[00] completed OK!\n", &file, &pos));
+  // A logical dump's snapshot: SHOW STATUS in its transaction.
+  ASSERT_TRUE(ParseSnapshotBinlogPosition({"Binlog_snapshot_file\tmysql-bin.000002", "Binlog_snapshot_gtid\t0-1-9",
+                                           "Binlog_snapshot_position\t2210"},
+                                          &file, &pos));
+  EXPECT_EQ(file, "mysql-bin.000002");
+  EXPECT_EQ(pos, 2210u);
+  EXPECT_FALSE(ParseSnapshotBinlogPosition({"Binlog_snapshot_file\t", "Binlog_snapshot_position\t0"}, &file, &pos));
+  EXPECT_FALSE(ParseSnapshotBinlogPosition({"Binlog_snapshot_file\tb.000001", "Binlog_snapshot_position\t12x"}, &file,
+                                           &pos));
   EXPECT_FALSE(ParseBackupBinlogPosition("MySQL binlog position: filename '../x', position '4'", &file, &pos));
   EXPECT_FALSE(ParseBackupBinlogPosition("MySQL binlog position: filename 'b.000001', position ''", &file, &pos));
 }

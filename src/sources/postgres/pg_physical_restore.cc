@@ -415,6 +415,15 @@ Result<RestoreOutcome> PostgresSource::RestorePhysical(const RestoreRequest& req
     return Status(st.code(), st.message() + "; " + back);
   }
   Log(req, "PostgreSQL is up again on a new timeline (downtime ends)");
+  if (ArchiveModeOf(config_) == ArchiveMode::kStream) {
+    // pg_basebackup copies no slot: without one the streamer, when it
+    // reconnects, would start at the server's position then and the WAL
+    // written since the promotion would never be archived.
+    Status slot = EnsureStreamingSlot();
+    Log(req, slot.ok() ? "the replication slot of the WAL streamer is in place again"
+                       : "warning: cannot create the WAL streamer's replication slot: " + slot.message() +
+                             "; take a base backup once the streamer runs again");
+  }
   st = RemoveRecoverySettings(live + "/postgresql.auto.conf", pw);
   if (!st.ok()) Log(req, "warning: " + st.message());
   fs::remove_all(old, ec);

@@ -14,6 +14,7 @@
 
 #include "cairn/service.h"
 #include "sources/postgres/pg_internal.h"
+#include "sources/postgres/pg_passfile.h"
 #include "util/fd_io.h"
 #include "util/process.h"
 
@@ -33,6 +34,9 @@ struct Endpoint {
   int port = 5432;
   std::string user = "postgres";
   std::string password;
+  // Holds `password` for the tools (PGPASSFILE); shared by copies. Null
+  // when there is no password (peer or trust authentication).
+  std::shared_ptr<const PassFile> passfile;
 
   std::string Where() const {
     if (!host.empty() && host[0] == '/') return "socket " + host + "/.s.PGSQL." + std::to_string(port);
@@ -43,7 +47,7 @@ struct Endpoint {
   std::vector<std::string> Env(bool utf8) const {
     std::vector<std::string> env = {"PGHOST=" + host, "PGPORT=" + std::to_string(port), "PGUSER=" + user,
                                     "PGCONNECT_TIMEOUT=15", "PGAPPNAME=cairn"};
-    if (!password.empty()) env.push_back("PGPASSWORD=" + password);
+    if (passfile) env.push_back("PGPASSFILE=" + passfile->path());  // never PGPASSWORD: see pg_passfile.h
     if (utf8) env.push_back("PGCLIENTENCODING=UTF8");
     return env;
   }
@@ -91,20 +95,6 @@ inline Result<Json> RunSqlJson(const std::string& psql, const Endpoint& ep, cons
   Json j = Json::parse(out, nullptr, false);
   if (j.is_discarded()) return Status::Corruption("unexpected answer from PostgreSQL at " + ep.Where());
   return j;
-}
-
-// A readable in-memory file with `text` (stdin for psql: no pipe that could
-// block or break).
-inline Result<int> MemoryFile(const std::string& name, const std::string& text) {
-  int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create a memory file");
-  Status st = WriteFully(fd, AsBytes(text), -1, "cannot fill a memory file");
-  if (!st.ok()) {
-    ::close(fd);
-    return st;
-  }
-  ::lseek(fd, 0, SEEK_SET);
-  return fd;
 }
 
 inline Result<std::string> ReadAll(int fd) {

@@ -103,6 +103,11 @@ class PostgresSource : public Source {
 
   // pg_wal.cc
   Result<std::vector<ToolCommand>> WalStreamCommands(const std::string& dir, const std::string& resume_from) override;
+  Result<Json> ArchiverStatus() override;
+  // Creates the streamer's physical slot, reserving WAL from the last
+  // checkpoint's redo point on (after an overwrite: the promotion), unless
+  // it exists.
+  Status EnsureStreamingSlot();
 
   // pg_drill.cc
   Result<DrillSandbox> PrepareDrill(const Json& manifest, const std::string& scratch_dir,

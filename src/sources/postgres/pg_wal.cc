@@ -56,6 +56,28 @@ Result<std::vector<ToolCommand>> PostgresSource::WalStreamCommands(const std::st
       {{receivewal, "-D", dir, "-S", slot, "--synchronous", "-n", "-w"}, env}};
 }
 
+Status PostgresSource::EnsureStreamingSlot() {
+  const std::string slot = pg::QuoteLiteral(SlotName(config_.name));
+  return Exec("SELECT pg_create_physical_replication_slot(" + slot + ", true) WHERE NOT EXISTS "
+              "(SELECT 1 FROM pg_replication_slots WHERE slot_name = " + slot + ")");
+}
+
+// pg_stat_archiver, for `archive: command`: what the server's archive_command
+// last did, and the file being written (none on a standby).
+Result<Json> PostgresSource::ArchiverStatus() {
+  CAIRN_ASSIGN_OR_RETURN(
+      Json j, Sql("select json_build_object("
+                  "'last_archived', coalesce(last_archived_wal, ''),"
+                  "'last_archived_ns', coalesce((extract(epoch from last_archived_time) * 1000000000)::bigint, 0),"
+                  "'last_failed', coalesce(last_failed_wal, ''),"
+                  "'last_failed_ns', coalesce((extract(epoch from last_failed_time) * 1000000000)::bigint, 0),"
+                  "'current', case when pg_is_in_recovery() then '' else pg_walfile_name(pg_current_wal_lsn()) end,"
+                  "'archive_mode', current_setting('archive_mode'),"
+                  "'archive_command', current_setting('archive_command')) from pg_stat_archiver"));
+  if (!j.is_object()) return Status::Corruption("unexpected answer from PostgreSQL at " + ep_.Where());
+  return j;
+}
+
 // The base backup is extracted in `dir`; puts the archived WAL it needs into
 // its pg_wal and the recovery settings into postgresql.auto.conf.
 Status PostgresSource::PrepareRecovery(const RestoreRequest& req, const std::string& dir, const passwd* pw) {

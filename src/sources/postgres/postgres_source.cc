@@ -69,21 +69,27 @@ Result<std::unique_ptr<Source>> PostgresSource::Make(const ServiceConfig& c) {
   s->ep_.port = static_cast<int>(port);
   CAIRN_ASSIGN_OR_RETURN(s->ep_.user, SettingString(c, "user", "postgres"));
   CAIRN_ASSIGN_OR_RETURN(s->ep_.password, SettingPassword(c));
+  if (!s->ep_.password.empty()) {
+    auto passfile = PassFile::Create(s->ep_.password);
+    if (!passfile.ok()) return passfile.status().WithContext("service " + c.name + ": the password file for the tools");
+    s->ep_.passfile = std::move(passfile).value();
+  }
   CAIRN_ASSIGN_OR_RETURN(s->databases_, SettingDatabases(c));
   CAIRN_ASSIGN_OR_RETURN(s->method_, SettingString(c, "method", "logical"));
   if (s->method_ != "logical" && s->method_ != "physical")
     return Status::InvalidArgument("service " + c.name + ": setting method must be logical or physical, not " +
                                    s->method_);
-  // Continuous archiving (docs/pitr.md): off, or stream (cairn serve runs
-  // `cairn wal stream` for the service). An archive_command mode is not
-  // offered: it would run as the server's user, which must not read the
-  // repository's password.
+  // Continuous archiving (docs/pitr.md): off; stream (cairn serve runs
+  // `cairn wal stream` for the service); or command (the server's
+  // archive_command runs `cairn wal push`, as the server's user, which then
+  // needs the configuration and the targets' passwords: docs/pitr.md says how).
   CAIRN_ASSIGN_OR_RETURN(std::string archive, SettingString(c, "archive", "off"));
-  if (archive != "off" && archive != "stream")
-    return Status::InvalidArgument("service " + c.name + ": setting archive must be off or stream, not " + archive);
-  if (archive == "stream" && s->method_ != "physical")
-    return Status::InvalidArgument("service " + c.name +
-                                   ": archive: stream needs method: physical (point-in-time recovery replays WAL "
+  if (archive != "off" && archive != "stream" && archive != "command")
+    return Status::InvalidArgument("service " + c.name + ": setting archive must be off, stream or command, not " +
+                                   archive);
+  if (archive != "off" && s->method_ != "physical")
+    return Status::InvalidArgument("service " + c.name + ": archive: " + archive +
+                                   " needs method: physical (point-in-time recovery replays WAL "
                                    "over a physical base backup)");
   CAIRN_ASSIGN_OR_RETURN(s->bin_dir_, SettingString(c, "bin_dir", ""));
   while (s->bin_dir_.size() > 1 && s->bin_dir_.back() == '/') s->bin_dir_.pop_back();

@@ -119,27 +119,6 @@ inline std::string RandomHex(size_t bytes) {
   return out;
 }
 
-inline Status WriteToPipe(int fd, const char* data, size_t n, const std::atomic<bool>& abort) {
-  while (n > 0) {
-    if (abort) return Status::Aborted("capture aborted");
-    ssize_t w = ::write(fd, data, n);
-    if (w > 0) {
-      data += w;
-      n -= static_cast<size_t>(w);
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, 200);
-      continue;
-    }
-    if (w < 0 && errno == EPIPE) return Status::Aborted("the reader of the RDB stream went away");
-    return Status::FromErrno(errno, "cannot write the RDB stream");
-  }
-  return Status::Ok();
-}
-
 // ---------------------------------------------------------------- RESP client
 
 struct Endpoint {

@@ -37,6 +37,7 @@
 
 #include "sources/field_hash.h"
 #include "sources/redis/redis_common.h"
+#include "util/fd_io.h"
 #include "util/process.h"
 
 namespace cairn {
@@ -318,10 +319,20 @@ class RedisCapture : public Capture {
     }
     if (!setup_.cred.user.empty()) o.argv.insert(o.argv.end(), {"--user", setup_.cred.user});
     o.argv.insert(o.argv.end(), {"--rdb", "-"});
-    if (!setup_.cred.password.empty()) o.env.push_back("REDISCLI_AUTH=" + setup_.cred.password);
+    // The password on stdin (--askpass reads a line when stdin is no
+    // terminal), never in the environment or on the command line, where
+    // /proc shows it.
+    int password_fd = -1;
+    if (!setup_.cred.password.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(password_fd, MemoryFile("cairn-redis-auth", setup_.cred.password + "\n"));
+      o.argv.push_back("--askpass");
+      o.stdin_fd = password_fd;
+    }
     o.stdout_mode = ProcessOptions::Output::kPipe;
     o.low_priority = true;
-    CAIRN_ASSIGN_OR_RETURN(cli_, Process::Start(std::move(o)));
+    auto started = Process::Start(std::move(o));
+    if (password_fd >= 0) ::close(password_fd);
+    CAIRN_ASSIGN_OR_RETURN(cli_, std::move(started));
     int in = cli_->ReleaseStdout();
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
@@ -352,7 +363,7 @@ class RedisCapture : public Capture {
       if (head.size() < 5) head.append(data, std::min(n, 5 - head.size()));
       crc.Update(data, n);
       forwarded += n;
-      return WriteToPipe(out, data, n, abort_);
+      return WriteToPipe(out, data, n, abort_, "RDB stream");
     };
     for (;;) {
       ssize_t n = ::read(in, buf.data(), buf.size());

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "sources/field_hash.h"
+#include "util/fd_io.h"
 #include "util/process.h"
 
 namespace cairn {
@@ -399,28 +400,6 @@ Result<Json> FingerprintItems(sqlite3* db) {
 
 // ---------------------------------------------------------------- streaming
 
-// Writes all of data to a non-blocking pipe, giving up when `abort` is set.
-Status WriteToPipe(int fd, const char* data, size_t n, const std::atomic<bool>& abort) {
-  while (n > 0) {
-    if (abort) return Status::Aborted("capture aborted");
-    ssize_t w = ::write(fd, data, n);
-    if (w > 0) {
-      data += w;
-      n -= static_cast<size_t>(w);
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) {
-      pollfd p{fd, POLLOUT, 0};
-      ::poll(&p, 1, 200);
-      continue;
-    }
-    if (w < 0 && errno == EPIPE) return Status::Aborted("the reader of the database stream went away");
-    return Status::FromErrno(errno, "cannot write the database stream");
-  }
-  return Status::Ok();
-}
-
 std::string StemWithSuffix(const std::string& path, const std::string& suffix) {
   fs::path p(path);
   std::string ext = p.extension().string();
@@ -605,7 +584,7 @@ class SqliteCapture : public Capture {
                                                             : std::string(sqlite3_errstr(rc))));
         break;
       }
-      st = WriteToPipe(write_fd_, buf.data(), static_cast<size_t>(n), abort_);
+      st = WriteToPipe(write_fd_, buf.data(), static_cast<size_t>(n), abort_, "database stream");
     }
     ::close(write_fd_);
     write_fd_ = -1;

@@ -17,6 +17,7 @@
 
 #include "cairn/engine.h"
 #include "cairn/repository.h"
+#include "util/fd_io.h"
 #include "util/process.h"
 
 namespace cairn {
@@ -369,25 +370,6 @@ Stats StatsOf(const std::string& create_json) {
   return s;
 }
 
-// A readable fd holding `text`, for borg's stdin: a memfd, so no write can
-// block on or be killed by (SIGPIPE) a borg that exited early.
-Result<int> MemoryFile(const std::string& text) {
-  int fd = ::memfd_create("cairn-manifest", MFD_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create a memory file for the manifest");
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      Status st = Status::FromErrno(errno, "cannot write the manifest to a memory file");
-      ::close(fd);
-      return st;
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::lseek(fd, 0, SEEK_SET);
-  return fd;
-}
 
 class FdCloser {
  public:
@@ -594,7 +576,7 @@ class BorgTarget : public Target {
     const double duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     manifest["duration_s"] = duration_s;
 
-    auto mem = MemoryFile(manifest.dump());
+    auto mem = MemoryFile("cairn-manifest", manifest.dump());  // borg's stdin
     if (!mem.ok()) return fail(mem.status());
     FdCloser closer(*mem);
     wrote = true;

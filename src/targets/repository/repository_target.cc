@@ -256,8 +256,11 @@ class RepositoryTarget : public Target {
     return PutWalObject(*repo, service, name, data, now).WithContext("target " + config_.name);
   }
   Result<Bytes> GetWal(const std::string& service, const std::string& name) override {
-    CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
-    return GetWalObject(*repo, service, name);
+    auto repo = Repo();
+    // NotFound means "not archived", which ends a recovery: a repository
+    // that is not there must not say so.
+    if (!repo.ok()) return repo.status().IsNotFound() ? Status::IOError(repo.status().message()) : repo.status();
+    return GetWalObject(**repo, service, name);
   }
   Result<WalListing> ListWal(const std::string& service) override {
     CAIRN_ASSIGN_OR_RETURN(Repository * repo, Repo());
