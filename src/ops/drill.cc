@@ -138,7 +138,12 @@ Result<DrillRun> DrillService(const Config& config, const DrillRequest& request,
     run.failure = "the restore failed: " + restored.status().message();
     return run;
   }
-  run.summary = restored->outcome.summary;
+  // The source describes an overwrite of a scratch server as "in place":
+  // true for the scratch server, misleading about the service. Say where.
+  run.summary = sandbox->mode == RestoreMode::kOverwrite
+                    ? "restored point " + chosen.point.id + " into a scratch server in " + dir +
+                          " (the service itself is not touched)"
+                    : restored->outcome.summary;
   run.validation = restored->validation;
   run.validated = true;
   if (!run.validation.ok()) {
