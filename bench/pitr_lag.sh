@@ -29,10 +29,11 @@
 # CPU of the archive_command modes: the cutime+cstime the postmaster's
 # archiver gathers from the archive_command processes it waits for, plus
 # (pgbackrest) the asynchronous archive-push processes, which detach from
-# the archiver: the server runs under a small subreaper (reaper.py here) that
+# the archiver: the server runs under a small subreaper (pitr_reaper.py) that
 # reaps them and records their rusage.
 #
 # Environment: CAIRN (default build/cairn), DURATION=60 (seconds per run),
+# WARMUP=60 (seconds of pgbench, not measured, before the first run),
 # CLIENTS=4, SCALE=10, ORDER="none cairn command pgbackrest receivewal",
 # BENCH_DIR=/tmp/cairn-pitr-bench, PG_BIN. Needs root; the pgbackrest mode
 # installs the Debian package pgbackrest when it is missing.
@@ -41,8 +42,13 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../tests/integration/pg_lib.sh"
+source "$HERE/pitr_lib.sh"
 CAIRN=$(realpath -- "${CAIRN:-$HERE/../build/cairn}")
 DURATION=${DURATION:-60}
+# The first minutes after pgbench -i are slower whatever archives (hint
+# bits, the first full-page writes of every page): a run that came first
+# would measure that, not its archiver.
+WARMUP=${WARMUP:-60}
 CLIENTS=${CLIENTS:-4}
 SCALE=${SCALE:-10}
 BENCH_DIR=$(realpath -m -- "${BENCH_DIR:-/tmp/cairn-pitr-bench}")
@@ -62,11 +68,7 @@ for mode in $ORDER; do
   esac
 done
 has_mode() { [[ " $ORDER " == *" $1 "* ]]; }
-if has_mode pgbackrest && ! command -v pgbackrest >/dev/null; then
-  note "installing the Debian package pgbackrest"
-  apt-get install -y -qq pgbackrest >/dev/null 2>&1 ||
-    die "pgbackrest is missing and 'apt-get install pgbackrest' failed: install the Debian package pgbackrest"
-fi
+if has_mode pgbackrest; then require_pgbackrest; fi
 
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR"
@@ -86,32 +88,9 @@ EOF
 # process of the server waits for it and its CPU time would be lost; as
 # their subreaper this script reaps it and records "epoch pid comm user_s
 # sys_s maxrss_kB" (its rusage, the processes it waited for included).
-cat >"$BENCH_DIR/reaper.py" <<'EOF'
-import ctypes, os, subprocess, sys, time
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-log, ready, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
-rc = subprocess.call(cmd)
-with open(ready, "w") as f:
-    f.write("%d\n" % rc)
-with open(log, "a", buffering=1) as out:
-    while True:
-        try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
-        except ChildProcessError:
-            break  # the postmaster and everything it left behind are gone
-        if info is None:
-            continue
-        try:
-            with open("/proc/%d/comm" % info.si_pid) as f:
-                comm = f.read().strip() or "?"
-        except OSError:
-            comm = "?"
-        _, _, ru = os.wait4(info.si_pid, 0)
-        out.write("%.3f %d %s %.3f %.3f %d\n" % (time.time(), info.si_pid, comm, ru.ru_utime, ru.ru_stime, ru.ru_maxrss))
-EOF
 pg_start() {
   rm -f "$BENCH_DIR/reaper.ready"
-  (cd /tmp && exec python3 "$BENCH_DIR/reaper.py" "$BENCH_DIR/reaped.log" "$BENCH_DIR/reaper.ready" \
+  (cd /tmp && exec python3 "$HERE/pitr_reaper.py" "$BENCH_DIR/reaped.log" "$BENCH_DIR/reaper.ready" \
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w -t 60 start) >/dev/null 2>&1 &
   for _ in $(seq 700); do [[ -s $BENCH_DIR/reaper.ready ]] && break; sleep 0.1; done
   [[ $(cat "$BENCH_DIR/reaper.ready" 2>/dev/null) == 0 ]] || { tail -n 5 "$PGD/server.log" >&2; return 1; }
@@ -121,6 +100,11 @@ trap 'kill "${BG[@]}" 2>/dev/null || true; pkill -f -- "$CFG wal strea[m] bench"
 note "pgbench -i -s $SCALE"
 pg_as "$PG_BIN/pgbench" -i -q -s "$SCALE" -h "$PG_SOCK" -p "$PG_PORT" -U postgres postgres >/dev/null 2>&1 || die "pgbench -i"
 q() { psql_at "$PG_SOCK" "$PG_PORT" postgres "$1"; }
+if ((WARMUP > 0)); then
+  note "warm-up: pgbench for $WARMUP s (not measured)"
+  pg_as "$PG_BIN/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -T "$WARMUP" -h "$PG_SOCK" -p "$PG_PORT" -U postgres postgres \
+    >"$BENCH_DIR/pgbench.warmup" 2>&1 || die "pgbench warm-up: $(tail -3 "$BENCH_DIR/pgbench.warmup")"
+fi
 
 printf 'pitr bench pw\n' >"$BENCH_DIR/pass"
 chmod 600 "$BENCH_DIR/pass"
@@ -269,46 +253,6 @@ for l in lines:
     n += 1
 print("%.2f %d %d" % (cpu, rss, n))
 EOF
-}
-# Every 100 ms, the peak RSS (VmHWM) of every process whose command line
-# holds NEEDLE: "pid kB" each time one grows. A process is recognised in
-# its first 0.5 s (it may not have exec'd yet when first seen).
-sample_rss() {  # sample_rss NEEDLE OUT (NEEDLE in the environment: not in its own command line)
-  NEEDLE=$1 python3 - >"$2" <<'EOF' &
-import os, sys, time
-needle = os.environ["NEEDLE"].encode()
-tries, peak = {}, {}
-while True:
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        pid = int(d)
-        if pid not in peak:
-            if tries.get(pid, 5) == 0:
-                continue
-            try:
-                with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    cmd = f.read().replace(b"\0", b" ")
-            except OSError:
-                cmd = b""
-            if needle not in cmd:
-                tries[pid] = tries.get(pid, 5) - 1
-                continue
-            peak[pid] = 0
-        try:
-            with open("/proc/%d/status" % pid) as f:
-                for l in f:
-                    if l.startswith("VmHWM:"):
-                        kb = int(l.split()[1])
-                        if kb > peak[pid]:
-                            peak[pid] = kb
-                            print(pid, kb, flush=True)
-                        break
-        except OSError:
-            del peak[pid]
-    time.sleep(0.1)
-EOF
-  echo $!
 }
 
 # Every 200 ms: "epoch lsn flush": the server's WAL position and the newest

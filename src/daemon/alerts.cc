@@ -362,7 +362,10 @@ void AlertEngine::EvaluateArchives(const std::vector<ArchiveState>& archives, co
     watched.insert(a.service);
     // Never current: counted from when the daemon began streaming it.
     const int64_t since = a.current_ns > 0 ? a.current_ns : a.watched_ns;
-    const bool behind = since > 0 && now - since > thresholds.archive_lag_ns;
+    // A service whose freshness (its RPO) is shorter than the lag limit may
+    // not lag more than that either.
+    const int64_t limit = a.freshness_ns > 0 ? std::min(a.freshness_ns, thresholds.archive_lag_ns) : thresholds.archive_lag_ns;
+    const bool behind = since > 0 && now - since > limit;
     if (!behind && a.gap.empty()) {
       Resolve(AlertRule::kArchiveBehind, a.service, "");
       continue;
@@ -373,7 +376,7 @@ void AlertEngine::EvaluateArchives(const std::vector<ArchiveState>& archives, co
                         " is missing): no point in time after it can be reached from an older base backup."
                   : a.current_ns > 0
                         ? "the continuous archive of " + a.service + " is " + FormatAge(now - since) +
-                              " behind (alert at " + FormatAge(thresholds.archive_lag_ns) +
+                              " behind (alert at " + FormatAge(limit) +
                               "): its streamer is down or cannot keep up, and a restore to a point in time cannot "
                               "reach past " + FormatTime(since).substr(0, 19) + "Z." +
                               (a.trouble.empty() ? std::string() : " The streamer says: " + a.trouble)

@@ -61,6 +61,7 @@ struct ArchiveState {
   int64_t watched_ns = 0;  // since when the daemon streams it
   std::string gap;         // the first missing file after a base backup (the last sync's view)
   std::string trouble;     // what the streamer last found wrong ("" = nothing), for the message
+  int64_t freshness_ns = 0;  // the service's freshness: a shorter limit than archive_lag_seconds wins
 };
 
 // Percentage of a file system's space in use, as df counts it (space kept

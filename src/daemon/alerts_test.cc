@@ -56,7 +56,7 @@ class AlertsTest : public CatalogFixture {
   // point `point_id` of `size` bytes (none when the status is failed).
   JobRecord Backup(JobStatus status, const std::string& point_id = "", uint64_t size = 1000, int seconds = 100,
                    const std::string& failed_target = "") {
-    auto id = cat().InsertJob({JobKind::kBackup, "app-db", {"local", "offsite"}, Trigger::kSchedule});
+    auto id = cat().InsertJob({JobKind::kBackup, "app-db", {"local", "offsite"}, Trigger::kSchedule, {}});
     EXPECT_TRUE(IsOk(id));
     EXPECT_TRUE(IsOk(cat().StartJob(*id)));
     const int64_t started = clock_.NowNs();
@@ -85,7 +85,7 @@ class AlertsTest : public CatalogFixture {
   }
   JobRecord Other(JobKind kind, JobStatus status, const std::string& error, const std::string& service = "",
                   std::vector<std::string> targets = {"local"}) {
-    auto id = cat().InsertJob({kind, service, std::move(targets), Trigger::kSchedule});
+    auto id = cat().InsertJob({kind, service, std::move(targets), Trigger::kSchedule, {}});
     EXPECT_TRUE(IsOk(id));
     EXPECT_TRUE(IsOk(cat().StartJob(*id)));
     clock_.Advance(10 * kSecond);
@@ -206,7 +206,7 @@ TEST_F(AlertsTest, AJobRunningMuchLongerThanUsualIsStuckUntilItEnds) {
   thresholds_.stuck_floor_ns = 0;
   for (const char* id : {"a000000000000001", "a000000000000002", "a000000000000003"})
     engine_->JobEnded(Backup(JobStatus::kSucceeded, id, 1000, 100), thresholds_);
-  auto id = cat().InsertJob({JobKind::kBackup, "app-db", {"local"}, Trigger::kSchedule});
+  auto id = cat().InsertJob({JobKind::kBackup, "app-db", {"local"}, Trigger::kSchedule, {}});
   ASSERT_TRUE(IsOk(cat().StartJob(*id)));
   clock_.Advance(250 * kSecond);
   Evaluate();
@@ -227,7 +227,7 @@ TEST_F(AlertsTest, AJobRunningMuchLongerThanUsualIsStuckUntilItEnds) {
 TEST_F(AlertsTest, TooFewRunsOrTheFloorKeepShortJobsFromBeingStuck) {
   for (const char* id : {"b000000000000001", "b000000000000002", "b000000000000003"})
     engine_->JobEnded(Backup(JobStatus::kSucceeded, id, 1000, 2), thresholds_);
-  auto id = cat().InsertJob({JobKind::kBackup, "app-db", {"local"}, Trigger::kSchedule});
+  auto id = cat().InsertJob({JobKind::kBackup, "app-db", {"local"}, Trigger::kSchedule, {}});
   ASSERT_TRUE(IsOk(cat().StartJob(*id)));
   clock_.Advance(30 * kSecond);  // 15 x its usual 2 s, but below the 60 s floor
   Evaluate();
@@ -342,7 +342,9 @@ namespace {
 
 TEST_F(AlertsTest, AContinuousArchiveThatFallsBehindOrHasAGapAlertsUntilItIsCurrent) {
   thresholds_.archive_lag_ns = 300 * kSecond;
-  ArchiveState a{"app-db", clock_.NowNs(), clock_.NowNs(), ""};
+  ArchiveState a;
+  a.service = "app-db";
+  a.current_ns = a.watched_ns = clock_.NowNs();
   auto evaluate = [&](std::vector<ArchiveState> archives) {
     engine_->Evaluate(config_, schedules_, thresholds_, archives);
   };
@@ -384,6 +386,19 @@ TEST_F(AlertsTest, AContinuousArchiveThatFallsBehindOrHasAGapAlertsUntilItIsCurr
   // The service no longer archives: nothing can clear the condition, so it resolves.
   evaluate({});
   EXPECT_TRUE(Open().empty());
+
+  // A service's freshness shorter than the lag limit is the limit.
+  evaluate({});
+  a.trouble.clear();
+  a.current_ns = clock_.NowNs();
+  a.freshness_ns = 60 * kSecond;
+  clock_.Advance(90 * kSecond);
+  evaluate({a});
+  open = Open();
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_NE(open[0].message.find("(alert at 1 min)"), std::string::npos) << open[0].message;
+  evaluate({});
+  a.freshness_ns = 0;
 
   // What the streamer found wrong is in the message, e.g. a failing archive_command.
   a.current_ns = clock_.NowNs();

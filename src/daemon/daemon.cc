@@ -330,6 +330,7 @@ std::vector<ArchiveState> Daemon::Archives(const Config& config) {
     a.service = s.name;
     a.current_ns = ArchiveCurrentNs(s);
     a.trouble = ArchiveTrouble(s);
+    a.freshness_ns = s.freshness_ns;
     a.watched_ns = archive_watched_.emplace(s.name, now).first->second;  // AlertLoop's thread only
     if (cached.is_object() && cached.contains(s.name) && cached[s.name].is_object())
       a.gap = cached[s.name].value("gap", "");
