@@ -58,6 +58,7 @@ function axisDur(v: number): string {
 }
 
 const dayFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+const monthFmt = new Intl.DateTimeFormat(undefined, { month: 'short', year: 'numeric' });
 const hourFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const secFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
@@ -66,6 +67,7 @@ function timeTicks(_u: uPlot, splits: number[], _ax: number, _space: number, inc
   return splits.map((s) => {
     const d = new Date(s * 1000);
     const day = dayFmt.format(d);
+    if (incr >= 2592000) return monthFmt.format(d);  // months or years apart: the day alone repeats
     if (incr >= 86400) return day;
     // ticks less than a minute apart (a few backups within minutes) need the seconds, or they all read the same
     const t = (incr < 60 ? secFmt : hourFmt).format(d);
@@ -123,6 +125,7 @@ export function Chart({
     if (!el) return;
     const width = Math.max(260, el.clientWidth || 600);
     const [dx, dy] = decimate(x, ys, Math.max(300, Math.floor(width)));
+    const single = dx.length > 0 && dx.every((v) => v === dx[0]) ? dx[0] : null;
     const dark = window.matchMedia?.('(prefers-color-scheme: dark)').matches;
     const axisStroke = dark ? '#c9d1d9' : '#3b4350';
     const grid = { stroke: dark ? '#30363d' : '#e3e6ea', width: 1 };
@@ -130,7 +133,12 @@ export function Chart({
       width,
       height,
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(yMin ?? 0, min), max > 0 ? max * 1.08 : 1] } },
+      scales: {
+        // One point (a service's first backup) is a range of zero width, which
+        // uPlot pads by years: the ticks fell on 1 January of successive years
+        // and all read "1 Jan". A fixed hour on either side keeps the point's day.
+        x: single === null ? { time: true } : { time: true, auto: false, range: [single - 3600, single + 3600] },
+        y: { range: (_u, min, max) => [Math.min(yMin ?? 0, min), max > 0 ? max * 1.08 : 1] } },
       axes: [
         { stroke: axisStroke, grid, ticks: grid, values: timeTicks, space: 60, incrs: TIME_INCRS },
         { stroke: axisStroke, grid, ticks: grid, size: 70, incrs: unit === 'bytes' ? BYTE_INCRS : SEC_INCRS, values: (_u, vals) => vals.map((v) => fmt(unit, v)) },
