@@ -366,6 +366,7 @@ void AlertEngine::EvaluateArchives(const std::vector<ArchiveState>& archives, co
     // not lag more than that either.
     const int64_t limit = a.freshness_ns > 0 ? std::min(a.freshness_ns, thresholds.archive_lag_ns) : thresholds.archive_lag_ns;
     const bool behind = since > 0 && now - since > limit;
+    const std::string says = a.trouble.empty() ? std::string() : " The streamer says: " + a.trouble;
     if (!behind && a.gap.empty()) {
       Resolve(AlertRule::kArchiveBehind, a.service, "");
       continue;
@@ -378,12 +379,10 @@ void AlertEngine::EvaluateArchives(const std::vector<ArchiveState>& archives, co
                         ? "the continuous archive of " + a.service + " is " + FormatAge(now - since) +
                               " behind (alert at " + FormatAge(limit) +
                               "): its streamer is down or cannot keep up, and a restore to a point in time cannot "
-                              "reach past " + FormatTime(since).substr(0, 19) + "Z." +
-                              (a.trouble.empty() ? std::string() : " The streamer says: " + a.trouble)
+                              "reach past " + FormatTime(since).substr(0, 19) + "Z." + says
                         : "the continuous archive of " + a.service + " has received nothing in the " +
                               FormatAge(now - since) + " since the daemon began streaming it: its streamer cannot "
-                              "start." +
-                              (a.trouble.empty() ? std::string() : " The streamer says: " + a.trouble));
+                              "start." + says);
   }
   std::vector<Key> open(open_.begin(), open_.end());
   for (const Key& k : open)

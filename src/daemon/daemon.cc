@@ -299,21 +299,16 @@ void Daemon::OnJobEnd(JobId id, const JobOutcome& outcome) {
   if (!service.empty()) Publish(ApiEvent{"service", {{"name", service}}});
 }
 
-// The newest upload of the service's streamer, or the last moment it found
-// the archive current (an idle server writes nothing, and lags nothing):
-// from the status file in its spool; 0 when there is none.
-int64_t Daemon::ArchiveCurrentNs(const ServiceConfig& s) {
+// The status file in the service's streamer spool: its newest upload or
+// the last moment it found the archive current (an idle server writes
+// nothing, and lags nothing), 0 when there is none; and what it last found
+// wrong ("" = nothing).
+Daemon::SpoolView Daemon::ReadSpoolStatus(const ServiceConfig& s) {
   std::ifstream in(WalSpoolDir(s) + "/" + kWalStreamStatusFile);
   const Json status = Json::parse(in, nullptr, false);
-  if (!status.is_object()) return 0;
-  return std::max(status.value("uploaded_ns", int64_t{0}), status.value("current_ns", int64_t{0}));
-}
-
-// What the streamer last found wrong, from the same status file ("" = nothing).
-std::string Daemon::ArchiveTrouble(const ServiceConfig& s) {
-  std::ifstream in(WalSpoolDir(s) + "/" + kWalStreamStatusFile);
-  const Json status = Json::parse(in, nullptr, false);
-  return status.is_object() ? status.value("trouble", "") : "";
+  if (!status.is_object()) return {};
+  return {std::max(status.value("uploaded_ns", int64_t{0}), status.value("current_ns", int64_t{0})),
+          status.value("trouble", "")};
 }
 
 std::vector<ArchiveState> Daemon::Archives(const Config& config) {
@@ -328,8 +323,9 @@ std::vector<ArchiveState> Daemon::Archives(const Config& config) {
     if (!ArchivesContinuously(s)) continue;
     ArchiveState a;
     a.service = s.name;
-    a.current_ns = ArchiveCurrentNs(s);
-    a.trouble = ArchiveTrouble(s);
+    SpoolView spool = ReadSpoolStatus(s);
+    a.current_ns = spool.current_ns;
+    a.trouble = std::move(spool.trouble);
     a.freshness_ns = s.freshness_ns;
     a.watched_ns = archive_watched_.emplace(s.name, now).first->second;  // AlertLoop's thread only
     if (cached.is_object() && cached.contains(s.name) && cached[s.name].is_object())
@@ -371,7 +367,7 @@ std::vector<PitrMetrics> Daemon::PitrWindows() {
     // window reaches now. With archive_command the file being written is
     // not archived yet, so the window ends at the newest upload while the
     // lag counts from the last moment nothing was waiting.
-    const int64_t window_end = w.value("window_end_ns", int64_t{0}), current = ArchiveCurrentNs(*s);
+    const int64_t window_end = w.value("window_end_ns", int64_t{0}), current = ReadSpoolStatus(*s).current_ns;
     const bool streamed = ArchiveModeOf(*s) == ArchiveMode::kStream;
     m.window_end_ns = streamed ? std::max(window_end, current) : window_end;
     const int64_t lag_from = std::max(window_end, current);

@@ -112,8 +112,11 @@ class Daemon : public DaemonApi {
   // The recoverable window of each streamed service: its start from the
   // last sync, its end the later of that and the streamer's newest upload.
   std::vector<PitrMetrics> PitrWindows();
-  static int64_t ArchiveCurrentNs(const ServiceConfig& service);
-  static std::string ArchiveTrouble(const ServiceConfig& service);
+  struct SpoolView {
+    int64_t current_ns = 0;  // newest upload or mark that the archive is current
+    std::string trouble;     // what the streamer last found wrong
+  };
+  static SpoolView ReadSpoolStatus(const ServiceConfig& service);
   // The continuous archives' states for the alert rules (AlertLoop's thread).
   std::vector<ArchiveState> Archives(const Config& config);
   void StartSync();                                   // requires mu_

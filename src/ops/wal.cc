@@ -2,6 +2,7 @@
 // docs/pitr.md): streaming a service's WAL into its targets, the archive's
 // status, WAL retention, and choosing what a restore --at replays.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "cairn/system.h"
 #include "ops/wal_internal.h"
 #include "sources/postgres/pg_wal_names.h"
+#include "util/fd_io.h"
 #include "util/process.h"
 
 namespace cairn {
@@ -174,6 +176,17 @@ Result<Bytes> ReadFile(const std::string& path) {
   return data;
 }
 
+Status WriteAtomically(const std::string& path, ByteView data) {
+  const std::string temp = path + ".cairn-tmp";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::FromErrno(errno, "cannot create " + temp);
+  Status st = WriteFully(fd, data, -1, temp);
+  if (::close(fd) != 0 && st.ok()) st = Status::FromErrno(errno, "cannot write " + temp);
+  if (st.ok() && ::rename(temp.c_str(), path.c_str()) != 0) st = Status::FromErrno(errno, "cannot rename " + temp);
+  if (!st.ok()) ::unlink(temp.c_str());
+  return st;
+}
+
 void SpoolStatus::Uploaded(const std::string& name) {
   head_ = name;
   uploaded_ns_ = NowNs();
@@ -282,20 +295,22 @@ Status StreamWal(const Config& config, const std::string& service, const OpHooks
   std::vector<TargetConfig> targets = WalTargets(config, *s, hooks);
   if (targets.empty())
     return Status::InvalidArgument("service " + service + " has no repository target to archive WAL into");
+  const std::string spool = options.spool_dir.empty() ? WalSpoolDir(*s) : options.spool_dir;
+  std::error_code ec;
+  fs::create_directories(spool, ec);
+  if (ec) return Status::IOError("cannot create the WAL spool " + spool + ": " + ec.message());
+  ::chmod(spool.c_str(), 0700);
+  walops::SpoolStatus status(spool);
+  // The server's archive_command feeds the targets: the watcher opens none
+  // (nor creates a repository as this user, which the server's user must own).
+  if (ArchiveModeOf(*s) == ArchiveMode::kCommand) return walops::WatchArchiver(*s, hooks, options, status);
+
   std::vector<std::unique_ptr<Target>> open;
   for (const TargetConfig& t : targets) {
     CAIRN_ASSIGN_OR_RETURN(auto target, OpenTarget(t));
     CAIRN_RETURN_IF_ERROR(target->Initialize());
     open.push_back(std::move(target));
   }
-  const std::string spool = options.spool_dir.empty() ? WalSpoolDir(*s) : options.spool_dir;
-  std::error_code ec;
-  fs::create_directories(spool, ec);
-  if (ec) return Status::IOError("cannot create the WAL spool " + spool + ": " + ec.message());
-  ::chmod(spool.c_str(), 0700);
-
-  walops::SpoolStatus status(spool);
-  if (ArchiveModeOf(*s) == ArchiveMode::kCommand) return walops::WatchArchiver(*s, hooks, options, status);
   if (s->type == "mysql") return walops::StreamBinlog(*s, open, spool, hooks, options, status);
   CAIRN_ASSIGN_OR_RETURN(auto source, MakeSource(*s));
   CAIRN_ASSIGN_OR_RETURN(std::vector<ToolCommand> commands, source->WalStreamCommands(spool, ""));
@@ -508,14 +523,7 @@ Result<RecoveryPlan> PlanRecovery(const Config& config, const std::string& servi
     std::shared_ptr<Target> from(std::move(archive->target));
     plan.fetch = [from, service](const std::string& name, const std::string& path) -> Status {
       CAIRN_ASSIGN_OR_RETURN(Bytes data, from->GetWal(service, name));
-      const std::string temp = path + ".cairn-tmp";
-      {
-        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-        out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-        if (!out) return Status::IOError("cannot write " + temp);
-      }
-      if (::rename(temp.c_str(), path.c_str()) != 0) return Status::FromErrno(errno, "cannot rename " + temp);
-      return Status::Ok();
+      return walops::WriteAtomically(path, data);
     };
     return plan;
   }

@@ -1,10 +1,6 @@
 // `archive: command` (docs/pitr.md): PostgreSQL's archive_command and
 // restore_command call `cairn wal push` and `cairn wal get`, one process per
 // file; the daemon only watches the server's archiver.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <thread>
@@ -13,12 +9,9 @@
 #include "cairn/system.h"
 #include "ops/wal_internal.h"
 #include "sources/postgres/pg_wal_names.h"
-#include "util/fd_io.h"
 
 namespace cairn {
 namespace {
-
-constexpr uint64_t kSegmentSize = 16 * 1024 * 1024;  // the only WAL segment size Cairn supports
 
 enum class WalFileKind { kSegment, kPartial, kHistory, kBackupLabel, kOther };
 
@@ -41,17 +34,6 @@ Result<const ServiceConfig*> CommandService(const Config& config, const std::str
                                    " does not archive with archive: command; wal push and wal get are its "
                                    "archive_command and restore_command (docs/pitr.md)");
   return s;
-}
-
-Status WriteAtomically(const std::string& path, ByteView data) {
-  const std::string temp = path + ".cairn-tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::FromErrno(errno, "cannot create " + temp);
-  Status st = WriteFully(fd, data, -1, temp);
-  if (::close(fd) != 0 && st.ok()) st = Status::FromErrno(errno, "cannot write " + temp);
-  if (st.ok() && ::rename(temp.c_str(), path.c_str()) != 0) st = Status::FromErrno(errno, "cannot rename " + temp);
-  if (!st.ok()) ::unlink(temp.c_str());
-  return st;
 }
 
 }  // namespace
@@ -116,8 +98,8 @@ Status GetWal(const Config& config, const std::string& service, const std::strin
       if (!data.status().IsNotFound()) unreadable = data.status().WithContext(t.name);
       continue;
     }
-    if (padded && data->size() < kSegmentSize) data->resize(kSegmentSize, 0);
-    return WriteAtomically(dest, *data);
+    if (padded && data->size() < pgwal::kSegmentBytes) data->resize(pgwal::kSegmentBytes, 0);
+    return walops::WriteAtomically(dest, *data);
   }
   if (!any)
     return Status::InvalidArgument(only_target.empty() ? "service " + service + " has no repository target"

@@ -20,6 +20,9 @@ std::vector<TargetConfig> WalTargets(const Config& config, const ServiceConfig& 
 // The physical restore points' facts continuous archiving relies on.
 bool IsPhysical(const RestorePoint& p);
 Result<Bytes> ReadFile(const std::string& path);
+// Writes `path` through a temporary beside it and a rename: a reader (the
+// server's recovery) never sees a part of it.
+Status WriteAtomically(const std::string& path, ByteView data);
 
 // The streamer's status file in its spool (kWalStreamStatusFile), which
 // the daemon reads for the archive lag: {"head": newest upload,

@@ -452,7 +452,7 @@ std::string BaseBackupWalEnd(const std::string& output) {
   const unsigned long tli = std::strtoul(output.c_str() + at + tl_key.size(), nullptr, 10);
   const auto end = lsn_at(e + end_key.size(), &at);
   if (!end || tli == 0 || tli > 0xffffffffUL) return "";
-  return pgwal::SegmentName(static_cast<uint32_t>(tli), *end / (16ull << 20));
+  return pgwal::SegmentName(static_cast<uint32_t>(tli), *end / pgwal::kSegmentBytes);
 }
 
 }  // namespace cairn::pg

@@ -111,7 +111,7 @@ Status PostgresSource::PrepareRecovery(const RestoreRequest& req, const std::str
     CAIRN_RETURN_IF_ERROR(r.fetch_wal(name, path).WithContext("fetching archived WAL " + name));
     // A .partial is stored without the zeros after its last written byte:
     // the server wants the whole segment (16 MiB, the rest zeros).
-    if (name.ends_with(".partial") && ::truncate(path.c_str(), 16 << 20) != 0)
+    if (name.ends_with(".partial") && ::truncate(path.c_str(), static_cast<off_t>(pgwal::kSegmentBytes)) != 0)
       return Status::FromErrno(errno, "cannot pad " + path + " to a whole WAL segment");
     if (::chown(path.c_str(), pw->pw_uid, pw->pw_gid) != 0 || ::chmod(path.c_str(), 0600) != 0)
       return Status::FromErrno(errno, "cannot give " + path + " to user " + run_as_);

@@ -10,6 +10,9 @@
 
 namespace cairn::pgwal {
 
+// The size of a WAL segment (PostgreSQL's default, the only one Cairn supports).
+inline constexpr uint64_t kSegmentBytes = 16ull << 20;
+
 struct Segment {
   uint32_t tli = 0;
   uint64_t segno = 0;  // log * 0x100 + segment
