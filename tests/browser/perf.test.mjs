@@ -27,7 +27,7 @@ test('overview and first history page render in under 1 s with 200 services and 
 
   const results = { overview_ms: [], history_ms: [] };
   for (let run = 0; run < 3; run++) {
-    const context = await browser.newContext({ storageState: state, viewport: { width: 1366, height: 900 }, timezoneId: 'Europe/Berlin' });
+    const context = await browser.newContext({ storageState: state, viewport: { width: 1366, height: 900 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' });
     const page = await context.newPage();
     let t0 = Date.now();
     await page.goto(PERF_URL + '/#/');
